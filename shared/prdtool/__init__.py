@@ -1,0 +1,1 @@
+"""prdtool: the core of the PRD collaboration backend, shared by every Lambda function as a layer."""

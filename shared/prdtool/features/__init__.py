@@ -1,0 +1,14 @@
+"""Feature areas, one module each; ``build_router`` registers them all on one router."""
+
+from __future__ import annotations
+
+from prdtool.features import session
+from prdtool.router import Router
+
+__all__ = ["build_router"]
+
+
+def build_router() -> Router:
+    router = Router()
+    session.register(router)
+    return router

@@ -1,0 +1,214 @@
+"""Every frame a client sends after ``$connect``: Engine.IO/Socket.IO, or native JSON.
+
+Socket.IO frames land on ``$default``; native frames ``{"action", "data", "id"?}`` land on the
+route named by their action (or on ``$default`` when no route matches). Invalid Socket.IO input
+closes the connection, as the reference server does: a malformed packet, an event on a
+namespace the client has not CONNECTed, a second CONNECT to the same namespace. Native clients
+get an ``error:operation`` instead; they have no protocol-level close to fall back on.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from prdtool.apigw import WebSocketEvent
+from prdtool.auth import extract_token
+from prdtool.codec import (
+    EngineIOPacket,
+    EngineIOType,
+    InvalidPacket,
+    SocketIOPacket,
+    SocketIOType,
+    decode_engineio,
+    decode_socketio,
+    encode_engineio,
+    encode_socketio,
+)
+from prdtool.connection import new_sid
+from prdtool.context import RequestContext
+from prdtool.errors import AppError, ErrorCode
+from prdtool.observability import MetricUnit, logger, metrics
+from prdtool.router import ERROR_EVENT, Outcome
+from prdtool.sender import NATIVE, Recipient, Sender
+from prdtool.services import Services
+from prdtool.store import ConnectionRecord
+
+__all__ = ["APP_NAMESPACES", "handle_frame"]
+
+# The spec's io('wss://host/ws') connects to namespace /ws; a plain io(url) to /. Both are the app.
+APP_NAMESPACES = frozenset({"/", "/ws"})
+_PONG = encode_engineio(EngineIOPacket(EngineIOType.PONG))
+
+
+def handle_frame(services: Services, event: WebSocketEvent) -> dict[str, Any]:
+    """Handle one inbound frame; always answers 200 (replies travel by ``PostToConnection``)."""
+    body = event.body or ""
+    connection_id = event.connection_id
+    ctx = event.requestContext
+    sender = services.sender(ctx.apiId, ctx.stage)
+    logger.append_keys(connection_id=connection_id)
+    if body == _PONG:
+        # The commonest frame by far: one conditional update, no read.
+        services.store.record_pong(
+            connection_id, services.clock(), services.clock() + services.settings.ping_interval_ms
+        )
+        return _OK
+    record = services.store.get(connection_id)
+    if record is None:
+        logger.info("frame from an unknown connection; closing it")
+        sender.close(connection_id)
+        return _OK
+    if record.user_id:
+        logger.append_keys(user_id=record.user_id)
+    if record.protocol == NATIVE:
+        _native_frame(services, sender, record, body)
+    else:
+        _engineio_frame(services, sender, record, body)
+    return _OK
+
+
+_OK = {"statusCode": 200}
+
+
+def _engineio_frame(services: Services, sender: Sender, record: ConnectionRecord, body: str) -> None:
+    size, limit = len(body.encode("utf-8")), services.settings.max_message_bytes
+    if size > limit:
+        _emit_error(sender, record, None, _oversized(size, limit))
+        return
+    try:
+        packet = decode_engineio(body)
+        if packet.type == EngineIOType.MESSAGE and isinstance(packet.data, str):
+            _socketio_packet(services, sender, record, decode_socketio(packet.data))
+        elif packet.type == EngineIOType.MESSAGE:
+            _emit_error(sender, record, None, AppError(ErrorCode.BINARY_NOT_SUPPORTED, _BINARY_MESSAGE))
+        elif packet.type == EngineIOType.PING:
+            sender.deliver(record.connection_id, encode_engineio(EngineIOPacket(EngineIOType.PONG, packet.data)))
+        elif packet.type == EngineIOType.CLOSE:
+            _close(services, sender, record.connection_id, "client closed")
+        elif packet.type == EngineIOType.OPEN:
+            raise InvalidPacket("a client never sends OPEN")
+        # NOOP and UPGRADE carry nothing over a WebSocket.
+    except InvalidPacket as exc:
+        _close(services, sender, record.connection_id, f"invalid packet: {exc}")
+
+
+_BINARY_MESSAGE = "Binary data cannot cross API Gateway WebSockets; send it as a base64 string"
+
+
+def _socketio_packet(services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket) -> None:
+    connected = packet.namespace in (record.namespaces or set())
+    if packet.type == SocketIOType.CONNECT and not connected:
+        _connect_namespace(services, sender, record, packet)
+    elif packet.type == SocketIOType.DISCONNECT and connected:
+        services.store.disconnect_namespace(record.connection_id, packet.namespace)
+    elif packet.type in (SocketIOType.EVENT, SocketIOType.BINARY_EVENT) and connected:
+        _event(services, sender, record, packet)
+    elif packet.type in (SocketIOType.ACK, SocketIOType.BINARY_ACK) and connected:
+        pass  # we never ask clients for acks
+    else:
+        # Same as the reference server: a packet in the wrong state ends the connection.
+        raise InvalidPacket(f"{packet.type.name} on namespace {packet.namespace!r} in the wrong state")
+
+
+def _connect_namespace(services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket) -> None:
+    ns = packet.namespace
+    if ns not in APP_NAMESPACES:
+        _connect_error(sender, record.connection_id, ns, "Invalid namespace", None)
+        return
+    token = extract_token(packet.data if isinstance(packet.data, dict) else None) or record.token
+    try:
+        principal = services.verifier.verify(token)
+    except AppError as err:
+        metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
+        _connect_error(sender, record.connection_id, ns, err.message, {"code": str(err.code), **(err.data or {})})
+        return
+    sid = record.socket_sid or new_sid()
+    next_ping = services.clock() + services.settings.ping_interval_ms
+    if not services.store.connect_namespace(record.connection_id, ns, principal, sid, next_ping):
+        return  # the connection went away meanwhile
+    logger.append_keys(user_id=principal.user_id)
+    reply = SocketIOPacket(SocketIOType.CONNECT, ns, {"sid": sid})
+    sender.deliver(record.connection_id, encode_engineio(EngineIOPacket(EngineIOType.MESSAGE, encode_socketio(reply))))
+
+
+def _connect_error(sender: Sender, connection_id: str, ns: str, message: str, data: dict[str, Any] | None) -> None:
+    body: dict[str, Any] = {"message": message}
+    if data is not None:
+        body["data"] = data
+    packet = SocketIOPacket(SocketIOType.CONNECT_ERROR, ns, body)
+    sender.deliver(connection_id, encode_engineio(EngineIOPacket(EngineIOType.MESSAGE, encode_socketio(packet))))
+
+
+def _event(services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket) -> None:
+    client = Recipient(record.connection_id, record.protocol, packet.namespace)
+    name, payload = packet.data[0], packet.data[1] if len(packet.data) > 1 else None
+    if packet.type == SocketIOType.BINARY_EVENT:
+        err = AppError(ErrorCode.BINARY_NOT_SUPPORTED, _BINARY_MESSAGE)
+        _reply(sender, client, packet.ack_id, Outcome.failure(str(name), err, packet.ack_id is not None))
+        return
+    _dispatch(services, sender, record, client, str(name), payload, packet.ack_id)
+
+
+def _native_frame(services: Services, sender: Sender, record: ConnectionRecord, body: str) -> None:
+    client = Recipient(record.connection_id, NATIVE)
+    size, limit = len(body.encode("utf-8")), services.settings.max_message_bytes
+    if size > limit:
+        _emit_error(sender, record, None, _oversized(size, limit))
+        return
+    try:
+        frame = json.loads(body)
+    except ValueError:
+        frame = None
+    if not isinstance(frame, dict) or not isinstance(frame.get("action"), str):
+        err = AppError(ErrorCode.INVALID_PACKET, 'Expected a JSON object {"action": "<event>", "data": {...}}')
+        _emit_error(sender, record, None, err)
+        return
+    ack_id = frame.get("id")
+    if not isinstance(ack_id, (int, str)) or isinstance(ack_id, bool):
+        ack_id = None
+    _dispatch(services, sender, record, client, frame["action"], frame.get("data"), ack_id)
+
+
+def _dispatch(
+    services: Services,
+    sender: Sender,
+    record: ConnectionRecord,
+    client: Recipient,
+    name: str,
+    payload: Any,
+    ack_id: int | str | None,
+) -> None:
+    principal = record.principal
+    if principal is None:  # cannot happen after CONNECT or a native $connect; refuse rather than guess
+        err = AppError(ErrorCode.UNAUTHORIZED, "Not authenticated")
+        _reply(sender, client, ack_id, Outcome.failure(name, err, ack_id is not None))
+        return
+    ctx = RequestContext(principal, client, sender, services.store, services.clock(), record.socket_sid)
+    outcome = services.router.dispatch(ctx, name, payload, wants_ack=ack_id is not None)
+    metrics.add_metric(name="EventsHandled", unit=MetricUnit.Count, value=1)
+    _reply(sender, client, ack_id, outcome)
+
+
+def _reply(sender: Sender, client: Recipient, ack_id: int | str | None, outcome: Outcome) -> None:
+    if ack_id is not None and outcome.ack is not None:
+        sender.ack(client, ack_id, outcome.ack)
+    elif outcome.error_event is not None:
+        sender.emit(client, ERROR_EVENT, outcome.error_event)
+
+
+def _oversized(size: int, limit: int) -> AppError:
+    return AppError(ErrorCode.PAYLOAD_TOO_LARGE, f"Message of {size} bytes exceeds the limit of {limit} bytes")
+
+
+def _emit_error(sender: Sender, record: ConnectionRecord, operation: str | None, err: AppError) -> None:
+    """An ``error:operation`` for a frame that names no namespace: sent on each one the client joined."""
+    for ns in sorted(record.namespaces or {"/"}):
+        payload = {"operation": operation, **err.to_payload()}
+        sender.emit(Recipient(record.connection_id, record.protocol, ns), ERROR_EVENT, payload)
+
+
+def _close(services: Services, sender: Sender, connection_id: str, reason: str) -> None:
+    logger.info("closing connection", extra={"reason": reason})
+    sender.close(connection_id)
+    services.forget_connection(connection_id)

@@ -1,0 +1,99 @@
+"""The dependencies every function shares, built once per cold start from the settings.
+
+Entry points call ``Services.from_env()`` at module scope; tests and the local runtime build
+``Services(settings)`` with settings of their own.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import boto3
+
+from prdtool.auth import TokenVerifier
+from prdtool.features import build_router
+from prdtool.router import Router
+from prdtool.sender import Sender, management_client, management_endpoint
+from prdtool.settings import Settings
+from prdtool.store import ConnectionStore, bind_tables
+
+__all__ = ["Services", "now_ms"]
+
+SECRET_CACHE_SECONDS = 300
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Services:
+    """Settings, storage, auth, routing and senders for one function instance."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], int] = now_ms) -> None:
+        self.settings = settings
+        self.clock = clock
+        bind_tables(settings)
+        self.store = ConnectionStore()
+        self._senders: dict[str, Sender] = {}
+
+    @classmethod
+    def from_env(cls) -> Services:
+        return cls(Settings.from_env())
+
+    @cached_property
+    def router(self) -> Router:
+        return build_router()
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        s = self.settings
+        return TokenVerifier(
+            secret=self._secret_source(),
+            jwks_url=s.jwks_url,
+            issuer=s.jwt_issuer,
+            audience=s.jwt_audience,
+        )
+
+    def sender(self, api_id: str = "", stage: str = "") -> Sender:
+        """The sender for a stage's management API (from the event, else the function's settings)."""
+        s = self.settings
+        endpoint = management_endpoint(
+            api_id or s.websocket_api_id, s.region, stage or s.stage, s.management_endpoint_override
+        )
+        if endpoint not in self._senders:
+            self._senders[endpoint] = Sender(management_client(endpoint, s.region), on_gone=self.forget_connection)
+        return self._senders[endpoint]
+
+    def forget_connection(self, connection_id: str) -> None:
+        """Drop a connection and everything that hangs on it."""
+        self.store.remove(connection_id)
+
+    def start_handshake(self, payload: dict[str, Any]) -> None:
+        """Invoke the handshake function asynchronously: it posts once the connection exists."""
+        self._lambda.invoke(
+            FunctionName=self.settings.handshake_function,
+            InvocationType="Event",
+            Payload=json.dumps(payload).encode(),
+        )
+
+    @cached_property
+    def _lambda(self) -> Any:
+        return boto3.client("lambda", region_name=self.settings.region)
+
+    def _secret_source(self) -> Callable[[], str] | None:
+        # powertools' parameters cache the value for the warm container and refetch after
+        # max_age, so a rotated secret is picked up without a redeploy.
+        from aws_lambda_powertools.utilities import parameters
+
+        s = self.settings
+        if s.jwt_secret_arn:
+            return lambda: str(parameters.get_secret(s.jwt_secret_arn, max_age=SECRET_CACHE_SECONDS))
+        if s.jwt_secret_parameter:
+            return lambda: str(
+                parameters.get_parameter(s.jwt_secret_parameter, decrypt=True, max_age=SECRET_CACHE_SECONDS)
+            )
+        return None

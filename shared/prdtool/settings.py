@@ -1,0 +1,59 @@
+"""Deployment settings, read from the environment the template gives each function.
+
+Read once per cold start by the function entry points (``Settings.from_env()``), never at import
+time of a core module, so tests and the local runtime can build settings of their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    connections_table: str
+    region: str = "us-east-1"
+    dynamodb_endpoint: str | None = None
+    # Authentication: an HS256 secret from Secrets Manager or SSM, and/or RS256 keys from a JWKS URL.
+    jwt_secret_arn: str = ""
+    jwt_secret_parameter: str = ""
+    jwks_url: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    # Engine.IO heartbeat. The JS client drops the connection when no ping arrives within
+    # interval + timeout, and the sweep runs once a minute: keep timeout above a minute.
+    ping_interval_ms: int = 60_000
+    ping_timeout_ms: int = 90_000
+    connect_timeout_s: int = 45
+    max_message_bytes: int = 32 * 1024
+    handshake_function: str = ""
+    websocket_api_id: str = ""
+    stage: str = ""
+    management_endpoint_override: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (``os.environ`` by default)."""
+        env = os.environ if env is None else env
+        return cls(
+            connections_table=env["CONNECTIONS_TABLE"],
+            region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
+            dynamodb_endpoint=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None,
+            jwt_secret_arn=env.get("JWT_SECRET_ARN", ""),
+            jwt_secret_parameter=env.get("JWT_SECRET_PARAMETER", ""),
+            jwks_url=env.get("JWKS_URL", ""),
+            jwt_issuer=env.get("JWT_ISSUER", ""),
+            jwt_audience=env.get("JWT_AUDIENCE", ""),
+            ping_interval_ms=int(env.get("PING_INTERVAL_MS", "60000")),
+            ping_timeout_ms=int(env.get("PING_TIMEOUT_MS", "90000")),
+            connect_timeout_s=int(env.get("CONNECT_TIMEOUT_SECONDS", "45")),
+            max_message_bytes=int(env.get("MAX_MESSAGE_BYTES", str(32 * 1024))),
+            handshake_function=env.get("HANDSHAKE_FUNCTION_NAME", ""),
+            websocket_api_id=env.get("WEBSOCKET_API_ID", ""),
+            stage=env.get("STAGE_NAME", ""),
+            management_endpoint_override=env.get("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI") or None,
+        )

@@ -1,0 +1,185 @@
+"""Where connections live: the DynamoDB table layout and every conditional write on it.
+
+One item per WebSocket connection, keyed by API Gateway's connection id. Two sparse indexes:
+``by-user`` finds a user's connections (tabs); ``by-sweep`` lists the connections the heartbeat
+must look at, by the time it must look (``sweep_at``), spread over a few shards so no single
+partition takes every write. The heartbeat's cost is a query per shard for what is due, never a
+scan of the table.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from datetime import timedelta
+
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
+from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from prdtool.auth import Principal
+from prdtool.settings import Settings
+
+__all__ = [
+    "SWEEP_SHARDS",
+    "ConnectionRecord",
+    "ConnectionStore",
+    "bind_tables",
+]
+
+SWEEP_SHARDS = 4
+# API Gateway closes every connection after 2 hours; keep the record a little longer, so a
+# $disconnect that never came still ends with the item expiring.
+CONNECTION_TTL = timedelta(hours=2, minutes=15)
+
+
+class ByUser(GlobalSecondaryIndex["ConnectionRecord"]):
+    class Meta:
+        index_name = "by-user"
+        projection = KeysOnlyProjection()
+
+    user_id = UnicodeAttribute(hash_key=True)
+
+
+class BySweep(GlobalSecondaryIndex["ConnectionRecord"]):
+    class Meta:
+        index_name = "by-sweep"
+        projection = AllProjection()
+
+    sweep_shard = UnicodeAttribute(hash_key=True)
+    sweep_at = NumberAttribute(range_key=True)
+
+
+class ConnectionRecord(Model):
+    """One WebSocket connection. Times are epoch milliseconds."""
+
+    class Meta:
+        table_name = "connections"  # replaced by bind_tables()
+        region = "us-east-1"
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    protocol = UnicodeAttribute()  # "socketio" or "native"
+    connected_at = NumberAttribute()
+    source_ip = UnicodeAttribute(null=True)
+    query_params = MapAttribute(attr_name="query", null=True)  # type: ignore[var-annotated]
+    token = UnicodeAttribute(null=True)  # seen at $connect; CONNECT falls back to it
+    eio_sid = UnicodeAttribute(null=True)
+    namespaces = UnicodeSetAttribute(null=True)  # Socket.IO namespaces this client has CONNECTed
+    socket_sid = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute(null=True)
+    user_name = UnicodeAttribute(null=True)
+    picture = UnicodeAttribute(null=True)
+    roles = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+    last_ping_at = NumberAttribute(null=True)
+    last_pong_at = NumberAttribute(null=True)
+    sweep_shard = UnicodeAttribute(null=True)
+    sweep_at = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+    by_user = ByUser()
+    by_sweep = BySweep()
+
+    @property
+    def principal(self) -> Principal | None:
+        if not self.user_id:
+            return None
+        return Principal(self.user_id, self.user_name or self.user_id, self.picture, tuple(self.roles or ()))
+
+    @property
+    def awaiting_pong(self) -> bool:
+        return self.last_ping_at is not None and (self.last_pong_at or 0) < self.last_ping_at
+
+
+def bind_tables(settings: Settings) -> None:
+    """Point the models at the deployment's tables (names and endpoint come from settings)."""
+    ConnectionRecord.Meta.table_name = settings.connections_table
+    ConnectionRecord.Meta.region = settings.region
+    ConnectionRecord.Meta.host = settings.dynamodb_endpoint
+    ConnectionRecord._connection = None  # pynamodb caches the client with the old table name
+
+
+def sweep_shard(connection_id: str) -> str:
+    return str(zlib.crc32(connection_id.encode()) % SWEEP_SHARDS)
+
+
+class ConnectionStore:
+    """Reads and conditional writes of connection records."""
+
+    def add(self, record: ConnectionRecord) -> None:
+        """Store a new connection; the sweep will look at it once the connect timeout passes."""
+        record.sweep_shard = sweep_shard(record.connection_id)
+        record.expires_at = CONNECTION_TTL
+        # A connection id is connected once: never overwrite a live record ($connect retried late).
+        record.save(condition=ConnectionRecord.connection_id.does_not_exist())
+
+    def get(self, connection_id: str) -> ConnectionRecord | None:
+        try:
+            return ConnectionRecord.get(connection_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def connect_namespace(
+        self, connection_id: str, namespace: str, principal: Principal, socket_sid: str, next_sweep_at: int
+    ) -> bool:
+        """Record a completed Socket.IO CONNECT. False when the connection is gone meanwhile."""
+        actions = [
+            ConnectionRecord.namespaces.add({namespace}),
+            ConnectionRecord.user_id.set(principal.user_id),
+            ConnectionRecord.user_name.set(principal.name),
+            ConnectionRecord.roles.set(list(principal.roles)),
+            ConnectionRecord.socket_sid.set(socket_sid),
+            ConnectionRecord.sweep_at.set(next_sweep_at),
+        ]
+        if principal.picture:
+            actions.append(ConnectionRecord.picture.set(principal.picture))
+        return self._update(connection_id, actions)
+
+    def disconnect_namespace(self, connection_id: str, namespace: str) -> bool:
+        return self._update(connection_id, [ConnectionRecord.namespaces.delete({namespace})])
+
+    def record_ping(self, connection_id: str, now: int, pong_deadline: int) -> bool:
+        """A ping went out: the sweep looks again at the pong deadline."""
+        return self._update(
+            connection_id, [ConnectionRecord.last_ping_at.set(now), ConnectionRecord.sweep_at.set(pong_deadline)]
+        )
+
+    def record_pong(self, connection_id: str, now: int, next_ping_at: int) -> bool:
+        """A pong came back: the next ping is due at ``next_ping_at``."""
+        return self._update(
+            connection_id, [ConnectionRecord.last_pong_at.set(now), ConnectionRecord.sweep_at.set(next_ping_at)]
+        )
+
+    def due_for_sweep(self, now: int) -> Iterator[ConnectionRecord]:
+        """Connections whose ``sweep_at`` has passed, from every shard."""
+        for shard in range(SWEEP_SHARDS):
+            yield from ConnectionRecord.by_sweep.query(str(shard), ConnectionRecord.sweep_at <= now)
+
+    def connections_of(self, user_id: str) -> list[str]:
+        return [r.connection_id for r in ConnectionRecord.by_user.query(user_id)]
+
+    def remove(self, connection_id: str) -> None:
+        """Delete the record; deleting one that is already gone is fine ($disconnect after a sweep)."""
+        ConnectionRecord(connection_id).delete()
+
+    def _update(self, connection_id: str, actions: list) -> bool:
+        try:
+            # Only ever update a live record: an update must not resurrect a deleted connection
+            # as a partial item (DynamoDB's UpdateItem would otherwise create it).
+            ConnectionRecord(connection_id).update(actions=actions, condition=ConnectionRecord.connection_id.exists())
+        except UpdateError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+
+def _is_condition_failure(exc: UpdateError) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

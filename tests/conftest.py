@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from prdtool.settings import Settings
+from tests.fakes.aws_http import FakeAws, start
+from tests.support import SECRET, create_table_from_template
+
+TABLE = "prdtool-connections-test"
+
+
+@pytest.fixture(autouse=True)
+def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials, one region, and no endpoint overrides leaking in from the shell."""
+    for var in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_LAMBDA",
+        "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "PrdToolTest")
+
+
+@pytest.fixture
+def fake_aws() -> Iterator[FakeAws]:
+    state = FakeAws()
+    server = start(state)
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def moto() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def secret_arn(moto: None) -> str:
+    return boto3.client("secretsmanager").create_secret(Name="prdtool/jwt", SecretString=SECRET)["ARN"]
+
+
+@pytest.fixture
+def connections_table(moto: None) -> str:
+    create_table_from_template("ConnectionsTable", TABLE)
+    return TABLE
+
+
+@pytest.fixture
+def settings(connections_table: str, secret_arn: str, fake_aws: FakeAws) -> Settings:
+    return Settings(
+        connections_table=connections_table,
+        jwt_secret_arn=secret_arn,
+        jwt_audience="",
+        handshake_function="prdtool-handshake",
+        websocket_api_id="abcdef1234",
+        stage="prod",
+        management_endpoint_override=f"{fake_aws.endpoint}/prod",
+    )

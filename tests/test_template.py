@@ -1,0 +1,97 @@
+"""template.yaml: SAM accepts it, and it agrees with the code (routes, handlers, tables, events)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from prdtool.apigw import WebSocketEvent
+from prdtool.models import CLIENT_EVENTS
+from prdtool.store import ConnectionRecord
+from tests.support import ROOT, load_template, sample_event
+
+TEMPLATE = load_template()
+RESOURCES = TEMPLATE["Resources"]
+
+
+def of_type(kind: str) -> dict[str, dict]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def sam() -> str:
+    path = os.environ.get("SAM_CLI") or shutil.which("sam") or str(ROOT / ".venv-sam/bin/sam")
+    if not Path(path).exists():
+        pytest.fail("aws-sam-cli not found: run the tests with `make test`, which installs it")
+    return path
+
+
+@pytest.mark.parametrize("args", [["--lint"], ["--region", "us-east-1"]])
+def test_sam_validate(args: list[str]) -> None:
+    result = subprocess.run(
+        [sam(), "validate", "--template-file", str(ROOT / "template.yaml"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout
+
+
+def test_one_native_route_per_client_event_plus_the_special_routes() -> None:
+    routes = {r["Properties"]["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route").values()}
+    assert routes == set(CLIENT_EVENTS) | {"$connect", "$disconnect", "$default"}
+    integrations = set(of_type("AWS::ApiGatewayV2::Integration"))
+    for route in of_type("AWS::ApiGatewayV2::Route").values():
+        target = route["Properties"]["Target"]["Fn::Sub"]
+        assert target.removeprefix("integrations/${").removesuffix("}") in integrations
+
+
+def test_every_lambda_permission_names_its_source() -> None:
+    permissions = of_type("AWS::Lambda::Permission")
+    assert permissions
+    for name, permission in permissions.items():
+        assert "SourceArn" in permission["Properties"], name
+
+
+def test_every_function_has_a_thin_entry_point() -> None:
+    functions = of_type("AWS::Serverless::Function")
+    assert set(functions) == {
+        "ConnectFunction",
+        "DisconnectFunction",
+        "GatewayFunction",
+        "HandshakeFunction",
+        "HeartbeatFunction",
+    }
+    for function in functions.values():
+        app = ROOT / function["Properties"]["CodeUri"] / "app.py"
+        source = app.read_text()
+        assert "def lambda_handler(" in source
+        assert len(source.splitlines()) < 40, f"{app} should only wire the core"
+
+
+def test_connections_table_matches_the_model() -> None:
+    table = RESOURCES["ConnectionsTable"]["Properties"]
+    assert table["KeySchema"] == [{"AttributeName": "connection_id", "KeyType": "HASH"}]
+    declared = {g["IndexName"]: g["KeySchema"] for g in table["GlobalSecondaryIndexes"]}
+    projections = {g["IndexName"]: g["Projection"] for g in table["GlobalSecondaryIndexes"]}
+    for index in (ConnectionRecord.by_user, ConnectionRecord.by_sweep):
+        schema = index._get_schema()
+        keys = sorted(schema["key_schema"], key=lambda k: k["KeyType"])  # HASH before RANGE, as declared
+        assert declared[index.Meta.index_name] == keys
+        assert projections[index.Meta.index_name] == schema["projection"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": ConnectionRecord.expires_at.attr_name, "Enabled": True}
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+@pytest.mark.parametrize("name", ["connect", "default", "disconnect", "document-join", "session-info"])
+def test_sample_events_are_valid_and_use_routes_of_the_template(name: str) -> None:
+    event = WebSocketEvent.parse(sample_event(name))
+    routes = {r["Properties"]["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route").values()}
+    assert event.requestContext.routeKey in routes

@@ -1,0 +1,71 @@
+"""Connection records under moto: the conditional writes and the sweep index."""
+
+from __future__ import annotations
+
+import pytest
+from pynamodb.exceptions import PutError
+
+from prdtool.auth import Principal
+from prdtool.settings import Settings
+from prdtool.store import ConnectionRecord, ConnectionStore, bind_tables
+
+
+@pytest.fixture
+def store(settings: Settings) -> ConnectionStore:
+    bind_tables(settings)
+    return ConnectionStore()
+
+
+def record(connection_id: str, sweep_at: int | None = 1_000) -> ConnectionRecord:
+    return ConnectionRecord(connection_id, protocol="socketio", connected_at=0, sweep_at=sweep_at)
+
+
+def test_a_connection_id_is_stored_once(store: ConnectionStore) -> None:
+    store.add(record("c1"))
+    with pytest.raises(PutError):
+        store.add(record("c1"))
+    assert store.get("c1").expires_at is not None
+
+
+def test_updates_never_resurrect_a_removed_connection(store: ConnectionStore) -> None:
+    assert store.record_pong("ghost", 5, 10) is False
+    assert store.get("ghost") is None
+    store.add(record("c1"))
+    store.remove("c1")
+    store.remove("c1")  # idempotent
+    assert store.connect_namespace("c1", "/", Principal("u1", "U"), "sid", 10) is False
+    assert store.get("c1") is None
+
+
+def test_connect_ping_and_pong_move_the_sweep_time(store: ConnectionStore) -> None:
+    store.add(record("c1"))
+    assert store.connect_namespace("c1", "/ws", Principal("u1", "Ada", None, ("admin",)), "sid1", 60_000)
+    r = store.get("c1")
+    assert (r.namespaces, r.principal, r.socket_sid, r.sweep_at) == (
+        {"/ws"},
+        Principal("u1", "Ada", None, ("admin",)),
+        "sid1",
+        60_000,
+    )
+    store.record_ping("c1", 60_000, 150_000)
+    assert store.get("c1").awaiting_pong
+    store.record_pong("c1", 60_100, 120_100)
+    r = store.get("c1")
+    assert not r.awaiting_pong and r.sweep_at == 120_100
+
+
+def test_due_for_sweep_returns_only_what_is_due_from_every_shard(store: ConnectionStore) -> None:
+    for i in range(40):
+        store.add(record(f"due{i}", sweep_at=1_000 + i))
+        store.add(record(f"later{i}", sweep_at=10_000 + i))
+    store.add(record("native", sweep_at=None))  # not in the sparse index
+    due = {r.connection_id for r in store.due_for_sweep(now=5_000)}
+    assert due == {f"due{i}" for i in range(40)}
+
+
+def test_connections_of_a_user(store: ConnectionStore) -> None:
+    for cid in ("a", "b"):
+        store.add(record(cid))
+        store.connect_namespace(cid, "/", Principal("u1", "U"), "s", 1)
+    store.add(record("c"))
+    assert sorted(store.connections_of("u1")) == ["a", "b"]
