@@ -18,6 +18,7 @@ from prdtool.apigw import WebSocketEvent
 from prdtool.auth import extract_token
 from prdtool.codec import EngineIOPacket, EngineIOType, encode_engineio
 from prdtool.errors import AppError
+from prdtool.heartbeat import first_sweep_at
 from prdtool.observability import MetricUnit, logger, metrics
 from prdtool.sender import NATIVE, SOCKETIO, ConnectionGone
 from prdtool.services import Services
@@ -55,8 +56,9 @@ def connect(services: Services, event: WebSocketEvent) -> dict[str, Any]:
         record.protocol = SOCKETIO
         record.eio_sid = new_sid()
         record.token = token
-        # If no CONNECT packet completes by then, the heartbeat closes the connection.
-        record.sweep_at = record.connected_at + services.settings.connect_timeout_s * 1000
+        # Engine.IO pings start now; without a CONNECT by the deadline, the heartbeat closes it.
+        record.connect_deadline = record.connected_at + services.settings.connect_timeout_ms
+        record.sweep_at = first_sweep_at(record.connected_at, services.settings)
     else:
         try:
             principal = services.verifier.verify(token)

@@ -27,6 +27,6 @@ class RequestContext:
     def connection_id(self) -> str:
         return self.client.connection_id
 
-    def emit(self, event: str, data: Any) -> bool:
+    def emit(self, event: str, *args: Any) -> bool:
         """Send an event back to the caller."""
-        return self.sender.emit(self.client, event, data)
+        return self.sender.emit(self.client, event, *args)

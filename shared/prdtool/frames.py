@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 from prdtool.apigw import WebSocketEvent
-from prdtool.auth import extract_token
 from prdtool.codec import (
     EngineIOPacket,
     EngineIOType,
@@ -34,10 +33,8 @@ from prdtool.sender import NATIVE, Recipient, Sender
 from prdtool.services import Services
 from prdtool.store import ConnectionRecord
 
-__all__ = ["APP_NAMESPACES", "handle_frame"]
+__all__ = ["handle_frame"]
 
-# The spec's io('wss://host/ws') connects to namespace /ws; a plain io(url) to /. Both are the app.
-APP_NAMESPACES = frozenset({"/", "/ws"})
 _PONG = encode_engineio(EngineIOPacket(EngineIOType.PONG))
 
 
@@ -50,9 +47,8 @@ def handle_frame(services: Services, event: WebSocketEvent) -> dict[str, Any]:
     logger.append_keys(connection_id=connection_id)
     if body == _PONG:
         # The commonest frame by far: one conditional update, no read.
-        services.store.record_pong(
-            connection_id, services.clock(), services.clock() + services.settings.ping_interval_ms
-        )
+        now = services.clock()
+        services.store.record_pong(connection_id, now, now + services.settings.ping_interval_ms)
         return _OK
     record = services.store.get(connection_id)
     if record is None:
@@ -112,24 +108,27 @@ def _socketio_packet(services: Services, sender: Sender, record: ConnectionRecor
 
 
 def _connect_namespace(services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket) -> None:
-    ns = packet.namespace
-    if ns not in APP_NAMESPACES:
+    ns, app = packet.namespace, services.app
+    if ns not in app.namespaces:
         _connect_error(sender, record.connection_id, ns, "Invalid namespace", None)
         return
-    token = extract_token(packet.data if isinstance(packet.data, dict) else None) or record.token
+    auth = packet.data if isinstance(packet.data, dict) else {}
     try:
-        principal = services.verifier.verify(token)
+        principal = app.authenticate(auth, record.token)
     except AppError as err:
         metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
         _connect_error(sender, record.connection_id, ns, err.message, {"code": str(err.code), **(err.data or {})})
         return
     sid = record.socket_sid or new_sid()
-    next_ping = services.clock() + services.settings.ping_interval_ms
-    if not services.store.connect_namespace(record.connection_id, ns, principal, sid, next_ping):
+    if not services.store.connect_namespace(record.connection_id, ns, principal, sid):
         return  # the connection went away meanwhile
     logger.append_keys(user_id=principal.user_id)
     reply = SocketIOPacket(SocketIOType.CONNECT, ns, {"sid": sid})
-    sender.deliver(record.connection_id, encode_engineio(EngineIOPacket(EngineIOType.MESSAGE, encode_socketio(reply))))
+    if sender.deliver(
+        record.connection_id, encode_engineio(EngineIOPacket(EngineIOType.MESSAGE, encode_socketio(reply)))
+    ):
+        client = Recipient(record.connection_id, record.protocol, ns)
+        app.on_connect(RequestContext(principal, client, sender, services.store, services.clock(), sid), auth)
 
 
 def _connect_error(sender: Sender, connection_id: str, ns: str, message: str, data: dict[str, Any] | None) -> None:
@@ -142,12 +141,12 @@ def _connect_error(sender: Sender, connection_id: str, ns: str, message: str, da
 
 def _event(services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket) -> None:
     client = Recipient(record.connection_id, record.protocol, packet.namespace)
-    name, payload = packet.data[0], packet.data[1] if len(packet.data) > 1 else None
+    name, args = packet.data[0], packet.data[1:]
     if packet.type == SocketIOType.BINARY_EVENT:
         err = AppError(ErrorCode.BINARY_NOT_SUPPORTED, _BINARY_MESSAGE)
         _reply(sender, client, packet.ack_id, Outcome.failure(str(name), err, packet.ack_id is not None))
         return
-    _dispatch(services, sender, record, client, str(name), payload, packet.ack_id)
+    _dispatch(services, sender, record, client, str(name), args, packet.ack_id)
 
 
 def _native_frame(services: Services, sender: Sender, record: ConnectionRecord, body: str) -> None:
@@ -167,7 +166,7 @@ def _native_frame(services: Services, sender: Sender, record: ConnectionRecord, 
     ack_id = frame.get("id")
     if not isinstance(ack_id, (int, str)) or isinstance(ack_id, bool):
         ack_id = None
-    _dispatch(services, sender, record, client, frame["action"], frame.get("data"), ack_id)
+    _dispatch(services, sender, record, client, frame["action"], [frame.get("data")], ack_id)
 
 
 def _dispatch(
@@ -176,7 +175,7 @@ def _dispatch(
     record: ConnectionRecord,
     client: Recipient,
     name: str,
-    payload: Any,
+    args: list[Any],
     ack_id: int | str | None,
 ) -> None:
     principal = record.principal
@@ -185,7 +184,7 @@ def _dispatch(
         _reply(sender, client, ack_id, Outcome.failure(name, err, ack_id is not None))
         return
     ctx = RequestContext(principal, client, sender, services.store, services.clock(), record.socket_sid)
-    outcome = services.router.dispatch(ctx, name, payload, wants_ack=ack_id is not None)
+    outcome = services.app.dispatch(ctx, name, args, wants_ack=ack_id is not None)
     metrics.add_metric(name="EventsHandled", unit=MetricUnit.Count, value=1)
     _reply(sender, client, ack_id, outcome)
 

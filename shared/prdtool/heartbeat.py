@@ -1,26 +1,70 @@
-"""The Engine.IO heartbeat, run once a minute: ping who is due, close who did not answer.
+"""The Engine.IO heartbeat: ping who is due, close who did not answer or never CONNECTed.
 
-Lambda holds no socket, so the server side of Engine.IO's ping/pong lives here. Each connection
-names the next time it needs a look (``sweep_at``): the connect deadline until its first
-Socket.IO CONNECT, then the next ping, then the pong deadline. The sweep queries only what is
-due, so its cost follows the connections due, not the connections open.
+Lambda holds no socket, so the server side of Engine.IO's ping/pong lives in a scheduled sweep.
+Each connection names the next time it needs a look (``sweep_at``: its next ping, its pong
+deadline or its connect deadline); the sweep queries only those, so its cost follows the
+connections due, not the connections open.
 
-Timing: a ping goes out within one sweep period after it is due, so the JS client, which drops
-the connection when no ping arrives within pingInterval + pingTimeout, needs pingTimeout above
-the sweep period (60 s) plus margin. The defaults (60 s + 90 s) leave 30 s.
+Pings go out up to half an interval early rather than up to a whole sweep period late: the JS
+client resets its timer on every ping, and drops the connection when none arrives within
+pingInterval + pingTimeout. In AWS the sweep runs once a minute (EventBridge's minimum), so the
+defaults (60 s interval, 90 s timeout) keep pings at most a minute apart with 90 s to spare.
+Closing is never early: a deadline closes a connection only once it has passed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from prdtool.codec import EngineIOPacket, EngineIOType, encode_engineio
 from prdtool.observability import MetricUnit, logger, metrics
 from prdtool.services import Services
+from prdtool.settings import Settings
+from prdtool.store import ConnectionRecord
 
-__all__ = ["SweepReport", "sweep"]
+__all__ = ["Action", "Decision", "SweepReport", "decide", "first_sweep_at", "sweep"]
 
 _PING = encode_engineio(EngineIOPacket(EngineIOType.PING))
+
+
+class Action(Enum):
+    PING = "ping"
+    WAIT = "wait"
+    CLOSE_NEVER_CONNECTED = "never_connected"
+    CLOSE_PONG_OVERDUE = "pong_overdue"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    sweep_at: int | None = None  # when to look again (PING: after the ping has gone out)
+
+
+def first_sweep_at(connected_at: int, settings: Settings) -> int:
+    """A new Socket.IO connection: first ping or connect deadline, whichever comes first."""
+    return min(connected_at + settings.ping_interval_ms, connected_at + settings.connect_timeout_ms)
+
+
+def decide(record: ConnectionRecord, now: int, settings: Settings) -> Decision:
+    """What the sweep does with one connection at ``now``. Pure: the record is not changed."""
+    interval, timeout = settings.ping_interval_ms, settings.ping_timeout_ms
+    pending = record.connect_deadline if not record.namespaces else None
+    if pending is not None and now >= pending:
+        return Decision(Action.CLOSE_NEVER_CONNECTED)
+    if record.awaiting_pong:
+        deadline = int(record.last_ping_at) + timeout
+        if now >= deadline:
+            return Decision(Action.CLOSE_PONG_OVERDUE)
+        return Decision(Action.WAIT, _earliest(deadline, pending))
+    ping_due = int(record.last_pong_at or record.connected_at) + interval
+    if ping_due <= now + interval // 2:
+        return Decision(Action.PING, _earliest(now + timeout, pending))
+    return Decision(Action.WAIT, _earliest(ping_due, pending))
+
+
+def _earliest(when: int, pending_deadline: float | None) -> int:
+    return int(min(when, pending_deadline)) if pending_deadline is not None else when
 
 
 @dataclass
@@ -37,24 +81,25 @@ def sweep(services: Services) -> SweepReport:
     settings = services.settings
     sender = services.sender()
     report = SweepReport()
-    to_ping: list[str] = []
-    for record in services.store.due_for_sweep(now):
-        if not record.namespaces:
-            report.never_connected.append(record.connection_id)
-        elif record.awaiting_pong:
-            report.pong_overdue.append(record.connection_id)
+    to_ping: dict[str, int] = {}
+    for record in services.store.due_for_sweep(now + settings.ping_interval_ms // 2):
+        decision = decide(record, now, settings)
+        if decision.action is Action.PING:
+            to_ping[record.connection_id] = decision.sweep_at
+        elif decision.action is Action.WAIT:
+            services.store.reschedule(record.connection_id, decision.sweep_at)
         else:
-            to_ping.append(record.connection_id)
-    for connection_id in report.never_connected + report.pong_overdue:
-        sender.close(connection_id)
-        services.forget_connection(connection_id)
+            getattr(report, decision.action.value).append(record.connection_id)
+            sender.close(record.connection_id)
+            services.forget_connection(record.connection_id)
     sent = sender.deliver_many(to_ping, _PING)  # Gone ones are forgotten by the sender
     for connection_id in sent.delivered:
-        if services.store.record_ping(connection_id, now, now + settings.ping_timeout_ms):
+        if services.store.record_ping(connection_id, now, to_ping[connection_id]):
             report.pinged.append(connection_id)
     report.gone = sent.gone
     closed = len(report.never_connected) + len(report.pong_overdue)
     metrics.add_metric(name="HeartbeatPings", unit=MetricUnit.Count, value=len(report.pinged))
     metrics.add_metric(name="HeartbeatClosed", unit=MetricUnit.Count, value=closed + len(report.gone))
-    logger.info("heartbeat sweep", extra={"pinged": len(report.pinged), "closed": closed, "gone": len(report.gone)})
+    if report.pinged or closed or report.gone:
+        logger.info("heartbeat sweep", extra={"pinged": len(report.pinged), "closed": closed, "gone": len(sent.gone)})
     return report

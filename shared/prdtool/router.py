@@ -32,16 +32,16 @@ Handler = Callable[["RequestContext", Any], dict[str, Any] | None]
 
 @dataclass(frozen=True)
 class Outcome:
-    """What to send back for one client event: an ack payload, an error event, or nothing."""
+    """What to send back for one client event: ack arguments, an error event, or nothing."""
 
-    ack: dict[str, Any] | None = None
+    ack: list[Any] | None = None
     error_event: dict[str, Any] | None = None
 
     @classmethod
     def failure(cls, event: str, err: AppError, wants_ack: bool) -> Outcome:
         """An error as an ack ``{ok: false, error}`` when one was asked for, else as ``error:operation``."""
         if wants_ack:
-            return cls(ack={"ok": False, "error": err.to_payload()})
+            return cls(ack=[{"ok": False, "error": err.to_payload()}])
         return cls(error_event={"operation": event, **err.to_payload()})
 
 
@@ -78,7 +78,7 @@ class Router:
             logger.exception("handler failed", extra={"event": event})
             return Outcome.failure(event, AppError(ErrorCode.INTERNAL, "Internal error"), wants_ack)
         if wants_ack:
-            return Outcome(ack={"ok": True, **(result or {})})
+            return Outcome(ack=[{"ok": True, **(result or {})}])
         return Outcome()
 
     def _run(self, ctx: RequestContext, event: str, payload: Any) -> dict[str, Any] | None:

@@ -86,20 +86,29 @@ def management_client(endpoint: str, region: str) -> Any:
     return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=region, config=config)
 
 
-def encode_event(protocol: str, namespace: str, event: str, data: Any) -> str:
-    """The frame that delivers ``event`` to a client of the given protocol."""
+def encode_event(protocol: str, namespace: str, event: str, *args: Any) -> str:
+    """The frame that delivers ``event`` with its arguments to a client of the given protocol."""
     if protocol == NATIVE:
-        return json.dumps({"event": event, "data": data}, separators=(",", ":"), ensure_ascii=False)
-    packet = SocketIOPacket(SocketIOType.EVENT, namespace, [event, data])
+        return _native({"event": event, "data": _native_data(args)})
+    packet = SocketIOPacket(SocketIOType.EVENT, namespace, [event, *args])
     return encode_engineio(EngineIOPacket(EngineIOType.MESSAGE, encode_socketio(packet)))
 
 
-def encode_ack(protocol: str, namespace: str, ack_id: int | str, data: Any) -> str:
-    """The frame that acknowledges request ``ack_id``."""
+def encode_ack(protocol: str, namespace: str, ack_id: int | str, args: list[Any]) -> str:
+    """The frame that acknowledges request ``ack_id`` with ``args``."""
     if protocol == NATIVE:
-        return json.dumps({"ack": ack_id, "data": data}, separators=(",", ":"), ensure_ascii=False)
-    packet = SocketIOPacket(SocketIOType.ACK, namespace, [data], ack_id=int(ack_id))
+        return _native({"ack": ack_id, "data": _native_data(args)})
+    packet = SocketIOPacket(SocketIOType.ACK, namespace, list(args), ack_id=int(ack_id))
     return encode_engineio(EngineIOPacket(EngineIOType.MESSAGE, encode_socketio(packet)))
+
+
+def _native(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+def _native_data(args: tuple[Any, ...] | list[Any]) -> Any:
+    # Native frames carry one payload: every event of the API has exactly one.
+    return args[0] if len(args) == 1 else list(args)
 
 
 class Sender:
@@ -128,12 +137,13 @@ class Sender:
             return False
         return True
 
-    def emit(self, to: Recipient, event: str, data: Any) -> bool:
+    def emit(self, to: Recipient, event: str, *args: Any) -> bool:
         """Send ``event`` to one client, framed for its protocol."""
-        return self.deliver(to.connection_id, encode_event(to.protocol, to.namespace, event, data))
+        return self.deliver(to.connection_id, encode_event(to.protocol, to.namespace, event, *args))
 
-    def ack(self, to: Recipient, ack_id: int | str, data: Any) -> bool:
-        return self.deliver(to.connection_id, encode_ack(to.protocol, to.namespace, ack_id, data))
+    def ack(self, to: Recipient, ack_id: int | str, args: list[Any]) -> bool:
+        """Acknowledge the client's request ``ack_id`` with ``args``."""
+        return self.deliver(to.connection_id, encode_ack(to.protocol, to.namespace, ack_id, args))
 
     def broadcast(self, recipients: Iterable[Recipient], event: str, data: Any) -> BroadcastReport:
         """Send ``event`` to many clients concurrently; each distinct framing is encoded once."""

@@ -6,11 +6,12 @@ Entry points call ``Services.from_env()`` at module scope; tests and the local r
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 
@@ -20,6 +21,9 @@ from prdtool.router import Router
 from prdtool.sender import Sender, management_client, management_endpoint
 from prdtool.settings import Settings
 from prdtool.store import ConnectionStore, bind_tables
+
+if TYPE_CHECKING:
+    from prdtool.app import SocketApp
 
 __all__ = ["Services", "now_ms"]
 
@@ -47,6 +51,12 @@ class Services:
     @cached_property
     def router(self) -> Router:
         return build_router()
+
+    @cached_property
+    def app(self) -> SocketApp:
+        """The application the Socket.IO shim serves (``settings.socket_app``)."""
+        module_name, _, attr = self.settings.socket_app.partition(":")
+        return getattr(importlib.import_module(module_name), attr)(self)
 
     @cached_property
     def verifier(self) -> TokenVerifier:

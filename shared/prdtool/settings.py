@@ -28,12 +28,15 @@ class Settings:
     # interval + timeout, and the sweep runs once a minute: keep timeout above a minute.
     ping_interval_ms: int = 60_000
     ping_timeout_ms: int = 90_000
-    connect_timeout_s: int = 45
+    connect_timeout_ms: int = 45_000
     max_message_bytes: int = 32 * 1024
     handshake_function: str = ""
     websocket_api_id: str = ""
     stage: str = ""
     management_endpoint_override: str | None = None
+    # The application the Socket.IO shim serves, as "module:Class" (the local runtime's
+    # conformance mode swaps it); see prdtool.app.
+    socket_app: str = "prdtool.app:PrdApp"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -50,10 +53,11 @@ class Settings:
             jwt_audience=env.get("JWT_AUDIENCE", ""),
             ping_interval_ms=int(env.get("PING_INTERVAL_MS", "60000")),
             ping_timeout_ms=int(env.get("PING_TIMEOUT_MS", "90000")),
-            connect_timeout_s=int(env.get("CONNECT_TIMEOUT_SECONDS", "45")),
+            connect_timeout_ms=int(env.get("CONNECT_TIMEOUT_MS", "45000")),
             max_message_bytes=int(env.get("MAX_MESSAGE_BYTES", str(32 * 1024))),
             handshake_function=env.get("HANDSHAKE_FUNCTION_NAME", ""),
             websocket_api_id=env.get("WEBSOCKET_API_ID", ""),
             stage=env.get("STAGE_NAME", ""),
             management_endpoint_override=env.get("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI") or None,
+            socket_app=env.get("SOCKET_APP") or "prdtool.app:PrdApp",
         )

@@ -78,6 +78,7 @@ class ConnectionRecord(Model):
     user_name = UnicodeAttribute(null=True)
     picture = UnicodeAttribute(null=True)
     roles = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+    connect_deadline = NumberAttribute(null=True)  # until the first Socket.IO CONNECT completes
     last_ping_at = NumberAttribute(null=True)
     last_pong_at = NumberAttribute(null=True)
     sweep_shard = UnicodeAttribute(null=True)
@@ -126,17 +127,18 @@ class ConnectionStore:
         except DoesNotExist:
             return None
 
-    def connect_namespace(
-        self, connection_id: str, namespace: str, principal: Principal, socket_sid: str, next_sweep_at: int
-    ) -> bool:
-        """Record a completed Socket.IO CONNECT. False when the connection is gone meanwhile."""
+    def connect_namespace(self, connection_id: str, namespace: str, principal: Principal, socket_sid: str) -> bool:
+        """Record a completed Socket.IO CONNECT (the connect deadline no longer applies).
+
+        False when the connection is gone meanwhile.
+        """
         actions = [
             ConnectionRecord.namespaces.add({namespace}),
             ConnectionRecord.user_id.set(principal.user_id),
             ConnectionRecord.user_name.set(principal.name),
             ConnectionRecord.roles.set(list(principal.roles)),
             ConnectionRecord.socket_sid.set(socket_sid),
-            ConnectionRecord.sweep_at.set(next_sweep_at),
+            ConnectionRecord.connect_deadline.remove(),
         ]
         if principal.picture:
             actions.append(ConnectionRecord.picture.set(principal.picture))
@@ -145,22 +147,25 @@ class ConnectionStore:
     def disconnect_namespace(self, connection_id: str, namespace: str) -> bool:
         return self._update(connection_id, [ConnectionRecord.namespaces.delete({namespace})])
 
-    def record_ping(self, connection_id: str, now: int, pong_deadline: int) -> bool:
-        """A ping went out: the sweep looks again at the pong deadline."""
+    def record_ping(self, connection_id: str, now: int, sweep_at: int) -> bool:
+        """A ping went out; the sweep looks again at ``sweep_at`` (the pong deadline)."""
         return self._update(
-            connection_id, [ConnectionRecord.last_ping_at.set(now), ConnectionRecord.sweep_at.set(pong_deadline)]
+            connection_id, [ConnectionRecord.last_ping_at.set(now), ConnectionRecord.sweep_at.set(sweep_at)]
         )
 
-    def record_pong(self, connection_id: str, now: int, next_ping_at: int) -> bool:
-        """A pong came back: the next ping is due at ``next_ping_at``."""
+    def record_pong(self, connection_id: str, now: int, sweep_at: int) -> bool:
+        """A pong came back; the sweep looks again at ``sweep_at`` (when the next ping is due)."""
         return self._update(
-            connection_id, [ConnectionRecord.last_pong_at.set(now), ConnectionRecord.sweep_at.set(next_ping_at)]
+            connection_id, [ConnectionRecord.last_pong_at.set(now), ConnectionRecord.sweep_at.set(sweep_at)]
         )
 
-    def due_for_sweep(self, now: int) -> Iterator[ConnectionRecord]:
-        """Connections whose ``sweep_at`` has passed, from every shard."""
+    def reschedule(self, connection_id: str, sweep_at: int) -> bool:
+        return self._update(connection_id, [ConnectionRecord.sweep_at.set(sweep_at)])
+
+    def due_for_sweep(self, by: int) -> Iterator[ConnectionRecord]:
+        """Connections whose ``sweep_at`` is at or before ``by``, from every shard."""
         for shard in range(SWEEP_SHARDS):
-            yield from ConnectionRecord.by_sweep.query(str(shard), ConnectionRecord.sweep_at <= now)
+            yield from ConnectionRecord.by_sweep.query(str(shard), ConnectionRecord.sweep_at <= by)
 
     def connections_of(self, user_id: str) -> list[str]:
         return [r.connection_id for r in ConnectionRecord.by_user.query(user_id)]

@@ -112,7 +112,7 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
         "STAGE_NAME": settings.stage,
         "PING_INTERVAL_MS": "60000",
         "PING_TIMEOUT_MS": "90000",
-        "CONNECT_TIMEOUT_SECONDS": "45",
+        "CONNECT_TIMEOUT_MS": "45000",
         "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": f"{fake_aws.endpoint}/prod",
         "AWS_ENDPOINT_URL_LAMBDA": fake_aws.endpoint,
     }

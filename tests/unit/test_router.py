@@ -40,12 +40,12 @@ def router() -> Router:
 
 def test_success_with_ack_puts_the_result_at_the_top_level(router: Router) -> None:
     out = router.dispatch(ctx(), "document:join", {"prdId": "prd_123", "mode": "edit"}, wants_ack=True)
-    assert out == Outcome(ack={"ok": True, "prdId": "prd_123", "mode": "edit"})
+    assert out == Outcome(ack=[{"ok": True, "prdId": "prd_123", "mode": "edit"}])
 
 
 def test_success_without_ack_sends_nothing(router: Router) -> None:
     assert router.dispatch(ctx(), "document:leave", {"prdId": "prd_123"}, wants_ack=False) == Outcome()
-    assert router.dispatch(ctx(), "document:leave", {"prdId": "prd_123"}, wants_ack=True) == Outcome(ack={"ok": True})
+    assert router.dispatch(ctx(), "document:leave", {"prdId": "prd_123"}, wants_ack=True) == Outcome(ack=[{"ok": True}])
 
 
 def test_unknown_event(router: Router) -> None:
@@ -59,15 +59,14 @@ def test_unknown_event(router: Router) -> None:
 
 def test_event_of_the_api_without_a_handler_is_not_available(router: Router) -> None:
     out = router.dispatch(ctx(), "comment:add", {}, wants_ack=True)
-    assert out.ack == {
-        "ok": False,
-        "error": {"code": "NOT_AVAILABLE", "message": "'comment:add' is not available on this server"},
-    }
+    assert out.ack == [
+        {"ok": False, "error": {"code": "NOT_AVAILABLE", "message": "'comment:add' is not available on this server"}}
+    ]
 
 
 def test_validation_failure_names_the_fields(router: Router) -> None:
     out = router.dispatch(ctx(), "document:join", {"prdId": "prd_123", "mode": "write"}, wants_ack=True)
-    error = out.ack["error"]
+    error = out.ack[0]["error"]
     assert error["code"] == "VALIDATION_FAILED"
     assert error["message"].startswith("Invalid payload: mode:")
     assert [e["field"] for e in error["data"]["errors"]] == ["mode"]
@@ -88,7 +87,7 @@ def test_app_errors_reach_the_client_as_raised(router: Router) -> None:
 
 def test_unexpected_errors_become_internal_without_details(router: Router) -> None:
     out = router.dispatch(ctx(), "document:join", {"prdId": "prd_boom", "mode": "view"}, wants_ack=True)
-    assert out.ack == {"ok": False, "error": {"code": "INTERNAL", "message": "Internal error"}}
+    assert out.ack == [{"ok": False, "error": {"code": "INTERNAL", "message": "Internal error"}}]
     assert "secret" not in str(out)
 
 

@@ -34,9 +34,11 @@ def sender(fake_aws: FakeAws, forgotten: list[str]) -> Sender:
 def test_framing_per_protocol() -> None:
     assert encode_event("socketio", "/", "presence:updated", {"a": 1}) == '42["presence:updated",{"a":1}]'
     assert encode_event("socketio", "/ws", "x", "é") == '42/ws,["x","é"]'
-    assert encode_ack("socketio", "/ws", 7, {"ok": True}) == '43/ws,7[{"ok":true}]'
+    assert encode_ack("socketio", "/ws", 7, [{"ok": True}]) == '43/ws,7[{"ok":true}]'
+    assert encode_ack("socketio", "/", 456, [1, "2", {"3": [False]}]) == '43456[1,"2",{"3":[false]}]'
+    assert encode_event("socketio", "/", "message-back", 1, "2") == '42["message-back",1,"2"]'
     assert json.loads(encode_event(NATIVE, "/", "x", {"a": 1})) == {"event": "x", "data": {"a": 1}}
-    assert json.loads(encode_ack(NATIVE, "/", "req-1", {"ok": True})) == {"ack": "req-1", "data": {"ok": True}}
+    assert json.loads(encode_ack(NATIVE, "/", "req-1", [{"ok": True}])) == {"ack": "req-1", "data": {"ok": True}}
 
 
 def test_endpoint_comes_from_the_api_unless_overridden() -> None:

@@ -33,19 +33,21 @@ def test_updates_never_resurrect_a_removed_connection(store: ConnectionStore) ->
     store.add(record("c1"))
     store.remove("c1")
     store.remove("c1")  # idempotent
-    assert store.connect_namespace("c1", "/", Principal("u1", "U"), "sid", 10) is False
+    assert store.connect_namespace("c1", "/", Principal("u1", "U"), "sid") is False
     assert store.get("c1") is None
 
 
 def test_connect_ping_and_pong_move_the_sweep_time(store: ConnectionStore) -> None:
-    store.add(record("c1"))
-    assert store.connect_namespace("c1", "/ws", Principal("u1", "Ada", None, ("admin",)), "sid1", 60_000)
+    r = record("c1")
+    r.connect_deadline = 45_000
+    store.add(r)
+    assert store.connect_namespace("c1", "/ws", Principal("u1", "Ada", None, ("admin",)), "sid1")
     r = store.get("c1")
-    assert (r.namespaces, r.principal, r.socket_sid, r.sweep_at) == (
+    assert (r.namespaces, r.principal, r.socket_sid, r.connect_deadline) == (
         {"/ws"},
         Principal("u1", "Ada", None, ("admin",)),
         "sid1",
-        60_000,
+        None,
     )
     store.record_ping("c1", 60_000, 150_000)
     assert store.get("c1").awaiting_pong
@@ -59,13 +61,13 @@ def test_due_for_sweep_returns_only_what_is_due_from_every_shard(store: Connecti
         store.add(record(f"due{i}", sweep_at=1_000 + i))
         store.add(record(f"later{i}", sweep_at=10_000 + i))
     store.add(record("native", sweep_at=None))  # not in the sparse index
-    due = {r.connection_id for r in store.due_for_sweep(now=5_000)}
+    due = {r.connection_id for r in store.due_for_sweep(by=5_000)}
     assert due == {f"due{i}" for i in range(40)}
 
 
 def test_connections_of_a_user(store: ConnectionStore) -> None:
     for cid in ("a", "b"):
         store.add(record(cid))
-        store.connect_namespace(cid, "/", Principal("u1", "U"), "s", 1)
+        store.connect_namespace(cid, "/", Principal("u1", "U"), "s")
     store.add(record("c"))
     assert sorted(store.connections_of("u1")) == ["a", "b"]
