@@ -1,18 +1,22 @@
-# The two commands: `make test` (everything, from a fresh clone) and, with the local runtime, `make dev`.
+# The two commands: `make dev` (the whole stack on this machine) and `make test` (everything).
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3)
 VENV := .venv
 SAM_VENV := .venv-sam
 SAM_VERSION := 1.170.0
+NODE_CLIENTS := tests/e2e/node
 
-.PHONY: test install lint clean
+.PHONY: dev test install lint build clean
+
+dev: $(VENV)/.installed
+	$(VENV)/bin/prdtool-local serve $(DEV_ARGS)
 
 test: install
 	$(VENV)/bin/ruff check .
 	SAM_CLI=$(SAM_VENV)/bin/sam $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_CLIENTS)/node_modules/.installed
 
-# The dev install: the core package (editable) with test tools.
+# The dev install: the core package and the local runtime (editable), with test tools.
 $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
@@ -25,9 +29,18 @@ $(SAM_VENV)/.installed:
 	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli==$(SAM_VERSION)
 	touch $@
 
+# Stock Socket.IO clients for the end-to-end tests, from the committed lockfile.
+$(NODE_CLIENTS)/node_modules/.installed: $(NODE_CLIENTS)/package-lock.json
+	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# sam build needs a python3.12 on PATH (the Lambda runtime); pyenv's is used when present.
+build: $(SAM_VENV)/.installed
+	PATH="$(firstword $(wildcard $(HOME)/.pyenv/versions/3.12*/bin)):$$PATH" $(SAM_VENV)/bin/sam build
+
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache $(NODE_CLIENTS)/node_modules

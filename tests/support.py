@@ -12,32 +12,15 @@ from typing import Any
 
 import boto3
 import jwt
-import yaml
+
+from prdtool_local.template import read_template
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "test-signing-secret-with-enough-entropy-for-hs512-too-0123456789"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """YAML loader that keeps CloudFormation short-form tags (!Ref, !Sub, ...) as {"Fn": value}."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
 def load_template() -> dict[str, Any]:
-    return yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+    return read_template(ROOT / "template.yaml")
 
 
 def create_table_from_template(resource: str, table_name: str) -> None:

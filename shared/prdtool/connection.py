@@ -18,9 +18,9 @@ from prdtool.apigw import WebSocketEvent
 from prdtool.auth import extract_token
 from prdtool.codec import EngineIOPacket, EngineIOType, encode_engineio
 from prdtool.errors import AppError
-from prdtool.heartbeat import first_sweep_at
+from prdtool.heartbeat import sweep_after_open
 from prdtool.observability import MetricUnit, logger, metrics
-from prdtool.sender import NATIVE, SOCKETIO, ConnectionGone
+from prdtool.sender import NATIVE, SOCKETIO, ConnectionGone, Sender
 from prdtool.services import Services
 from prdtool.store import ConnectionRecord
 
@@ -56,9 +56,10 @@ def connect(services: Services, event: WebSocketEvent) -> dict[str, Any]:
         record.protocol = SOCKETIO
         record.eio_sid = new_sid()
         record.token = token
-        # Engine.IO pings start now; without a CONNECT by the deadline, the heartbeat closes it.
+        # Without a CONNECT by the deadline, the heartbeat closes it; pings start once the
+        # handshake has delivered the OPEN packet.
         record.connect_deadline = record.connected_at + services.settings.connect_timeout_ms
-        record.sweep_at = first_sweep_at(record.connected_at, services.settings)
+        record.sweep_at = record.connect_deadline
     else:
         try:
             principal = services.verifier.verify(token)
@@ -72,9 +73,13 @@ def connect(services: Services, event: WebSocketEvent) -> dict[str, Any]:
         record.roles = list(principal.roles)
     services.store.add(record)
     if record.protocol == SOCKETIO:
-        services.start_handshake(
-            {"connectionId": record.connection_id, "eioSid": record.eio_sid, "apiId": ctx.apiId, "stage": ctx.stage}
-        )
+        services.start_handshake({
+            "connectionId": record.connection_id,
+            "eioSid": record.eio_sid,
+            "connectDeadline": record.connect_deadline,
+            "apiId": ctx.apiId,
+            "stage": ctx.stage,
+        })  # fmt: skip
     metrics.add_metric(name="ConnectionsOpened", unit=MetricUnit.Count, value=1)
     return _status(200)
 
@@ -103,19 +108,27 @@ def handshake(services: Services, request: dict[str, Any], sleep: Callable[[floa
     sender = services.sender(request.get("apiId", ""), request.get("stage", ""))
     frame = open_packet(services, request["eioSid"])
     waited, delay = 0.0, _FIRST_RETRY_S
-    while True:
-        try:
-            sender.post(connection_id, frame)
-            return True
-        except ConnectionGone:
-            if waited + delay > HANDSHAKE_DEADLINE_S:
-                break
-            sleep(delay)
-            waited += delay
-            delay = min(delay * 2, 1.0)
-    logger.info("handshake gave up: connection gone", extra={"connection_id": connection_id})
-    services.forget_connection(connection_id)
-    return False
+    while not _delivered(sender, connection_id, frame):
+        if waited + delay > HANDSHAKE_DEADLINE_S:
+            logger.info("handshake gave up: connection gone", extra={"connection_id": connection_id})
+            services.forget_connection(connection_id)
+            return False
+        sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 1.0)
+    now = services.clock()
+    services.store.mark_opened(
+        connection_id, now, sweep_after_open(now, request.get("connectDeadline"), services.settings)
+    )
+    return True
+
+
+def _delivered(sender: Sender, connection_id: str, frame: str) -> bool:
+    try:
+        sender.post(connection_id, frame)
+    except ConnectionGone:
+        return False
+    return True
 
 
 def disconnect(services: Services, event: WebSocketEvent) -> dict[str, Any]:

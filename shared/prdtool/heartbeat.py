@@ -23,7 +23,7 @@ from prdtool.services import Services
 from prdtool.settings import Settings
 from prdtool.store import ConnectionRecord
 
-__all__ = ["Action", "Decision", "SweepReport", "decide", "first_sweep_at", "sweep"]
+__all__ = ["Action", "Decision", "SweepReport", "decide", "sweep", "sweep_after_open"]
 
 _PING = encode_engineio(EngineIOPacket(EngineIOType.PING))
 
@@ -41,9 +41,9 @@ class Decision:
     sweep_at: int | None = None  # when to look again (PING: after the ping has gone out)
 
 
-def first_sweep_at(connected_at: int, settings: Settings) -> int:
-    """A new Socket.IO connection: first ping or connect deadline, whichever comes first."""
-    return min(connected_at + settings.ping_interval_ms, connected_at + settings.connect_timeout_ms)
+def sweep_after_open(opened_at: int, connect_deadline: int | None, settings: Settings) -> int:
+    """Once the OPEN packet is out: the first ping, or the connect deadline if that comes first."""
+    return _earliest(opened_at + settings.ping_interval_ms, connect_deadline)
 
 
 def decide(record: ConnectionRecord, now: int, settings: Settings) -> Decision:
@@ -52,12 +52,15 @@ def decide(record: ConnectionRecord, now: int, settings: Settings) -> Decision:
     pending = record.connect_deadline if not record.namespaces else None
     if pending is not None and now >= pending:
         return Decision(Action.CLOSE_NEVER_CONNECTED)
+    if record.opened_at is None:
+        # $connect may not even have returned: a post now would be Gone. Nothing to ping yet.
+        return Decision(Action.WAIT, _earliest(now + interval, pending))
     if record.awaiting_pong:
         deadline = int(record.last_ping_at) + timeout
         if now >= deadline:
             return Decision(Action.CLOSE_PONG_OVERDUE)
         return Decision(Action.WAIT, _earliest(deadline, pending))
-    ping_due = int(record.last_pong_at or record.connected_at) + interval
+    ping_due = int(record.last_pong_at or record.opened_at) + interval
     if ping_due <= now + interval // 2:
         return Decision(Action.PING, _earliest(now + timeout, pending))
     return Decision(Action.WAIT, _earliest(ping_due, pending))
@@ -92,14 +95,18 @@ def sweep(services: Services) -> SweepReport:
             getattr(report, decision.action.value).append(record.connection_id)
             sender.close(record.connection_id)
             services.forget_connection(record.connection_id)
-    sent = sender.deliver_many(to_ping, _PING)  # Gone ones are forgotten by the sender
-    for connection_id in sent.delivered:
-        if services.store.record_ping(connection_id, now, to_ping[connection_id]):
-            report.pinged.append(connection_id)
+    # Record each ping before sending it: a quick pong must find the ping already written, or it
+    # would be overwritten by it and the connection closed as not answering.
+    recorded = [cid for cid, sweep_at in to_ping.items() if services.store.record_ping(cid, now, sweep_at)]
+    sent = sender.deliver_many(recorded, _PING)  # Gone ones are forgotten by the sender
+    report.pinged = sent.delivered
     report.gone = sent.gone
     closed = len(report.never_connected) + len(report.pong_overdue)
     metrics.add_metric(name="HeartbeatPings", unit=MetricUnit.Count, value=len(report.pinged))
     metrics.add_metric(name="HeartbeatClosed", unit=MetricUnit.Count, value=closed + len(report.gone))
-    if report.pinged or closed or report.gone:
-        logger.info("heartbeat sweep", extra={"pinged": len(report.pinged), "closed": closed, "gone": len(sent.gone)})
+    counts = {"pinged": len(report.pinged), "closed": closed, "gone": len(sent.gone)}
+    if closed or report.gone:
+        logger.info("heartbeat sweep closed connections", extra=counts)
+    else:
+        logger.debug("heartbeat sweep", extra=counts)
     return report

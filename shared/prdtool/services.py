@@ -46,7 +46,18 @@ class Services:
 
     @classmethod
     def from_env(cls) -> Services:
-        return cls(Settings.from_env())
+        services = cls(Settings.from_env())
+        services.open_clients()
+        return services
+
+    def open_clients(self) -> None:
+        """Create this function's AWS clients now, at cold start, so no request waits for them
+        (botocore loads a service model per client: ~100 ms each)."""
+        self.store.open()
+        if self.settings.management_endpoint_override or self.settings.websocket_api_id:
+            self.sender()
+        if self.settings.handshake_function:
+            _ = self._lambda
 
     @cached_property
     def router(self) -> Router:

@@ -78,6 +78,7 @@ class ConnectionRecord(Model):
     user_name = UnicodeAttribute(null=True)
     picture = UnicodeAttribute(null=True)
     roles = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+    opened_at = NumberAttribute(null=True)  # when the Engine.IO OPEN packet was delivered
     connect_deadline = NumberAttribute(null=True)  # until the first Socket.IO CONNECT completes
     last_ping_at = NumberAttribute(null=True)
     last_pong_at = NumberAttribute(null=True)
@@ -114,6 +115,10 @@ def sweep_shard(connection_id: str) -> str:
 class ConnectionStore:
     """Reads and conditional writes of connection records."""
 
+    def open(self) -> None:
+        """Create the DynamoDB client now rather than on the first request."""
+        _ = ConnectionRecord._get_connection().connection.client
+
     def add(self, record: ConnectionRecord) -> None:
         """Store a new connection; the sweep will look at it once the connect timeout passes."""
         record.sweep_shard = sweep_shard(record.connection_id)
@@ -146,6 +151,12 @@ class ConnectionStore:
 
     def disconnect_namespace(self, connection_id: str, namespace: str) -> bool:
         return self._update(connection_id, [ConnectionRecord.namespaces.delete({namespace})])
+
+    def mark_opened(self, connection_id: str, now: int, sweep_at: int) -> bool:
+        """The OPEN packet was delivered: Engine.IO pings may start."""
+        return self._update(
+            connection_id, [ConnectionRecord.opened_at.set(now), ConnectionRecord.sweep_at.set(sweep_at)]
+        )
 
     def record_ping(self, connection_id: str, now: int, sweep_at: int) -> bool:
         """A ping went out; the sweep looks again at ``sweep_at`` (the pong deadline)."""

@@ -48,6 +48,9 @@ def test_handshake_retries_until_the_connection_exists(stack: Stack, fake_aws: F
         "maxPayload": 32768,
     }
     assert opened["pingInterval"] + opened["pingTimeout"] < 2**31 - 1
+    record = stack.store.get(connection_id)
+    assert record.opened_at == stack.clock()  # pings may start now
+    assert record.sweep_at == record.connect_deadline  # 45 s: before the first ping is due (60 s)
 
 
 def test_handshake_gives_up_on_a_connection_that_never_appears(stack: Stack, fake_aws: FakeAws) -> None:

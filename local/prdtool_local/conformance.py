@@ -1,0 +1,39 @@
+"""The app the official Socket.IO protocol test suite expects, served through our shim.
+
+``prdtool-local serve --conformance`` plugs it in (``SOCKET_APP``) instead of the PRD API. On
+connection it emits ``auth`` with the CONNECT payload; ``message`` is echoed as ``message-back``;
+``message-with-ack`` is acknowledged with its own arguments; namespaces ``/`` and ``/custom``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from prdtool.auth import Principal
+from prdtool.context import RequestContext
+from prdtool.router import Outcome
+
+if TYPE_CHECKING:
+    from prdtool.services import Services
+
+__all__ = ["ConformanceApp"]
+
+
+class ConformanceApp:
+    namespaces = frozenset({"/", "/custom"})
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    def authenticate(self, auth: dict[str, Any] | None, token_at_connect: str | None) -> Principal:
+        return Principal("conformance", "Conformance suite")
+
+    def on_connect(self, ctx: RequestContext, auth: dict[str, Any]) -> None:
+        ctx.emit("auth", auth)
+
+    def dispatch(self, ctx: RequestContext, event: str, args: list[Any], wants_ack: bool) -> Outcome:
+        if event == "message":
+            ctx.emit("message-back", *args)
+        elif event == "message-with-ack":
+            return Outcome(ack=list(args))
+        return Outcome()

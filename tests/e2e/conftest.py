@@ -1,0 +1,106 @@
+"""A real local stack (``prdtool-local serve``) in a subprocess, for tests with real clients."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.support import ROOT
+
+NODE_DIR = ROOT / "tests" / "e2e" / "node"
+# Short heartbeats, so the tests see several pings and a dead client dropped within seconds.
+PING_INTERVAL_MS, PING_TIMEOUT_MS = 300, 600
+
+
+@dataclass
+class LocalStack:
+    process: subprocess.Popen[str]
+    url: str  # ws://127.0.0.1:PORT/prod
+    aws_endpoint: str
+    log_path: Path
+
+    @property
+    def origin(self) -> str:
+        return self.url.rsplit("/", 1)[0].replace("ws://", "http://")
+
+    @property
+    def stage(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.aws_endpoint, region_name="us-east-1",
+                            aws_access_key_id="local", aws_secret_access_key="local")  # fmt: skip
+
+    def connection_records(self) -> list[dict[str, Any]]:
+        dynamodb = self.client("dynamodb")
+        [table] = [t for t in dynamodb.list_tables()["TableNames"] if "Connections" in t]
+        return dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+def start_stack(tmp: Path, *args: str, cwd: Path = ROOT) -> LocalStack:
+    """``prdtool-local serve`` on a free port; returns once it has printed its ready line."""
+    log_path = tmp / f"stack-{time.monotonic_ns()}.log"
+    cli = Path(sys.executable).with_name("prdtool-local")
+    process = subprocess.Popen(
+        [str(cli), "serve", "--port", "0", "--template", str(ROOT / "template.yaml"), *args],
+        cwd=cwd, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True,
+    )  # fmt: skip
+    assert process.stdout is not None
+    ready = process.stdout.readline().split()
+    aws = process.stdout.readline().split()
+    if ready[:1] != ["ready"] or aws[:1] != ["aws"]:
+        process.kill()
+        raise RuntimeError(f"the local stack did not start:\n{log_path.read_text()}")
+    # Drain the banner so the pipe never fills.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
+    return LocalStack(process, ready[1], aws[1], log_path)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    running = start_stack(
+        tmp_path_factory.mktemp("stack"),
+        "--ephemeral", "--ping-interval", str(PING_INTERVAL_MS), "--ping-timeout", str(PING_TIMEOUT_MS),
+    )  # fmt: skip
+    yield running
+    assert running.stop() == 0, running.log()
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The Node clients, installed from the committed lockfile."""
+    node_bin = shutil.which("node")
+    if node_bin is None:
+        pytest.fail("Node.js is required for the end-to-end tests (make test installs the rest)")
+    if not (NODE_DIR / "node_modules" / "socket.io-client").exists():
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, capture_output=True)
+    return node_bin
+
+
+def run_node(node: str, scenario: dict[str, Any]) -> dict[str, Any]:
+    result = subprocess.run(
+        [node, str(NODE_DIR / "probe.mjs"), json.dumps(scenario)],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "NODE_NO_WARNINGS": "1"}, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
