@@ -1,0 +1,70 @@
+"""The one place that converts positions between the units clients count and the units pycrdt counts.
+
+Clients count text like their editors: UTF-16 code units by default (JavaScript), or code points
+(``utf-32``) when they ask for it at join, as LSP's position encodings do. Python strings index by
+code point, and pycrdt's Text counts UTF-8 bytes. A position that would split a character (the
+middle of a surrogate pair) or lies past the end is refused, never guessed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+__all__ = [
+    "DEFAULT_ENCODING",
+    "PositionEncoding",
+    "PositionError",
+    "byte_offset",
+    "from_index",
+    "index_of_byte",
+    "length",
+    "to_index",
+]
+
+PositionEncoding = Literal["utf-16", "utf-32"]
+DEFAULT_ENCODING: PositionEncoding = "utf-16"
+
+
+class PositionError(ValueError):
+    """A position outside the text, or inside a character."""
+
+
+def length(text: str, encoding: PositionEncoding) -> int:
+    """The text's length in the client's units."""
+    if encoding == "utf-32":
+        return len(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def to_index(text: str, position: int, encoding: PositionEncoding) -> int:
+    """A client position as a code point index into ``text``."""
+    if position < 0:
+        raise PositionError(f"position {position} is negative")
+    if encoding == "utf-32":
+        if position > len(text):
+            raise PositionError(f"position {position} is past the end ({len(text)})")
+        return position
+    units = text.encode("utf-16-le")
+    if position * 2 > len(units):
+        raise PositionError(f"position {position} is past the end ({len(units) // 2})")
+    try:
+        return len(units[: position * 2].decode("utf-16-le"))
+    except UnicodeDecodeError as exc:  # the cut fell between the two halves of a surrogate pair
+        raise PositionError(f"position {position} is inside a character") from exc
+
+
+def from_index(text: str, index: int, encoding: PositionEncoding) -> int:
+    """A code point index into ``text`` as a client position."""
+    if encoding == "utf-32":
+        return index
+    return len(text[:index].encode("utf-16-le")) // 2
+
+
+def byte_offset(text: str, index: int) -> int:
+    """A code point index as pycrdt's UTF-8 byte offset."""
+    return len(text[:index].encode("utf-8"))
+
+
+def index_of_byte(text: str, offset: int) -> int:
+    """pycrdt's UTF-8 byte offset as a code point index."""
+    return len(text.encode("utf-8")[:offset].decode("utf-8"))
