@@ -11,6 +11,8 @@ from tests.fakes.aws_http import FakeAws, start
 from tests.support import SECRET, create_table_from_template
 
 TABLE = "prdtool-connections-test"
+DOCUMENTS = "prdtool-documents-test"
+UPDATES = "prdtool-updates-test"
 
 
 @pytest.fixture(autouse=True)
@@ -54,6 +56,8 @@ def secret_arn(moto: None) -> str:
 @pytest.fixture
 def connections_table(moto: None) -> str:
     create_table_from_template("ConnectionsTable", TABLE)
+    create_table_from_template("DocumentsTable", DOCUMENTS)
+    create_table_from_template("UpdatesTable", UPDATES)
     return TABLE
 
 
@@ -61,6 +65,8 @@ def connections_table(moto: None) -> str:
 def settings(connections_table: str, secret_arn: str, fake_aws: FakeAws) -> Settings:
     return Settings(
         connections_table=connections_table,
+        documents_table=DOCUMENTS,
+        updates_table=UPDATES,
         jwt_secret_arn=secret_arn,
         jwt_audience="",
         handshake_function="prdtool-handshake",

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prdtool.auth import Principal
 from prdtool.sender import Recipient, Sender
-from prdtool.store import ConnectionStore
+from prdtool.store import ConnectionRecord, ConnectionStore
+
+if TYPE_CHECKING:
+    from prdtool.services import Services
 
 __all__ = ["RequestContext"]
 
@@ -22,6 +25,14 @@ class RequestContext:
     store: ConnectionStore
     now_ms: int
     socket_sid: str | None = None
+    connection: ConnectionRecord | None = None  # the caller's record, as read for this frame
+    services: Services | None = None
+
+    @property
+    def app(self) -> Services:
+        """The function's services (storage, documents, the editor); set for every client event."""
+        assert self.services is not None
+        return self.services
 
     @property
     def connection_id(self) -> str:

@@ -24,6 +24,12 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"  # a message over the size limit
     RATE_LIMITED = "RATE_LIMITED"  # too many requests; retry later
     CONFLICT_DETECTED = "CONFLICT_DETECTED"  # the operation conflicts with recent changes
+    INVALID_OPERATION = "INVALID_OPERATION"  # an edit that does not fit the text (range, position, content)
+    INVALID_UPDATE = "INVALID_UPDATE"  # a Yjs update that cannot be decoded
+    DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"  # the edit would take the document over its size limit
+    STALE_STATE = "STALE_STATE"  # the op was made against a state older than the server still holds
+    OUT_OF_ORDER = "OUT_OF_ORDER"  # an earlier op of the same session has not arrived; retry shortly
+    ALREADY_EXISTS = "ALREADY_EXISTS"  # a create named something that exists
     INTERNAL = "INTERNAL"  # our fault; the details are in our logs, never in the message
 
 

@@ -128,7 +128,8 @@ def _connect_namespace(services: Services, sender: Sender, record: ConnectionRec
         record.connection_id, encode_engineio(EngineIOPacket(EngineIOType.MESSAGE, encode_socketio(reply)))
     ):
         client = Recipient(record.connection_id, record.protocol, ns)
-        app.on_connect(RequestContext(principal, client, sender, services.store, services.clock(), sid), auth)
+        ctx = RequestContext(principal, client, sender, services.store, services.clock(), sid, None, services)
+        app.on_connect(ctx, auth)
 
 
 def _connect_error(sender: Sender, connection_id: str, ns: str, message: str, data: dict[str, Any] | None) -> None:
@@ -183,7 +184,9 @@ def _dispatch(
         err = AppError(ErrorCode.UNAUTHORIZED, "Not authenticated")
         _reply(sender, client, ack_id, Outcome.failure(name, err, ack_id is not None))
         return
-    ctx = RequestContext(principal, client, sender, services.store, services.clock(), record.socket_sid)
+    ctx = RequestContext(
+        principal, client, sender, services.store, services.clock(), record.socket_sid, record, services
+    )
     outcome = services.app.dispatch(ctx, name, args, wants_ack=ack_id is not None)
     metrics.add_metric(name="EventsHandled", unit=MetricUnit.Count, value=1)
     _reply(sender, client, ack_id, outcome)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "CLIENT_EVENTS",
@@ -23,8 +23,11 @@ __all__ = [
     "CRDTOperation",
     "CommentAdd",
     "ConflictResolve",
+    "DocumentCreate",
     "DocumentJoin",
     "DocumentLeave",
+    "DocumentShare",
+    "DocumentSync",
     "DocumentUpdate",
     "EventModel",
     "OperationEdit",
@@ -63,13 +66,37 @@ class CRDTOperation(EventModel):
     length: int | None = Field(default=None, ge=0)
     content: str | None = None
     attributes: dict[str, Any] | None = None
-    vectorClock: dict[str, int]
+    # Required on a single operation; in a batch, one vectorClock stands beside the list.
+    vectorClock: dict[str, int] | None = None
+
+
+class DocumentCreate(EventModel):
+    """Our extension: create a PRD; the creator becomes its owner."""
+
+    title: str = Field(min_length=1, max_length=500)
+    content: str = ""
+
+
+class DocumentShare(EventModel):
+    """Our extension: give a user a role on a PRD (owners only)."""
+
+    prdId: str = Id
+    userId: str = Id
+    role: Literal["viewer", "commenter", "editor", "owner"]
 
 
 class DocumentJoin(EventModel):
     prdId: str = Id
     mode: Literal["view", "edit", "comment"]
     lastKnownVersion: str | None = None
+    positionEncoding: Literal["utf-16", "utf-32"] = "utf-16"
+
+
+class DocumentSync(EventModel):
+    """Our extension: the operations after ``sinceSeq``, for a gap found while connected."""
+
+    prdId: str = Id
+    sinceSeq: int = Field(ge=0)
 
 
 class DocumentLeave(EventModel):
@@ -83,8 +110,31 @@ class DocumentUpdate(EventModel):
 
 
 class OperationEdit(EventModel):
+    """One operation, a batch applied as one transaction, or a Yjs update (base64)."""
+
     prdId: str = Id
-    operation: CRDTOperation
+    operation: CRDTOperation | None = None
+    operations: list[CRDTOperation] | None = Field(default=None, min_length=1, max_length=1000)
+    update: str | None = Field(default=None, min_length=1)
+    vectorClock: dict[str, int] | None = None
+    opId: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> OperationEdit:
+        given = [name for name in ("operation", "operations", "update") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("send exactly one of operation, operations or update")
+        if self.operation is not None and self.operation.vectorClock is None and self.vectorClock is None:
+            raise ValueError("operation.vectorClock is required")
+        if self.operations is not None and self.vectorClock is None:
+            raise ValueError("a batch needs one vectorClock beside its operations")
+        return self
+
+    @property
+    def clock(self) -> dict[str, int] | None:
+        if self.operation is not None and self.operation.vectorClock is not None:
+            return self.operation.vectorClock
+        return self.vectorClock
 
 
 class PresenceCursor(EventModel):
@@ -159,6 +209,8 @@ class SessionInfo(EventModel):
 
 
 CLIENT_EVENTS: dict[str, type[EventModel]] = {
+    "document:create": DocumentCreate,
+    "document:share": DocumentShare,
     "document:join": DocumentJoin,
     "document:leave": DocumentLeave,
     "document:update": DocumentUpdate,
@@ -175,5 +227,6 @@ CLIENT_EVENTS: dict[str, type[EventModel]] = {
     "approval:request": ApprovalRequest,
     "conflict:resolve": ConflictResolve,
     "session:recover": SessionRecover,
+    "document:sync": DocumentSync,
     "session:info": SessionInfo,
 }

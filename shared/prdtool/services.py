@@ -16,11 +16,14 @@ from typing import TYPE_CHECKING, Any
 import boto3
 
 from prdtool.auth import TokenVerifier
+from prdtool.documents import DocumentRecords, bind_document_tables
+from prdtool.editing import Editor
 from prdtool.features import build_router
 from prdtool.router import Router
 from prdtool.sender import Sender, management_client, management_endpoint
 from prdtool.settings import Settings
 from prdtool.store import ConnectionStore, bind_tables
+from prdtool.update_log import UpdateLog, bind_update_log
 
 if TYPE_CHECKING:
     from prdtool.app import SocketApp
@@ -41,7 +44,12 @@ class Services:
         self.settings = settings
         self.clock = clock
         bind_tables(settings)
+        bind_document_tables(settings)
+        bind_update_log(settings)
         self.store = ConnectionStore()
+        self.documents = DocumentRecords()
+        self.log = UpdateLog()
+        self.editor = Editor(self.log, clock, settings.max_document_bytes)
         self._senders: dict[str, Sender] = {}
 
     @classmethod
@@ -54,6 +62,10 @@ class Services:
         """Create this function's AWS clients now, at cold start, so no request waits for them
         (botocore loads a service model per client: ~100 ms each)."""
         self.store.open()
+        if self.settings.documents_table:
+            self.documents.open()
+        if self.settings.updates_table:
+            self.log.open()
         if self.settings.management_endpoint_override or self.settings.websocket_api_id:
             self.sender()
         if self.settings.handshake_function:
@@ -90,7 +102,12 @@ class Services:
         return self._senders[endpoint]
 
     def forget_connection(self, connection_id: str) -> None:
-        """Drop a connection and everything that hangs on it."""
+        """Drop a connection and everything that hangs on it (its sessions in document rooms)."""
+        from prdtool.rooms import leave_room  # rooms sends through senders built here
+
+        record = self.store.get(connection_id)
+        for prd_id, room in (record.joined if record else {}).items():
+            leave_room(self, prd_id, connection_id, room, record_too=False)
         self.store.remove(connection_id)
 
     def start_handshake(self, payload: dict[str, Any]) -> None:

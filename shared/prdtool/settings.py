@@ -16,6 +16,9 @@ __all__ = ["Settings"]
 @dataclass(frozen=True)
 class Settings:
     connections_table: str
+    documents_table: str = ""
+    updates_table: str = ""
+    max_document_bytes: int = 2_000_000
     region: str = "us-east-1"
     dynamodb_endpoint: str | None = None
     # Authentication: an HS256 secret from Secrets Manager or SSM, and/or RS256 keys from a JWKS URL.
@@ -44,6 +47,9 @@ class Settings:
         env = os.environ if env is None else env
         return cls(
             connections_table=env["CONNECTIONS_TABLE"],
+            documents_table=env.get("DOCUMENTS_TABLE", ""),
+            updates_table=env.get("UPDATES_TABLE", ""),
+            max_document_bytes=int(env.get("MAX_DOCUMENT_BYTES", "2000000")),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             dynamodb_endpoint=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None,
             jwt_secret_arn=env.get("JWT_SECRET_ARN", ""),

@@ -80,6 +80,9 @@ class ConnectionRecord(Model):
     roles = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
     opened_at = NumberAttribute(null=True)  # when the Engine.IO OPEN packet was delivered
     connect_deadline = NumberAttribute(null=True)  # until the first Socket.IO CONNECT completes
+    # The documents this connection has joined: prd id -> {sessionId, namespace, mode, clockKey,
+    # encoding}. Bounded by the documents one connection has open, not by anything's history.
+    rooms = MapAttribute(null=True)  # type: ignore[var-annotated]
     last_ping_at = NumberAttribute(null=True)
     last_pong_at = NumberAttribute(null=True)
     sweep_shard = UnicodeAttribute(null=True)
@@ -94,6 +97,15 @@ class ConnectionRecord(Model):
         if not self.user_id:
             return None
         return Principal(self.user_id, self.user_name or self.user_id, self.picture, tuple(self.roles or ()))
+
+    def room(self, prd_id: str) -> dict[str, str] | None:
+        """This connection's session in a document, if it has joined it."""
+        rooms = self.rooms.as_dict() if self.rooms is not None else {}
+        return rooms.get(prd_id)
+
+    @property
+    def joined(self) -> dict[str, dict[str, str]]:
+        return self.rooms.as_dict() if self.rooms is not None else {}
 
     @property
     def awaiting_pong(self) -> bool:
@@ -123,6 +135,7 @@ class ConnectionStore:
         """Store a new connection; the sweep will look at it once the connect timeout passes."""
         record.sweep_shard = sweep_shard(record.connection_id)
         record.expires_at = CONNECTION_TTL
+        record.rooms = {}  # the map must exist for enter_room to set a key in it
         # A connection id is connected once: never overwrite a live record ($connect retried late).
         record.save(condition=ConnectionRecord.connection_id.does_not_exist())
 
@@ -148,6 +161,12 @@ class ConnectionStore:
         if principal.picture:
             actions.append(ConnectionRecord.picture.set(principal.picture))
         return self._update(connection_id, actions)
+
+    def enter_room(self, connection_id: str, prd_id: str, room: dict[str, str]) -> bool:
+        return self._update(connection_id, [ConnectionRecord.rooms[prd_id].set(room)])
+
+    def leave_room(self, connection_id: str, prd_id: str) -> bool:
+        return self._update(connection_id, [ConnectionRecord.rooms[prd_id].remove()])
 
     def disconnect_namespace(self, connection_id: str, namespace: str) -> bool:
         return self._update(connection_id, [ConnectionRecord.namespaces.delete({namespace})])

@@ -31,6 +31,20 @@ class Clock:
         self.now += int(seconds * 1000)
 
 
+class _Functions(dict):
+    """Function modules, each loaded (a cold start) the first time a test uses it."""
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__()
+        self._clock = clock
+
+    def __missing__(self, name: str) -> Any:
+        module = load_function(name)
+        module.services.clock = self._clock
+        self[name] = module
+        return module
+
+
 class Stack:
     def __init__(self, fake: FakeAws, settings: Settings) -> None:
         self.fake = fake
@@ -106,6 +120,8 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
     """The functions configured through their environment, as the template configures them."""
     env = {
         "CONNECTIONS_TABLE": settings.connections_table,
+        "DOCUMENTS_TABLE": settings.documents_table,
+        "UPDATES_TABLE": settings.updates_table,
         "JWT_SECRET_ARN": settings.jwt_secret_arn,
         "HANDSHAKE_FUNCTION_NAME": settings.handshake_function,
         "WEBSOCKET_API_ID": settings.websocket_api_id,

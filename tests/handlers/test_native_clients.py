@@ -49,8 +49,9 @@ def test_native_errors_are_error_operation_events(stack: Stack, fake_aws: FakeAw
         "event": "error:operation",
         "data": {
             "operation": "document:join",
-            "code": "NOT_AVAILABLE",
-            "message": "'document:join' is not available on this server",
+            "code": "NOT_FOUND",
+            "message": "No PRD 'prd_123'",
+            "data": {"prdId": "prd_123"},
         },
     }
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prdtool.features import session
+from prdtool.features import documents, editing, session
 from prdtool.router import Router
 
 __all__ = ["build_router"]
@@ -11,4 +11,6 @@ __all__ = ["build_router"]
 def build_router() -> Router:
     router = Router()
     session.register(router)
+    documents.register(router)
+    editing.register(router)
     return router

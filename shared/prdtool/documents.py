@@ -1,0 +1,187 @@
+"""Where documents live: metadata, members, the sessions in each room, and clock-key leases.
+
+One DynamoDB table, keyed by document (``prd_id``) and item (``meta``, ``member#<user>``,
+``session#<connection>``, ``clock#<key>``), so everything about a document is one Query away and
+no item grows with the document's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.models import Model
+
+from prdtool.settings import Settings
+
+__all__ = [
+    "ClockLease",
+    "DocumentMeta",
+    "DocumentRecords",
+    "Membership",
+    "RoomSession",
+    "bind_document_tables",
+]
+
+META = "meta"
+MEMBER = "member#"
+SESSION = "session#"
+CLOCK = "clock#"
+
+
+class _DocumentItem(Model):
+    class Meta:
+        table_name = "documents"  # replaced by bind_document_tables()
+        region = "us-east-1"
+
+    prd_id = UnicodeAttribute(hash_key=True)
+    item = UnicodeAttribute(range_key=True)
+
+
+class DocumentMeta(_DocumentItem):
+    title = UnicodeAttribute()
+    status = UnicodeAttribute(default="draft")
+    owner_id = UnicodeAttribute()
+    version = UnicodeAttribute(default="1.0.0")
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+
+
+class Membership(_DocumentItem):
+    user_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+
+
+class RoomSession(_DocumentItem):
+    """One connection in a document's room. Never the only record: the connection's own record
+    lists its sessions too, so both can be cleaned up from either side."""
+
+    connection_id = UnicodeAttribute()
+    namespace = UnicodeAttribute(default="/")
+    protocol = UnicodeAttribute()
+    session_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    user_name = UnicodeAttribute()
+    mode = UnicodeAttribute()
+    encoding = UnicodeAttribute(default="utf-16")
+    clock_key = UnicodeAttribute(null=True)
+    joined_at = NumberAttribute()
+    expires_at = TTLAttribute(null=True)  # API Gateway closes connections within 2 h
+
+
+class ClockLease(_DocumentItem):
+    """Which live editing session holds a clock key, so two tabs never share one."""
+
+    holder = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+_MODELS = (_DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease)
+
+
+def bind_document_tables(settings: Settings) -> None:
+    for model in _MODELS:
+        model.Meta.table_name = settings.documents_table
+        model.Meta.region = settings.region
+        model.Meta.host = settings.dynamodb_endpoint
+        if "_connection" in model.__dict__ and model is not _DocumentItem:
+            delattr(model, "_connection")
+    # One connection for every item kind: the subclasses inherit it, so the table costs one
+    # botocore client (~60 ms at cold start), not one per kind.
+    _DocumentItem._connection = None
+    if settings.documents_table:
+        _DocumentItem._get_connection()
+
+
+class DocumentRecords:
+    """Reads and conditional writes of document items."""
+
+    def open(self) -> None:
+        _ = _DocumentItem._get_connection().connection.client
+
+    # ---------------------------------------------------------------- documents and members
+
+    def create(self, meta: DocumentMeta, owner: str) -> None:
+        meta.item = META
+        # A document id is created once; an id clash must fail, not overwrite someone's PRD.
+        meta.save(condition=DocumentMeta.prd_id.does_not_exist())
+        Membership(meta.prd_id, MEMBER + owner, user_id=owner, role="owner").save()
+
+    def meta(self, prd_id: str) -> DocumentMeta | None:
+        return _get(DocumentMeta, prd_id, META)
+
+    def role_of(self, prd_id: str, user_id: str) -> str | None:
+        member = _get(Membership, prd_id, MEMBER + user_id)
+        return member.role if member else None
+
+    def share(self, prd_id: str, user_id: str, role: str) -> None:
+        Membership(prd_id, MEMBER + user_id, user_id=user_id, role=role).save()
+
+    def update_meta(self, prd_id: str, title: str | None, status: str | None, now: int) -> DocumentMeta:
+        actions = [DocumentMeta.updated_at.set(now)]
+        if title is not None:
+            actions.append(DocumentMeta.title.set(title))
+        if status is not None:
+            actions.append(DocumentMeta.status.set(status))
+        meta = DocumentMeta(prd_id, META)
+        # Only an existing document: an update must not create a half-made one.
+        meta.update(actions=actions, condition=DocumentMeta.prd_id.exists())
+        return meta
+
+    # ---------------------------------------------------------------- rooms
+
+    def join(self, session: RoomSession) -> None:
+        session.item = SESSION + session.connection_id
+        session.expires_at = _in_hours(3)
+        session.save()
+
+    def leave(self, prd_id: str, connection_id: str) -> None:
+        RoomSession(prd_id, SESSION + connection_id).delete()
+
+    def session(self, prd_id: str, connection_id: str) -> RoomSession | None:
+        return _get(RoomSession, prd_id, SESSION + connection_id)
+
+    def room(self, prd_id: str) -> Iterator[RoomSession]:
+        return RoomSession.query(prd_id, RoomSession.item.startswith(SESSION), consistent_read=True)
+
+    # ---------------------------------------------------------------- clock keys
+
+    def lease_clock_key(self, prd_id: str, user_id: str, connection_id: str) -> str:
+        """The user's bare id if free, else the first free ``user#2``, ``user#3``, ..."""
+        for n in range(1, 1000):
+            key = user_id if n == 1 else f"{user_id}#{n}"
+            lease = ClockLease(prd_id, CLOCK + key, holder=connection_id, expires_at=_in_hours(3))
+            try:
+                # Free, or already ours (joining again is idempotent).
+                lease.save(condition=ClockLease.item.does_not_exist() | (ClockLease.holder == connection_id))
+                return key
+            except PutError as exc:
+                if not _condition_failed(exc):
+                    raise
+        raise RuntimeError("no free clock key")
+
+    def release_clock_key(self, prd_id: str, key: str, connection_id: str) -> None:
+        try:
+            # Only the holder releases: a late release must not free a key another tab took since.
+            ClockLease(prd_id, CLOCK + key).delete(condition=ClockLease.holder == connection_id)
+        except DeleteError as exc:
+            if not _condition_failed(exc):
+                raise
+
+
+def _get(model: type[Any], prd_id: str, item: str) -> Any:
+    try:
+        return model.get(prd_id, item, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+
+
+def _in_hours(hours: int) -> timedelta:
+    return timedelta(hours=hours)
+
+
+def _condition_failed(exc: Exception) -> bool:
+    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

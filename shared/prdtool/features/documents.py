@@ -1,0 +1,135 @@
+"""Documents and access: create, share, update metadata, join and leave a document's room."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+from prdtool.access import MODE_ROLE, require
+from prdtool.context import RequestContext
+from prdtool.crdt import Document, client_id_for
+from prdtool.documents import DocumentMeta
+from prdtool.editing import Author, Submission
+from prdtool.errors import AppError, ErrorCode
+from prdtool.models import DocumentCreate, DocumentJoin, DocumentLeave, DocumentShare, DocumentUpdate
+from prdtool.rooms import broadcast, join_room, leave_room, others_in_room
+from prdtool.router import Router
+
+__all__ = ["SERVER_KEY", "create_document", "register"]
+
+# Ops the server makes on a user's behalf (initial content, resolutions, restores) count under it.
+SERVER_KEY = "server"
+
+
+def create_document(ctx: RequestContext, title: str, content: str, prd_id: str | None = None) -> dict[str, Any]:
+    """Create a PRD owned by the caller; its initial content is the log's first entry."""
+    services = ctx.app
+    prd_id = prd_id or "prd_" + secrets.token_urlsafe(9)
+    if len(content.encode()) > services.settings.max_document_bytes:
+        raise AppError(ErrorCode.DOCUMENT_TOO_LARGE, "The content exceeds the document size limit")
+    meta = DocumentMeta(
+        prd_id, title=title, owner_id=ctx.principal.user_id, created_at=ctx.now_ms, updated_at=ctx.now_ms
+    )
+    try:
+        services.documents.create(meta, ctx.principal.user_id)
+    except Exception as exc:
+        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            raise AppError(ErrorCode.ALREADY_EXISTS, f"PRD {prd_id!r} exists") from exc
+        raise
+    if content:
+        seed = Document.with_content(content, client_id_for(prd_id, SERVER_KEY))
+        services.editor.submit(
+            prd_id,
+            Author(ctx.principal.user_id, SERVER_KEY),
+            Submission(update=seed.state(), clock={SERVER_KEY: 1}),
+        )
+    return {"prdId": prd_id, "title": title, "version": meta.version, "status": meta.status}
+
+
+def document_create(ctx: RequestContext, data: DocumentCreate) -> dict[str, Any]:
+    created = create_document(ctx, data.title, data.content)
+    ctx.emit("document:created", created)
+    return created
+
+
+def document_share(ctx: RequestContext, data: DocumentShare) -> dict[str, Any]:
+    services = ctx.app
+    _meta_or_404(ctx, data.prdId)
+    require(
+        ctx.principal, services.documents.role_of(data.prdId, ctx.principal.user_id), "owner", "Sharing", data.prdId
+    )
+    services.documents.share(data.prdId, data.userId, data.role)
+    return {"prdId": data.prdId, "userId": data.userId, "role": data.role}
+
+
+def document_update(ctx: RequestContext, data: DocumentUpdate) -> dict[str, Any]:
+    services = ctx.app
+    _meta_or_404(ctx, data.prdId)
+    role = services.documents.role_of(data.prdId, ctx.principal.user_id)
+    require(ctx.principal, role, "editor", "Updating a PRD", data.prdId)
+    meta = services.documents.update_meta(data.prdId, data.title, data.status, ctx.now_ms)
+    updated = {
+        "prdId": data.prdId,
+        "title": meta.title,
+        "status": meta.status,
+        "version": meta.version,
+        "updatedBy": {"id": ctx.principal.user_id, "name": ctx.principal.name},
+        "updatedAt": meta.updated_at,
+    }
+    broadcast(services, ctx.sender, data.prdId, "document:updated", lambda _: updated)
+    return updated
+
+
+def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
+    services = ctx.app
+    meta = _meta_or_404(ctx, data.prdId)
+    require(
+        ctx.principal,
+        services.documents.role_of(data.prdId, ctx.principal.user_id),
+        MODE_ROLE[data.mode],
+        f"Joining in {data.mode} mode",
+        data.prdId,
+    )
+    room = join_room(ctx, data.prdId, data.mode, data.positionEncoding)
+    loaded = services.editor.load(data.prdId)
+    joined = {
+        "prdId": data.prdId,
+        "currentContent": loaded.document.content,
+        "version": meta.version,
+        "activeSessions": [
+            {"userId": s.user_id, "userName": s.user_name, "mode": s.mode, "sessionId": s.session_id}
+            for s in others_in_room(services, data.prdId, ctx.connection_id)
+        ],
+        "vectorClock": dict(loaded.clock),
+        "seq": loaded.seq,
+        "clockKey": room.get("clockKey"),
+        "sessionId": room["sessionId"],
+        "positionEncoding": data.positionEncoding,
+        "state": base64.b64encode(loaded.document.state()).decode(),
+    }
+    ctx.emit("document:joined", joined)
+    return joined
+
+
+def document_leave(ctx: RequestContext, data: DocumentLeave) -> dict[str, Any]:
+    room = ctx.connection.room(data.prdId) if ctx.connection else None
+    if room is None:
+        raise AppError(ErrorCode.NOT_FOUND, f"Not in PRD {data.prdId!r}", {"prdId": data.prdId})
+    leave_room(ctx.app, data.prdId, ctx.connection_id, room)
+    return {"prdId": data.prdId}
+
+
+def _meta_or_404(ctx: RequestContext, prd_id: str) -> DocumentMeta:
+    meta = ctx.app.documents.meta(prd_id)
+    if meta is None:
+        raise AppError(ErrorCode.NOT_FOUND, f"No PRD {prd_id!r}", {"prdId": prd_id})
+    return meta
+
+
+def register(router: Router) -> None:
+    router.on("document:create")(document_create)
+    router.on("document:share")(document_share)
+    router.on("document:update")(document_update)
+    router.on("document:join")(document_join)
+    router.on("document:leave")(document_leave)

@@ -1,0 +1,159 @@
+"""Real-time editing: operations in, ``operation:applied`` out, and catching up after a gap."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from prdtool.access import MODE_ROLE, ROLES, require
+from prdtool.context import RequestContext
+from prdtool.crdt import ClientOp
+from prdtool.editing import Author, LoadedDocument, Submission
+from prdtool.errors import AppError, ErrorCode
+from prdtool.models import CRDTOperation, DocumentSync, OperationEdit, SessionRecover
+from prdtool.positions import PositionEncoding
+from prdtool.rooms import broadcast, join_room
+from prdtool.router import Router
+from prdtool.update_log import LogEntry
+
+__all__ = ["register"]
+
+
+def operation_edit(ctx: RequestContext, data: OperationEdit) -> dict[str, Any]:
+    room = _room(ctx, data.prdId)
+    if room.get("mode") != "edit" or not room.get("clockKey"):
+        raise AppError(ErrorCode.FORBIDDEN, "Join the PRD in edit mode to edit it", {"prdId": data.prdId})
+    encoding: PositionEncoding = room.get("encoding", "utf-16")  # type: ignore[assignment]
+    author = Author(ctx.principal.user_id, room["clockKey"], encoding)
+    applied = ctx.app.editor.submit(data.prdId, author, _submission(data))
+    entry = applied.entry
+    if not applied.duplicate:
+        broadcast(
+            ctx.app, ctx.sender, data.prdId, "operation:applied",
+            lambda enc: _applied_event(entry, applied.clock, enc), exclude=ctx.connection_id,
+        )  # fmt: skip
+    return {
+        "prdId": data.prdId,
+        "seq": entry.seq,
+        "operations": [op.as_client_op(encoding) for op in entry.ops],
+        "vectorClock": applied.clock,
+        "duplicate": applied.duplicate,
+    }
+
+
+def document_sync(ctx: RequestContext, data: DocumentSync) -> dict[str, Any]:
+    room = _room(ctx, data.prdId)
+    loaded = ctx.app.editor.load(data.prdId)
+    synced = _catch_up_payload(loaded, data.sinceSeq, room.get("encoding", "utf-16"))  # type: ignore[arg-type]
+    ctx.emit("document:synced", synced)
+    return synced
+
+
+def session_recover(ctx: RequestContext, data: SessionRecover) -> dict[str, Any]:
+    """Rejoin each document (in the highest mode the role allows) and send what was missed."""
+    services, sessions = ctx.app, []
+    for prd_id in data.activeSessions:
+        role = services.documents.role_of(prd_id, ctx.principal.user_id)
+        if services.documents.meta(prd_id) is None or (role is None and not ctx.principal.is_admin):
+            sessions.append({"prdId": prd_id, "error": {"code": "NOT_FOUND", "message": f"No PRD {prd_id!r}"}})
+            continue
+        mode = "edit" if ctx.principal.is_admin else _best_mode(role)
+        require(ctx.principal, role, MODE_ROLE[mode], f"Joining in {mode} mode", prd_id)
+        existing = ctx.connection.room(prd_id) if ctx.connection else None
+        encoding: PositionEncoding = (existing or {}).get("encoding", "utf-16")  # type: ignore[assignment]
+        room = join_room(ctx, prd_id, mode, encoding)
+        loaded = services.editor.load(prd_id)
+        since = _covered_prefix(loaded, data.lastVectorClocks.get(prd_id, {}))
+        payload = _catch_up_payload(loaded, since, encoding)
+        payload["missedOperations"] = payload.pop("operations", None)
+        payload["currentVectorClock"] = payload.pop("vectorClock")
+        payload["clockKey"] = room.get("clockKey")
+        sessions.append(payload)
+    recovered = {"sessions": sessions}
+    ctx.emit("session:recovered", recovered)
+    return recovered
+
+
+def _room(ctx: RequestContext, prd_id: str) -> dict[str, str]:
+    room = ctx.connection.room(prd_id) if ctx.connection else None
+    if room is None:
+        raise AppError(ErrorCode.FORBIDDEN, f"Join PRD {prd_id!r} first", {"prdId": prd_id})
+    return room
+
+
+def _best_mode(role: str | None) -> str:
+    rank = ROLES.index(role) if role in ROLES else 0  # type: ignore[arg-type]
+    return "edit" if rank >= ROLES.index("editor") else ("comment" if rank >= ROLES.index("commenter") else "view")
+
+
+def _submission(data: OperationEdit) -> Submission:
+    if data.update is not None:
+        try:
+            update = base64.b64decode(data.update, validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise AppError(ErrorCode.INVALID_UPDATE, "update is not valid base64") from exc
+        return Submission(update=update, clock=data.clock, op_id=data.opId)
+    ops = [data.operation] if data.operation is not None else list(data.operations or [])
+    return Submission(
+        ops=[_client_op(op) for op in ops], clock=data.clock, batch=data.operations is not None, op_id=data.opId
+    )
+
+
+def _client_op(op: CRDTOperation) -> ClientOp:
+    return ClientOp(op.type, op.position, op.length, op.content, op.attributes)
+
+
+def _applied_event(entry: LogEntry, clock: dict[str, int], encoding: PositionEncoding) -> dict[str, Any]:
+    ops = [{"userId": entry.author, **op.as_client_op(encoding), "vectorClock": entry.clock} for op in entry.ops]
+    event: dict[str, Any] = {
+        "prdId": entry.prd_id,
+        "seq": entry.seq,
+        "newVectorClock": clock,
+        "update": base64.b64encode(entry.update).decode(),
+    }
+    if len(ops) == 1 and not entry.batch:
+        event["operation"] = ops[0]
+    else:
+        event["operations"] = ops
+    return event
+
+
+def _covered_prefix(loaded: LoadedDocument, clock: dict[str, int]) -> int:
+    """The last seq up to which the client's clock covers every entry (what it has, in seq order)."""
+    if not clock:
+        return 0
+    seq = loaded.entries[0].seq - 1 if loaded.entries else loaded.seq
+    for entry in loaded.entries:
+        if entry.counter > clock.get(entry.clock_key, 0):
+            break
+        seq = entry.seq
+    return seq
+
+
+def _catch_up_payload(loaded: LoadedDocument, since: int, encoding: PositionEncoding) -> dict[str, Any]:
+    """The entries after ``since`` with their positions as applied, or a full resync when the
+    instance no longer holds them all."""
+    payload: dict[str, Any] = {"prdId": loaded.prd_id, "seq": loaded.seq, "vectorClock": dict(loaded.clock)}
+    first_held = loaded.entries[0].seq if loaded.entries else loaded.seq + 1
+    if since + 1 < first_held and since < loaded.seq:
+        payload.update(
+            fullResync=True,
+            currentContent=loaded.document.content,
+            state=base64.b64encode(loaded.document.state()).decode(),
+        )
+        return payload
+    payload["fromSeq"] = since
+    payload["operations"] = [
+        {"seq": entry.seq, "userId": entry.author, "vectorClock": entry.clock, **op.as_client_op(encoding)}
+        for entry in loaded.entries
+        if entry.seq > since
+        for op in entry.ops
+    ]
+    return payload
+
+
+def register(router: Router) -> None:
+    router.on("operation:edit")(operation_edit)
+    router.on("document:sync")(document_sync)
+    router.on("session:recover")(session_recover)

@@ -1,0 +1,92 @@
+"""A document's room: the sessions in it, joining and leaving, and sending to everyone in it.
+
+A session is one connection in one document. It is recorded twice, on purpose: in the document's
+room (so a broadcast is one Query) and on the connection's own record (so an edit needs no extra
+read, and a disconnect knows what to clean up).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from prdtool.documents import RoomSession
+from prdtool.positions import PositionEncoding
+from prdtool.sender import BroadcastReport, Recipient, Sender
+
+if TYPE_CHECKING:
+    from prdtool.context import RequestContext
+    from prdtool.services import Services
+
+__all__ = ["broadcast", "join_room", "leave_room", "others_in_room"]
+
+
+def join_room(ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEncoding) -> dict[str, str]:
+    """Put the caller's connection in the room; joining again keeps the session and its clock key."""
+    services, connection_id = ctx.app, ctx.connection_id
+    existing = ctx.connection.room(prd_id) if ctx.connection else None
+    session_id = existing["sessionId"] if existing else (ctx.socket_sid or connection_id[:8])
+    clock_key = existing.get("clockKey") if existing and existing.get("mode") == "edit" else None
+    if mode == "edit" and not clock_key:
+        clock_key = services.documents.lease_clock_key(prd_id, ctx.principal.user_id, connection_id)
+    if existing and existing.get("clockKey") and mode != "edit":
+        services.documents.release_clock_key(prd_id, existing["clockKey"], connection_id)
+    room = {"sessionId": session_id, "namespace": ctx.client.namespace, "mode": mode, "encoding": encoding}
+    if clock_key:
+        room["clockKey"] = clock_key
+    services.documents.join(
+        RoomSession(
+            prd_id,
+            connection_id=connection_id,
+            namespace=ctx.client.namespace,
+            protocol=ctx.client.protocol,
+            session_id=session_id,
+            user_id=ctx.principal.user_id,
+            user_name=ctx.principal.name,
+            mode=mode,
+            encoding=encoding,
+            clock_key=clock_key,
+            joined_at=ctx.now_ms,
+        )
+    )
+    services.store.enter_room(connection_id, prd_id, room)
+    return room
+
+
+def leave_room(
+    services: Services, prd_id: str, connection_id: str, room: dict[str, str], record_too: bool = True
+) -> None:
+    """Take a session out of a room and free its clock key."""
+    services.documents.leave(prd_id, connection_id)
+    if room.get("clockKey"):
+        services.documents.release_clock_key(prd_id, room["clockKey"], connection_id)
+    if record_too:
+        services.store.leave_room(connection_id, prd_id)
+
+
+def others_in_room(services: Services, prd_id: str, connection_id: str) -> list[RoomSession]:
+    return [s for s in services.documents.room(prd_id) if s.connection_id != connection_id]
+
+
+def broadcast(
+    services: Services,
+    sender: Sender,
+    prd_id: str,
+    event: str,
+    payload_for: Callable[[PositionEncoding], Any],
+    exclude: str | None = None,
+) -> BroadcastReport:
+    """Send ``event`` to every session in the room but ``exclude``; the payload is built once per
+    position encoding present, and each framing encoded once."""
+    groups: dict[str, list[Recipient]] = defaultdict(list)
+    for session in services.documents.room(prd_id):
+        if session.connection_id != exclude:
+            groups[session.encoding].append(Recipient(session.connection_id, session.protocol, session.namespace))
+    report = BroadcastReport()
+    for encoding, recipients in groups.items():
+        part = sender.broadcast(recipients, event, payload_for(encoding))  # type: ignore[arg-type]
+        report.delivered += part.delivered
+        report.gone += part.gone
+        report.failed += part.failed
+    return report

@@ -1,0 +1,298 @@
+"""Documents and real-time editing through the real gateway function: create, share, join, edit,
+broadcast, retries, stale ops, recovery."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from typing import Any
+
+import pytest
+from pycrdt import Doc, Text
+
+from tests.fakes.aws_http import FakeAws
+from tests.handlers.conftest import Stack
+from tests.support import make_token
+
+_acks = iter(range(1, 1_000_000))
+
+
+def client(stack: Stack, fake: FakeAws, sub: str, name: str | None = None, **claims: Any) -> str:
+    connection_id = stack.socketio_client()
+    stack.send(connection_id, "40" + json.dumps({"token": make_token(sub=sub, name=name or sub, **claims)}))
+    assert fake.take(connection_id)[0].startswith("40{")
+    return connection_id
+
+
+def call(stack: Stack, fake: FakeAws, connection_id: str, event: str, data: Any) -> dict[str, Any]:
+    """Emit with an ack; returns the ack (other frames stay for events())."""
+    ack_id = next(_acks)
+    stack.send(connection_id, f"42{ack_id}" + json.dumps([event, data]))
+    frames = fake.take(connection_id)
+    acks = [f for f in frames if f.startswith(f"43{ack_id}[")]
+    assert acks, frames
+    for frame in frames:
+        if frame not in acks:
+            fake.posts[connection_id].append(frame)  # keep events for the test to read
+    return json.loads(acks[0][len(f"43{ack_id}") :])[0]
+
+
+def events(fake: FakeAws, connection_id: str, name: str) -> list[dict[str, Any]]:
+    out = []
+    for frame in fake.take(connection_id):
+        match = re.match(r"^42(?:/[^,]*,)?\[", frame)
+        if match:
+            event, *args = json.loads(frame[match.end() - 1 :])
+            if event == name:
+                out.append(args[0])
+    return out
+
+
+def op(kind: str, position: int, clock: dict[str, int], **kw: Any) -> dict[str, Any]:
+    return {"type": kind, "position": position, "vectorClock": clock, **kw}
+
+
+@pytest.fixture
+def prd(stack: Stack, fake_aws: FakeAws) -> tuple[str, str, str]:
+    """A PRD owned by user_a ("Hello world"), shared with user_b as editor; both joined in edit mode."""
+    a = client(stack, fake_aws, "user_a", "Ann")
+    created = call(stack, fake_aws, a, "document:create", {"title": "Auth PRD", "content": "Hello world"})
+    assert created["ok"] and created["title"] == "Auth PRD" and created["version"] == "1.0.0"
+    prd_id = created["prdId"]
+    assert events(fake_aws, a, "document:created")[0]["prdId"] == prd_id
+    shared = call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_b", "role": "editor"})
+    assert shared == {"ok": True, "prdId": prd_id, "userId": "user_b", "role": "editor"}
+    b = client(stack, fake_aws, "user_b", "Bob")
+    for connection in (a, b):
+        joined = call(stack, fake_aws, connection, "document:join", {"prdId": prd_id, "mode": "edit"})
+        assert joined["ok"]
+    return prd_id, a, b
+
+
+def test_join_replies_as_the_spec_shows_plus_seq_clock_key_and_state(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, _, b = prd
+    joined = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"})  # again: idempotent
+    assert joined["currentContent"] == "Hello world"
+    assert joined["version"] == "1.0.0"
+    assert joined["vectorClock"] == {"server": 1}
+    assert joined["seq"] == 1 and joined["clockKey"] == "user_b"
+    assert [(s["userId"], s["userName"], s["mode"]) for s in joined["activeSessions"]] == [("user_a", "Ann", "edit")]
+    doc = Doc()
+    doc.apply_update(base64.b64decode(joined["state"]))
+    assert str(doc.get("content", type=Text)) == "Hello world"
+    event = events(fake_aws, b, "document:joined")[-1]
+    assert event["currentContent"] == "Hello world"
+
+
+def test_access_is_checked(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, _ = prd
+    stranger = client(stack, fake_aws, "user_x")
+    refused = call(stack, fake_aws, stranger, "document:join", {"prdId": prd_id, "mode": "view"})
+    assert refused["error"]["code"] == "NOT_FOUND"
+    call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_v", "role": "viewer"})
+    viewer = client(stack, fake_aws, "user_v")
+    assert (
+        call(stack, fake_aws, viewer, "document:join", {"prdId": prd_id, "mode": "edit"})["error"]["code"]
+        == "FORBIDDEN"
+    )
+    assert call(stack, fake_aws, viewer, "document:join", {"prdId": prd_id, "mode": "view"})["ok"]
+    edit = call(
+        stack,
+        fake_aws,
+        viewer,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", 0, {"user_v": 1}, content="x")},
+    )
+    assert edit["error"]["code"] == "FORBIDDEN"
+    share = call(stack, fake_aws, viewer, "document:share", {"prdId": prd_id, "userId": "user_v", "role": "owner"})
+    assert share["error"]["code"] == "FORBIDDEN"
+    admin = client(stack, fake_aws, "root", roles=["admin"])
+    assert call(stack, fake_aws, admin, "document:join", {"prdId": prd_id, "mode": "edit"})["ok"]
+
+
+def test_an_edit_is_acked_to_its_author_and_applied_by_the_others(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    ack = call(
+        stack,
+        fake_aws,
+        a,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", 5, {"server": 1, "user_a": 1}, content=", dear")},
+    )
+    assert ack["seq"] == 2 and ack["operations"] == [{"type": "insert", "position": 5, "content": ", dear"}]
+    assert ack["vectorClock"] == {"server": 1, "user_a": 1}
+    [applied] = events(fake_aws, b, "operation:applied")
+    assert applied["operation"] == {
+        "userId": "user_a",
+        "type": "insert",
+        "position": 5,
+        "content": ", dear",
+        "vectorClock": {"server": 1, "user_a": 1},
+    }
+    assert applied["newVectorClock"] == {"server": 1, "user_a": 1} and applied["seq"] == 2
+    assert events(fake_aws, a, "operation:applied") == []  # not echoed to the author's own session
+    joined = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"})
+    assert joined["currentContent"] == "Hello, dear world"
+
+
+def test_a_stale_op_keeps_its_intent(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    call(
+        stack,
+        fake_aws,
+        a,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", 5, {"server": 1, "user_a": 1}, content=" there")},
+    )
+    # b has not seen a's insert: its "!" goes after "world", where b put it.
+    ack = call(
+        stack,
+        fake_aws,
+        b,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", 11, {"server": 1, "user_b": 1}, content="!")},
+    )
+    assert ack["seq"] == 3 and ack["operations"] == [{"type": "insert", "position": 17, "content": "!"}]
+    assert call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"] == (
+        "Hello there world!"
+    )
+
+
+def test_a_retried_op_is_recognised_and_answered_the_same_way(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    edit = {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": 1}, content=">")}
+    first = call(stack, fake_aws, a, "operation:edit", edit)
+    fake_aws.take(b)
+    again = call(stack, fake_aws, a, "operation:edit", edit)
+    assert (again["seq"], again["operations"], again["duplicate"]) == (first["seq"], first["operations"], True)
+    assert events(fake_aws, b, "operation:applied") == []
+    by_op_id = {
+        "prdId": prd_id,
+        "opId": "paste-1",
+        "operation": op("insert", 0, {"server": 1, "user_a": 2}, content="#"),
+    }
+    assert call(stack, fake_aws, a, "operation:edit", by_op_id)["seq"] == 3
+    assert call(stack, fake_aws, a, "operation:edit", by_op_id)["duplicate"] is True
+    assert (
+        call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+        == "#>Hello world"
+    )
+
+
+def test_an_op_that_overtook_its_predecessor_waits_then_asks_for_a_retry(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, _ = prd
+    early = {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": 2}, content="2")}
+    refused = call(stack, fake_aws, a, "operation:edit", early)
+    assert refused["error"]["code"] == "OUT_OF_ORDER" and refused["error"]["data"]["retryable"] is True
+    call(
+        stack,
+        fake_aws,
+        a,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": 1}, content="1")},
+    )
+    assert call(stack, fake_aws, a, "operation:edit", early)["seq"] == 3
+
+
+def test_batches_utf32_and_bad_ranges(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit", "positionEncoding": "utf-32"})
+    batch = {
+        "prdId": prd_id,
+        "vectorClock": {"server": 1, "user_a": 1},
+        "operations": [
+            {"type": "delete", "position": 6, "length": 5},
+            {"type": "insert", "position": 6, "content": "😀 team"},
+        ],
+    }
+    ack = call(stack, fake_aws, a, "operation:edit", batch)
+    assert ack["seq"] == 2
+    [applied] = events(fake_aws, b, "operation:applied")
+    assert "operation" not in applied and [o["type"] for o in applied["operations"]] == ["delete", "insert"]
+    bad = {"prdId": prd_id, "operation": op("delete", 6, {"server": 1, "user_a": 2}, length=99)}
+    assert call(stack, fake_aws, a, "operation:edit", bad)["error"]["code"] == "INVALID_OPERATION"
+    # the refused op changed nothing: the next counter is still 2, and the text is the batch's
+    ok = {"prdId": prd_id, "operation": op("insert", 8, {"server": 1, "user_a": 2}, content="!")}  # after 😀 (2 units)
+    assert call(stack, fake_aws, a, "operation:edit", ok)["seq"] == 3
+    assert (
+        call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+        == "Hello 😀! team"
+    )
+
+
+def test_a_yjs_client_edits_with_updates(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    state = base64.b64decode(call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})["state"])
+    doc = Doc(client_id=987654)
+    text = doc.get("content", type=Text)
+    doc.apply_update(state)
+    sv = doc.get_state()
+    text.insert(len(text), " from Yjs")
+    update = base64.b64encode(doc.get_update(sv)).decode()
+    ack = call(stack, fake_aws, a, "operation:edit", {"prdId": prd_id, "update": update})
+    assert ack["operations"] == [{"type": "insert", "position": 11, "content": " from Yjs"}]
+    [applied] = events(fake_aws, b, "operation:applied")
+    other = Doc()
+    other.apply_update(state)
+    other.apply_update(base64.b64decode(applied["update"]))
+    assert str(other.get("content", type=Text)) == "Hello world from Yjs"
+    bad = call(
+        stack, fake_aws, a, "operation:edit", {"prdId": prd_id, "update": base64.b64encode(b"\xff\x00junk").decode()}
+    )
+    assert bad["error"]["code"] == "INVALID_UPDATE"
+
+
+def test_two_tabs_of_one_user_get_their_own_clock_keys(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, _ = prd
+    tab2 = client(stack, fake_aws, "user_a")
+    assert call(stack, fake_aws, tab2, "document:join", {"prdId": prd_id, "mode": "edit"})["clockKey"] == "user_a#2"
+    assert call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})["clockKey"] == "user_a"
+    stack.disconnect(a)
+    tab3 = client(stack, fake_aws, "user_a")
+    assert call(stack, fake_aws, tab3, "document:join", {"prdId": prd_id, "mode": "edit"})["clockKey"] == "user_a"
+
+
+def test_recovery_after_a_disconnect_and_after_a_lost_broadcast(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    stack.disconnect(b)
+    for n in (1, 2):
+        call(
+            stack,
+            fake_aws,
+            a,
+            "operation:edit",
+            {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": n}, content=str(n))},
+        )
+    b2 = client(stack, fake_aws, "user_b")
+    recovered = call(
+        stack,
+        fake_aws,
+        b2,
+        "session:recover",
+        {"activeSessions": [prd_id], "lastVectorClocks": {prd_id: {"server": 1}}},
+    )
+    [session] = recovered["sessions"]
+    assert [(o["seq"], o["content"]) for o in session["missedOperations"]] == [(2, "1"), (3, "2")]
+    assert session["currentVectorClock"] == {"server": 1, "user_a": 2} and session["fromSeq"] == 1
+    assert events(fake_aws, b2, "session:recovered")[0]["sessions"][0]["seq"] == 3
+    # A broadcast that never arrived (the recipient's post failed): the op is in the log anyway.
+    fake_aws.fail_next(b2, 410)
+    call(
+        stack,
+        fake_aws,
+        a,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": 3}, content="3")},
+    )
+    b3 = client(stack, fake_aws, "user_b")
+    call(stack, fake_aws, b3, "document:join", {"prdId": prd_id, "mode": "view"})
+    synced = call(stack, fake_aws, b3, "document:sync", {"prdId": prd_id, "sinceSeq": 3})
+    assert [(o["seq"], o["content"]) for o in synced["operations"]] == [(4, "3")]
+
+
+def test_metadata_updates_reach_the_room(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    updated = call(stack, fake_aws, a, "document:update", {"prdId": prd_id, "status": "in_review"})
+    assert updated["status"] == "in_review" and updated["title"] == "Auth PRD"
+    assert events(fake_aws, b, "document:updated")[0]["status"] == "in_review"
