@@ -30,6 +30,9 @@ PREDECESSOR_WAIT_S = 1.0
 CACHED_DOCUMENTS = 32
 # Entries kept in memory beyond the base state: a stale op older than these gets STALE_STATE.
 KEPT_ENTRIES = 5000
+# Per document, the authors whose current view is kept, so an up-to-date op costs its own
+# size, not the document's (a fresh view means encoding and decoding the whole document).
+KEPT_VIEWS = 8
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class LoadedDocument:
     base_state: bytes | None = None
     base_clock: dict[str, int] = field(default_factory=dict)
     entries: list[LogEntry] = field(default_factory=list)
+    views: OrderedDict[int, tuple[Document, int]] = field(default_factory=OrderedDict)
 
     def add(self, entry: LogEntry, applied_already: bool = False) -> None:
         if not applied_already:
@@ -92,12 +96,28 @@ class LoadedDocument:
     def find_op_id(self, op_id: str) -> LogEntry | None:
         return next((e for e in reversed(self.entries) if e.op_id == op_id), None)
 
+    def current_view(self, client_id: int) -> Document:
+        """The whole current document as one author's Doc (kept, and caught up, between ops)."""
+        kept = self.views.pop(client_id, None)
+        first_held = self.entries[0].seq if self.entries else self.seq + 1
+        if kept is not None and kept[1] + 1 >= first_held:
+            view, at = kept
+            for entry in self.entries:
+                if entry.seq > at:
+                    view.doc.apply_update(entry.update)
+        else:
+            view = Document(client_id)
+            view.doc.apply_update(self.document.state())
+        self.views[client_id] = (view, self.seq)
+        while len(self.views) > KEPT_VIEWS:
+            self.views.popitem(last=False)
+        return view
+
     def view(self, client_id: int, clock: dict[str, int] | None) -> Document:
         """The document as an author with ``clock`` saw it (``None``: all of it), as that author."""
-        view = Document(client_id)
         if clock is None:
-            view.doc.apply_update(self.document.state())
-            return view
+            return self.current_view(client_id)
+        view = Document(client_id)
         if any(clock.get(key, 0) < counter for key, counter in self.base_clock.items()):
             raise AppError(
                 ErrorCode.STALE_STATE,
