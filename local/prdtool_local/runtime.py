@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -16,7 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
+from prdtool.settings import Settings
 from prdtool_local.aws import LOCAL_CREDENTIALS, EmbeddedAws
+from prdtool_local.demo import DEMO_PRD, seed
 from prdtool_local.gateway import Gateway, GatewayLimits
 from prdtool_local.lambdas import FunctionPool, Invocation
 from prdtool_local.template import ACCOUNT, REGION, Template, load_template
@@ -39,6 +42,7 @@ class RuntimeOptions:
     limits: GatewayLimits = field(default_factory=GatewayLimits)
     max_instances: int = 4
     quiet: bool = False
+    seed: bool = True  # the demo PRD (prd_123), unless the template has no documents table
 
 
 class LocalRuntime:
@@ -62,6 +66,8 @@ class LocalRuntime:
         template = load_template(opts.template, {"JwtSecretArn": secret_arn, **raw_overrides})
         self.template = template
         await asyncio.to_thread(self.aws.provision, template)
+        if opts.seed:
+            await asyncio.to_thread(self._seed, template, aws_endpoint)
 
         app = web.Application(client_max_size=8 * 1024 * 1024)
         self.gateway = Gateway(template, self.invoke, self.log, opts.limits, f"{opts.host}:{opts.port}")
@@ -152,6 +158,17 @@ class LocalRuntime:
         if outcome.error:
             return web.json_response(outcome.error, headers={"X-Amz-Function-Error": "Unhandled"})
         return web.json_response(outcome.result)
+
+    def _seed(self, template: Template, aws_endpoint: str) -> None:
+        """Create the demo PRD through the core package, configured like the gateway function."""
+        env = next((f.environment for f in template.functions.values() if "DOCUMENTS_TABLE" in f.environment), None)
+        if env is None:
+            return
+        for name, value in LOCAL_CREDENTIALS.items():
+            os.environ.setdefault(name, value)  # this process talks to the embedded AWS too
+        settings = Settings.from_env({**env, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": aws_endpoint})
+        if seed(settings):
+            self.log(f"SEED       created {DEMO_PRD}, shared with the demo users")
 
     def _schedule_period(self, rate_s: float) -> float:
         # Locally a short ping interval also shortens the schedules, so the heartbeat keeps up with
