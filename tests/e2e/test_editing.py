@@ -98,8 +98,8 @@ def test_a_client_that_drops_mid_edit_recovers_everything(stack: LocalStack) -> 
         key = joined_a["clockKey"]
         for n in range(1, 4):
             clock = {**joined_a["vectorClock"], key: joined_a["vectorClock"].get(key, 0) + n}
-            await _call(a, "operation:edit",
-                        {"prdId": PRD, "operation": {"type": "insert", "position": 0, "content": f"{n}.", "vectorClock": clock}})  # fmt: skip
+            op = {"type": "insert", "position": 0, "content": f"{n}.", "vectorClock": clock}
+            await _call(a, "operation:edit", {"prdId": PRD, "operation": op})
         b2 = await _client(stack, "user_456")
         recovered = await _call(b2, "session:recover", {"activeSessions": [PRD], "lastVectorClocks": {PRD: last_clock}})
         [session] = recovered["sessions"]
