@@ -13,6 +13,7 @@ from tests.support import SECRET, create_table_from_template
 TABLE = "prdtool-connections-test"
 DOCUMENTS = "prdtool-documents-test"
 UPDATES = "prdtool-updates-test"
+SNAPSHOTS = "prdtool-snapshots-test"
 
 
 @pytest.fixture(autouse=True)
@@ -58,6 +59,7 @@ def connections_table(moto: None) -> str:
     create_table_from_template("ConnectionsTable", TABLE)
     create_table_from_template("DocumentsTable", DOCUMENTS)
     create_table_from_template("UpdatesTable", UPDATES)
+    boto3.client("s3").create_bucket(Bucket=SNAPSHOTS)
     return TABLE
 
 
@@ -67,6 +69,8 @@ def settings(connections_table: str, secret_arn: str, fake_aws: FakeAws) -> Sett
         connections_table=connections_table,
         documents_table=DOCUMENTS,
         updates_table=UPDATES,
+        snapshots_bucket=SNAPSHOTS,
+        compactor_function="prdtool-compactor",
         jwt_secret_arn=secret_arn,
         jwt_audience="",
         handshake_function="prdtool-handshake",

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from prdtool.crdt import ClientOp, Document, EditError, client_id_for
 from prdtool.errors import AppError, ErrorCode
 from prdtool.positions import PositionEncoding
+from prdtool.snapshots import SnapshotStore
 from prdtool.update_log import LogEntry, SeqTaken, UpdateLog
 
 __all__ = ["Applied", "Author", "Editor", "LoadedDocument", "Submission"]
@@ -141,8 +142,10 @@ class Editor:
         clock: Callable[[], int],
         max_document_bytes: int,
         sleep: Callable[[float], None] = time.sleep,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self._log = log
+        self._snapshots = snapshots
         self._now = clock
         self._max_bytes = max_document_bytes
         self._sleep = sleep
@@ -152,7 +155,7 @@ class Editor:
         """The document from the cache (caught up with the log unless told not to), else from the log."""
         loaded = self._cache.get(prd_id)
         if loaded is None:
-            loaded = LoadedDocument(prd_id)
+            loaded = self._from_snapshot(prd_id)
             self._catch_up(loaded)
             self._cache[prd_id] = loaded
             while len(self._cache) > CACHED_DOCUMENTS:
@@ -267,6 +270,16 @@ class Editor:
     def _behind(loaded: LoadedDocument, author: Author, submission: Submission) -> bool:
         clock = submission.clock or {}
         return any(counter > loaded.clock.get(key, 0) for key, counter in clock.items() if key != author.clock_key)
+
+    def _from_snapshot(self, prd_id: str) -> LoadedDocument:
+        """A cold document starts from its latest snapshot, so loading it costs the log since."""
+        snapshot = self._snapshots.latest(prd_id) if self._snapshots else None
+        if snapshot is None:
+            return LoadedDocument(prd_id)
+        document = Document.from_updates([snapshot.state])
+        return LoadedDocument(
+            prd_id, document, snapshot.seq, dict(snapshot.clock), snapshot.state, dict(snapshot.clock)
+        )
 
     def _catch_up(self, loaded: LoadedDocument) -> None:
         for entry in self._log.since(loaded.prd_id, loaded.seq):

@@ -21,6 +21,7 @@ from prdtool.editing import Editor
 from prdtool.features import build_router
 from prdtool.router import Router
 from prdtool.sender import Sender, management_client, management_endpoint
+from prdtool.snapshots import SnapshotStore
 from prdtool.settings import Settings
 from prdtool.store import ConnectionStore, bind_tables
 from prdtool.update_log import UpdateLog, bind_update_log
@@ -49,7 +50,8 @@ class Services:
         self.store = ConnectionStore()
         self.documents = DocumentRecords()
         self.log = UpdateLog()
-        self.editor = Editor(self.log, clock, settings.max_document_bytes)
+        self.snapshots = SnapshotStore(self._s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
+        self.editor = Editor(self.log, clock, settings.max_document_bytes, snapshots=self.snapshots)
         self._senders: dict[str, Sender] = {}
 
     @classmethod
@@ -68,7 +70,7 @@ class Services:
             self.log.open()
         if self.settings.management_endpoint_override or self.settings.websocket_api_id:
             self.sender()
-        if self.settings.handshake_function:
+        if self.settings.handshake_function or self.settings.compactor_function:
             _ = self._lambda
 
     @cached_property
@@ -112,11 +114,19 @@ class Services:
 
     def start_handshake(self, payload: dict[str, Any]) -> None:
         """Invoke the handshake function asynchronously: it posts once the connection exists."""
-        self._lambda.invoke(
-            FunctionName=self.settings.handshake_function,
-            InvocationType="Event",
-            Payload=json.dumps(payload).encode(),
-        )
+        self._invoke_async(self.settings.handshake_function, payload)
+
+    def start_compaction(self, prd_id: str, seq: int) -> None:
+        """Invoke the compactor asynchronously: snapshot ``prd_id`` at ``seq``, off the frame path."""
+        if self.settings.compactor_function:
+            self._invoke_async(self.settings.compactor_function, {"prdId": prd_id, "seq": seq})
+
+    def _invoke_async(self, function: str, payload: dict[str, Any]) -> None:
+        self._lambda.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(payload).encode())
+
+    @property
+    def _s3(self) -> Any:
+        return boto3.client("s3", region_name=self.settings.region)
 
     @cached_property
     def _lambda(self) -> Any:

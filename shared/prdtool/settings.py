@@ -19,6 +19,10 @@ class Settings:
     documents_table: str = ""
     updates_table: str = ""
     max_document_bytes: int = 2_000_000
+    snapshots_bucket: str = ""
+    compactor_function: str = ""
+    snapshot_every: int = 500  # entries between snapshots
+    log_retention_days: int = 7  # how long a snapshotted log entry is kept (for stale ops and recovery)
     region: str = "us-east-1"
     dynamodb_endpoint: str | None = None
     # Authentication: an HS256 secret from Secrets Manager or SSM, and/or RS256 keys from a JWKS URL.
@@ -50,6 +54,10 @@ class Settings:
             documents_table=env.get("DOCUMENTS_TABLE", ""),
             updates_table=env.get("UPDATES_TABLE", ""),
             max_document_bytes=int(env.get("MAX_DOCUMENT_BYTES", "2000000")),
+            snapshots_bucket=env.get("SNAPSHOTS_BUCKET", ""),
+            compactor_function=env.get("COMPACTOR_FUNCTION_NAME", ""),
+            snapshot_every=int(env.get("SNAPSHOT_EVERY", "500")),
+            log_retention_days=int(env.get("LOG_RETENTION_DAYS", "7")),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             dynamodb_endpoint=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None,
             jwt_secret_arn=env.get("JWT_SECRET_ARN", ""),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -51,7 +51,8 @@ class _LogItem(Model):
 
     prd_id = UnicodeAttribute(hash_key=True)
     seq = NumberAttribute(range_key=True)
-    update = BinaryAttribute(legacy_encoding=False)
+    # Not named "update": that would hide Model.update().
+    yjs_update = BinaryAttribute(attr_name="update", legacy_encoding=False)
     ops = UnicodeAttribute()  # JSON: the ops as applied at this seq
     author = UnicodeAttribute()
     clock_key = UnicodeAttribute()
@@ -60,6 +61,7 @@ class _LogItem(Model):
     at = NumberAttribute()
     op_key = UnicodeAttribute()  # "<prd>#<clock key>#<counter>"
     client_op_key = UnicodeAttribute(null=True)  # "<prd>#<opId>"
+    expires_at = NumberAttribute(null=True)  # epoch seconds; set once a snapshot covers the entry
 
     by_op = _ByOp()
     by_client_op = _ByClientOp()
@@ -96,7 +98,7 @@ class UpdateLog:
         item = _LogItem(
             entry.prd_id,
             entry.seq,
-            update=entry.update,
+            yjs_update=entry.update,
             ops=json.dumps({"batch": entry.batch, "ops": [op.__dict__ for op in entry.ops]}),
             author=entry.author,
             clock_key=entry.clock_key,
@@ -113,6 +115,18 @@ class UpdateLog:
             if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
                 raise SeqTaken(entry.seq) from exc
             raise
+
+    def expire(self, prd_id: str, seq: int, at_epoch_s: int) -> None:
+        """Let DynamoDB's TTL remove an entry from ``at_epoch_s`` on (a snapshot covers it)."""
+        try:
+            _LogItem(prd_id, seq).update(
+                actions=[_LogItem.expires_at.set(at_epoch_s)],
+                # Never create an entry: expiring one that is already gone does nothing.
+                condition=_LogItem.seq.exists(),
+            )
+        except UpdateError as exc:
+            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
 
     def since(self, prd_id: str, after_seq: int) -> Iterator[LogEntry]:
         """Entries after ``after_seq`` in seq order (paginated; never a scan)."""
@@ -139,7 +153,7 @@ def _entry(item: _LogItem) -> LogEntry:
     return LogEntry(
         prd_id=item.prd_id,
         seq=int(item.seq),
-        update=bytes(item.update),
+        update=bytes(item.yjs_update),
         ops=[AppliedOp(**op) for op in ops["ops"]],
         author=item.author,
         clock_key=item.clock_key,

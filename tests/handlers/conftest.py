@@ -50,11 +50,7 @@ class Stack:
         self.fake = fake
         self.settings = settings
         self.clock = Clock()
-        self.functions = {
-            name: load_function(name) for name in ("connect", "disconnect", "gateway", "handshake", "heartbeat")
-        }
-        for module in self.functions.values():
-            module.services.clock = self.clock
+        self.functions = _Functions(self.clock)
         self._ids = (f"conn{n}Ab=" for n in itertools.count())
 
     @property
@@ -122,6 +118,8 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
         "CONNECTIONS_TABLE": settings.connections_table,
         "DOCUMENTS_TABLE": settings.documents_table,
         "UPDATES_TABLE": settings.updates_table,
+        "SNAPSHOTS_BUCKET": settings.snapshots_bucket,
+        "COMPACTOR_FUNCTION_NAME": settings.compactor_function,
         "JWT_SECRET_ARN": settings.jwt_secret_arn,
         "HANDSHAKE_FUNCTION_NAME": settings.handshake_function,
         "WEBSOCKET_API_ID": settings.websocket_api_id,

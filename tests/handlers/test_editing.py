@@ -296,3 +296,19 @@ def test_metadata_updates_reach_the_room(stack: Stack, fake_aws: FakeAws, prd) -
     updated = call(stack, fake_aws, a, "document:update", {"prdId": prd_id, "status": "in_review"})
     assert updated["status"] == "in_review" and updated["title"] == "Auth PRD"
     assert events(fake_aws, b, "document:updated")[0]["status"] == "in_review"
+
+
+def test_every_n_entries_the_compactor_is_started_and_snapshots(
+    stack: Stack, fake_aws: FakeAws, prd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prd_id, a, _ = prd
+    monkeypatch.setenv("SNAPSHOT_EVERY", "3")
+    del stack.functions["gateway"]  # the next frame cold-starts it with the new setting
+    fake_aws.invocations.clear()
+    for n in (1, 2):
+        edit = {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": n}, content=str(n))}
+        call(stack, fake_aws, a, "operation:edit", edit)
+    [invocation] = [i for i in fake_aws.invocations if i.function == "prdtool-compactor"]
+    assert (invocation.invocation_type, invocation.payload) == ("Event", {"prdId": prd_id, "seq": 3})
+    report = stack.invoke("compactor", invocation.payload)
+    assert report == {"prd_id": prd_id, "seq": 3, "entries_expiring": 3}

@@ -7,6 +7,7 @@ import binascii
 from typing import Any
 
 from prdtool.access import MODE_ROLE, ROLES, require
+from prdtool.compaction import due_for_snapshot
 from prdtool.context import RequestContext
 from prdtool.crdt import ClientOp
 from prdtool.editing import Author, LoadedDocument, Submission
@@ -28,6 +29,8 @@ def operation_edit(ctx: RequestContext, data: OperationEdit) -> dict[str, Any]:
     author = Author(ctx.principal.user_id, room["clockKey"], encoding)
     applied = ctx.app.editor.submit(data.prdId, author, _submission(data))
     entry = applied.entry
+    if not applied.duplicate and due_for_snapshot(entry.seq, ctx.app.settings.snapshot_every):
+        ctx.app.start_compaction(data.prdId, entry.seq)
     if not applied.duplicate:
         broadcast(
             ctx.app, ctx.sender, data.prdId, "operation:applied",
@@ -121,8 +124,8 @@ def _applied_event(entry: LogEntry, clock: dict[str, int], encoding: PositionEnc
 
 def _covered_prefix(loaded: LoadedDocument, clock: dict[str, int]) -> int:
     """The last seq up to which the client's clock covers every entry (what it has, in seq order)."""
-    if not clock:
-        return 0
+    if not clock or any(clock.get(key, 0) < counter for key, counter in loaded.base_clock.items()):
+        return 0  # it has not even got the base state: a full resync
     seq = loaded.entries[0].seq - 1 if loaded.entries else loaded.seq
     for entry in loaded.entries:
         if entry.counter > clock.get(entry.clock_key, 0):

@@ -1,0 +1,20 @@
+"""Invoked asynchronously by the gateway: snapshot a document and let its covered log expire."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from prdtool.compaction import compact
+from prdtool.observability import logger, metrics
+from prdtool.services import Services
+
+services = Services.from_env()
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    assert services.snapshots is not None, "SNAPSHOTS_BUCKET is not configured"
+    retention_ms = services.settings.log_retention_days * 86_400_000
+    return asdict(compact(services.snapshots, services.log, event["prdId"], int(event["seq"]), retention_ms))
