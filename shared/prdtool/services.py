@@ -21,8 +21,8 @@ from prdtool.editing import Editor
 from prdtool.features import build_router
 from prdtool.router import Router
 from prdtool.sender import Sender, management_client, management_endpoint
-from prdtool.snapshots import SnapshotStore
 from prdtool.settings import Settings
+from prdtool.snapshots import SnapshotStore
 from prdtool.store import ConnectionStore, bind_tables
 from prdtool.update_log import UpdateLog, bind_update_log
 
