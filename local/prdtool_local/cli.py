@@ -43,7 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--role", action="append", default=[], help="e.g. admin (repeatable)")
     t.add_argument("--ttl", type=int, default=86_400, metavar="SECONDS", help="negative: already expired")
 
+    e = commands.add_parser("edit", help="edit a PRD from this terminal (a plain client)")
+    e.add_argument("--url", default="http://127.0.0.1:3001")
+    e.add_argument("--path", default="prod", help="the stage")
+    e.add_argument("--user", default="user_123", help="user id (a local token is minted)")
+    e.add_argument("--prd", default="prd_123")
+
     args = parser.parse_args(argv)
+    if args.command == "edit":
+        from prdtool_local.terminal import edit
+
+        asyncio.run(edit(args.url, args.path, args.user, args.prd))
+        return 0
     if args.command == "token":
         print(mint(args.sub, args.name, args.role, args.ttl))
         return 0
@@ -109,6 +120,9 @@ Connect from Node (npm i socket.io-client):
   const socket = io("{origin}/ws", {{ path: "/{stage}", transports: ["websocket"],
                                        auth: {{ token: "{users[0][2]}" }} }});
   socket.emit("session:info", {{}}, (reply) => console.log(reply));
+
+Or edit prd_123 from two terminals:  .venv/bin/prdtool-local edit --user user_123
+                                     .venv/bin/prdtool-local edit --user user_456
 
 Stop with Ctrl-C.""",
         flush=True,

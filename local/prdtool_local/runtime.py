@@ -164,8 +164,9 @@ class LocalRuntime:
         env = next((f.environment for f in template.functions.values() if "DOCUMENTS_TABLE" in f.environment), None)
         if env is None:
             return
-        for name, value in LOCAL_CREDENTIALS.items():
-            os.environ.setdefault(name, value)  # this process talks to the embedded AWS too
+        # This process talks to the embedded AWS too, through boto3's standard variables.
+        for name, value in {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": aws_endpoint}.items():
+            os.environ.setdefault(name, value)
         settings = Settings.from_env({**env, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": aws_endpoint})
         if seed(settings):
             self.log(f"SEED       created {DEMO_PRD}, shared with the demo users")
