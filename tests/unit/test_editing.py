@@ -154,3 +154,18 @@ def test_a_prefix_of_a_real_editing_trace_replays_exactly(log: UpdateLog) -> Non
         expected = expected[:pos] + inserted + expected[pos + deleted :]
     assert instance.load("prd_trace").document.content == expected
     assert Document.from_updates(e.update for e in log.since("prd_trace", 0)).content == expected
+
+
+def test_an_edit_past_the_size_limit_is_refused_and_changes_nothing(log: UpdateLog) -> None:
+    small = Editor(log, clock=lambda: 0, max_document_bytes=12, sleep=lambda s: None)
+    small.submit(
+        "prd_small", Author("a", "a"), Submission(ops=[ClientOp("insert", 0, content="hello")], clock={"a": 1})
+    )
+    too_much = Submission(ops=[ClientOp("insert", 5, content=" world, and more")], clock={"a": 2})
+    with pytest.raises(AppError) as refused:
+        small.submit("prd_small", Author("a", "a"), too_much)
+    assert refused.value.code == "DOCUMENT_TOO_LARGE"
+    assert [e.seq for e in log.since("prd_small", 0)] == [1]
+    assert small.load("prd_small").document.content == "hello"
+    fits = Submission(ops=[ClientOp("insert", 5, content="!")], clock={"a": 2})  # the counter was not used up
+    assert small.submit("prd_small", Author("a", "a"), fits).entry.seq == 2
