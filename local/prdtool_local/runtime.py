@@ -164,9 +164,9 @@ class LocalRuntime:
         env = next((f.environment for f in template.functions.values() if "DOCUMENTS_TABLE" in f.environment), None)
         if env is None:
             return
-        # This process talks to the embedded AWS too, through boto3's standard variables.
-        for name, value in {**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": aws_endpoint}.items():
-            os.environ.setdefault(name, value)
+        # This process talks to the embedded AWS too, through boto3's standard variables, and
+        # never to a real account, whatever the shell it was started from holds.
+        os.environ.update({**LOCAL_CREDENTIALS, "AWS_ENDPOINT_URL": aws_endpoint})
         settings = Settings.from_env({**env, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": aws_endpoint})
         if seed(settings):
             self.log(f"SEED       created {DEMO_PRD}, shared with the demo users")
