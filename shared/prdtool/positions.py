@@ -17,7 +17,9 @@ __all__ = [
     "byte_offset",
     "from_index",
     "index_of_byte",
+    "index_to_line_ch",
     "length",
+    "line_ch_to_index",
     "to_index",
 ]
 
@@ -68,3 +70,21 @@ def byte_offset(text: str, index: int) -> int:
 def index_of_byte(text: str, offset: int) -> int:
     """pycrdt's UTF-8 byte offset as a code point index."""
     return len(text.encode("utf-8")[:offset].decode("utf-8"))
+
+
+def line_ch_to_index(text: str, line: int, ch: int, encoding: PositionEncoding) -> int:
+    """An editor position (``line`` counted by ``\n``, ``ch`` in the client's units) as a code
+    point index. ``ch`` past the end of its line is refused, as is a line past the last."""
+    lines = text.split("\n")
+    if line >= len(lines):
+        raise PositionError(f"line {line} is past the last line ({len(lines) - 1})")
+    start = sum(len(lines[i]) + 1 for i in range(line))
+    return start + to_index(lines[line], ch, encoding)
+
+
+def index_to_line_ch(text: str, index: int, encoding: PositionEncoding) -> tuple[int, int]:
+    """A code point index as an editor position ``(line, ch)``."""
+    before = text[:index]
+    line = before.count("\n")
+    line_start = before.rfind("\n") + 1
+    return line, from_index(text[line_start:], index - line_start, encoding)

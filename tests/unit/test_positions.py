@@ -55,3 +55,17 @@ def test_round_trips_on_any_text(text: str, data: st.DataObject) -> None:
     for encoding in ("utf-16", "utf-32"):
         assert to_index(text, from_index(text, index, encoding), encoding) == index
     assert index_of_byte(text, byte_offset(text, index)) == index
+
+
+def test_line_and_ch_positions() -> None:
+    from prdtool.positions import index_to_line_ch, line_ch_to_index
+
+    text = "# Title 😀\nsecond line\n\nfourth 中文"
+    assert line_ch_to_index(text, 0, 10, "utf-16") == 9  # past the emoji (2 units, 1 code point)
+    assert line_ch_to_index(text, 1, 0, "utf-16") == 10
+    assert line_ch_to_index(text, 3, 8, "utf-16") == text.index("文")
+    assert index_to_line_ch(text, text.index("文"), "utf-16") == (3, 8)
+    assert index_to_line_ch(text, len(text), "utf-32") == (3, 9)
+    for bad in ((4, 0), (1, 12), (0, 9)):  # no such line; past the line's end; inside the emoji
+        with pytest.raises(PositionError):
+            line_ch_to_index(text, *bad, "utf-16")
