@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.models import Model
 
 from prdtool.settings import Settings
@@ -70,6 +70,16 @@ class RoomSession(_DocumentItem):
     clock_key = UnicodeAttribute(null=True)
     joined_at = NumberAttribute()
     expires_at = TTLAttribute(null=True)  # API Gateway closes connections within 2 h
+    # Presence: one small item update per cursor move, never the update log.
+    color = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default="active")
+    anchor_seq = NumberAttribute(null=True)  # the seq the cursor and selection positions count in
+    cursor = NumberAttribute(null=True)  # code point indexes
+    sel_start = NumberAttribute(null=True)
+    sel_end = NumberAttribute(null=True)
+    presence_at = NumberAttribute(null=True)
+    broadcast_at = NumberAttribute(null=True)
+    last_activity = NumberAttribute(null=True)
 
 
 class ClockLease(_DocumentItem):
@@ -147,6 +157,34 @@ class DocumentRecords:
     def room(self, prd_id: str) -> Iterator[RoomSession]:
         return RoomSession.query(prd_id, RoomSession.item.startswith(SESSION), consistent_read=True)
 
+    # ---------------------------------------------------------------- presence
+
+    def record_presence(self, prd_id: str, connection_id: str, at: int, **fields: Any) -> bool:
+        """Store a session's presence if ``at`` is newer than what is stored. False: it is not
+        (a later move overtook this one) or the session has left."""
+        session = RoomSession(prd_id, SESSION + connection_id)
+        actions = [RoomSession.presence_at.set(at), RoomSession.last_activity.set(at)]
+        actions += [getattr(RoomSession, name).set(value) for name, value in fields.items() if value is not None]
+        # Only a live session, and only forward in time: moves arrive out of order, the last wins.
+        condition = RoomSession.item.exists() & (
+            RoomSession.presence_at.does_not_exist() | (RoomSession.presence_at < at)
+        )
+        return _update(session, actions, condition)
+
+    def claim_broadcast(self, prd_id: str, connection_id: str, at: int, gap_ms: int) -> bool:
+        """Whether this presence may be sent now: at most one broadcast per session per ``gap_ms``."""
+        session = RoomSession(prd_id, SESSION + connection_id)
+        condition = RoomSession.item.exists() & (
+            RoomSession.broadcast_at.does_not_exist() | (RoomSession.broadcast_at <= at - gap_ms)
+        )
+        return _update(session, [RoomSession.broadcast_at.set(at)], condition)
+
+    def mark_away(self, prd_id: str, connection_id: str, idle_since: int) -> bool:
+        """Turn a session idle since ``idle_since`` away, unless it moved meanwhile."""
+        session = RoomSession(prd_id, SESSION + connection_id)
+        condition = RoomSession.item.exists() & (RoomSession.last_activity == idle_since)
+        return _update(session, [RoomSession.status.set("away")], condition)
+
     # ---------------------------------------------------------------- clock keys
 
     def lease_clock_key(self, prd_id: str, user_id: str, connection_id: str) -> str:
@@ -177,6 +215,16 @@ def _get(model: type[Any], prd_id: str, item: str) -> Any:
         return model.get(prd_id, item, consistent_read=True)
     except model.DoesNotExist:
         return None
+
+
+def _update(item: Any, actions: list[Any], condition: Any) -> bool:
+    try:
+        item.update(actions=actions, condition=condition)
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return False
+        raise
+    return True
 
 
 def _in_hours(hours: int) -> timedelta:

@@ -76,6 +76,27 @@ class SweepReport:
     never_connected: list[str] = field(default_factory=list)
     pong_overdue: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
+    away: list[str] = field(default_factory=list)
+
+
+def turn_away_if_idle(services: Services, prd_id: str, connection_id: str, now: int) -> bool:
+    """A session with no presence activity for ``away_after_ms`` turns away, and its room hears it."""
+    from prdtool.features.presence import presence_of  # presence builds on the core, not the reverse
+    from prdtool.rooms import broadcast
+
+    session = services.documents.session(prd_id, connection_id)
+    if session is None or session.status == "away":
+        return False
+    idle_since = int(session.last_activity or session.joined_at)
+    if now - idle_since < services.settings.away_after_ms:
+        return False
+    if not services.documents.mark_away(prd_id, connection_id, idle_since):
+        return False
+    session.status = "away"
+    loaded = services.editor.load(prd_id)
+    broadcast(services, services.sender(), prd_id, "presence:updated", lambda enc: presence_of(session, loaded, enc),
+              exclude=connection_id)  # fmt: skip
+    return True
 
 
 def sweep(services: Services) -> SweepReport:
@@ -85,10 +106,12 @@ def sweep(services: Services) -> SweepReport:
     sender = services.sender()
     report = SweepReport()
     to_ping: dict[str, int] = {}
+    joined: dict[str, dict[str, dict[str, str]]] = {}
     for record in services.store.due_for_sweep(now + settings.ping_interval_ms // 2):
         decision = decide(record, now, settings)
         if decision.action is Action.PING:
             to_ping[record.connection_id] = decision.sweep_at
+            joined[record.connection_id] = record.joined
         elif decision.action is Action.WAIT:
             services.store.reschedule(record.connection_id, decision.sweep_at)
         else:
@@ -101,6 +124,10 @@ def sweep(services: Services) -> SweepReport:
     sent = sender.deliver_many(recorded, _PING)  # Gone ones are forgotten by the sender
     report.pinged = sent.delivered
     report.gone = sent.gone
+    for connection_id in sent.delivered:
+        for prd_id in joined.get(connection_id, {}):
+            if turn_away_if_idle(services, prd_id, connection_id, now):
+                report.away.append(connection_id)
     closed = len(report.never_connected) + len(report.pong_overdue)
     metrics.add_metric(name="HeartbeatPings", unit=MetricUnit.Count, value=len(report.pinged))
     metrics.add_metric(name="HeartbeatClosed", unit=MetricUnit.Count, value=closed + len(report.gone))

@@ -72,13 +72,22 @@ def index_of_byte(text: str, offset: int) -> int:
     return len(text.encode("utf-8")[:offset].decode("utf-8"))
 
 
-def line_ch_to_index(text: str, line: int, ch: int, encoding: PositionEncoding) -> int:
+def line_ch_to_index(text: str, line: int, ch: int, encoding: PositionEncoding, clamp: bool = False) -> int:
     """An editor position (``line`` counted by ``\n``, ``ch`` in the client's units) as a code
-    point index. ``ch`` past the end of its line is refused, as is a line past the last."""
+    point index. Past the last line or the end of its line is refused, or with ``clamp`` (a cursor
+    sent against a text that has moved on since) brought back to the nearest end."""
     lines = text.split("\n")
     if line >= len(lines):
-        raise PositionError(f"line {line} is past the last line ({len(lines) - 1})")
+        if not clamp:
+            raise PositionError(f"line {line} is past the last line ({len(lines) - 1})")
+        line, ch = len(lines) - 1, length(lines[-1], encoding)
     start = sum(len(lines[i]) + 1 for i in range(line))
+    if clamp:
+        ch = min(ch, length(lines[line], encoding))
+        try:
+            return start + to_index(lines[line], ch, encoding)
+        except PositionError:  # inside a surrogate pair: step back to its start
+            return start + to_index(lines[line], ch - 1, encoding)
     return start + to_index(lines[line], ch, encoding)
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from prdtool.documents import RoomSession
 from prdtool.positions import PositionEncoding
+from prdtool.presence import pick_color
 from prdtool.sender import BroadcastReport, Recipient, Sender
 
 if TYPE_CHECKING:
@@ -35,6 +36,9 @@ def join_room(ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEnc
     room = {"sessionId": session_id, "namespace": ctx.client.namespace, "mode": mode, "encoding": encoding}
     if clock_key:
         room["clockKey"] = clock_key
+    taken = [s.color for s in others_in_room(services, prd_id, connection_id) if s.user_id != ctx.principal.user_id]
+    color = pick_color(prd_id, ctx.principal.user_id, [c for c in taken if c])
+    room["color"] = color
     services.documents.join(
         RoomSession(
             prd_id,
@@ -48,6 +52,8 @@ def join_room(ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEnc
             encoding=encoding,
             clock_key=clock_key,
             joined_at=ctx.now_ms,
+            color=color,
+            last_activity=ctx.now_ms,
         )
     )
     services.store.enter_room(connection_id, prd_id, room)
@@ -57,12 +63,17 @@ def join_room(ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEnc
 def leave_room(
     services: Services, prd_id: str, connection_id: str, room: dict[str, str], record_too: bool = True
 ) -> None:
-    """Take a session out of a room and free its clock key."""
+    """Take a session out of a room, free its clock key, and tell the room it went offline."""
+    from prdtool.features.presence import offline  # presence builds on rooms
+
+    session = services.documents.session(prd_id, connection_id)
     services.documents.leave(prd_id, connection_id)
     if room.get("clockKey"):
         services.documents.release_clock_key(prd_id, room["clockKey"], connection_id)
     if record_too:
         services.store.leave_room(connection_id, prd_id)
+    if session is not None:
+        broadcast(services, services.sender(), prd_id, "presence:updated", lambda _: offline(session))
 
 
 def others_in_room(services: Services, prd_id: str, connection_id: str) -> list[RoomSession]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prdtool.features import documents, editing, session
+from prdtool.features import documents, editing, presence, session
 from prdtool.router import Router
 
 __all__ = ["build_router"]
@@ -13,4 +13,5 @@ def build_router() -> Router:
     session.register(router)
     documents.register(router)
     editing.register(router)
+    presence.register(router)
     return router

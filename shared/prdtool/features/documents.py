@@ -12,6 +12,7 @@ from prdtool.crdt import Document, client_id_for
 from prdtool.documents import DocumentMeta
 from prdtool.editing import Author, Submission
 from prdtool.errors import AppError, ErrorCode
+from prdtool.features.presence import presence_of
 from prdtool.models import DocumentCreate, DocumentJoin, DocumentLeave, DocumentShare, DocumentUpdate
 from prdtool.rooms import broadcast, join_room, leave_room, others_in_room
 from prdtool.router import Router
@@ -98,9 +99,10 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
         "currentContent": loaded.document.content,
         "version": meta.version,
         "activeSessions": [
-            {"userId": s.user_id, "userName": s.user_name, "mode": s.mode, "sessionId": s.session_id}
+            presence_of(s, loaded, data.positionEncoding)
             for s in others_in_room(services, data.prdId, ctx.connection_id)
         ],
+        "color": room.get("color"),
         "vectorClock": dict(loaded.clock),
         "seq": loaded.seq,
         "clockKey": room.get("clockKey"),
