@@ -12,9 +12,10 @@ from datetime import timedelta
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.models import Model
 
+from prdtool.conditions import condition_failed, update_if
 from prdtool.settings import Settings
 
 __all__ = [
@@ -169,7 +170,7 @@ class DocumentRecords:
         condition = RoomSession.item.exists() & (
             RoomSession.presence_at.does_not_exist() | (RoomSession.presence_at < at)
         )
-        return _update(session, actions, condition)
+        return update_if(session, actions, condition)
 
     def claim_broadcast(self, prd_id: str, connection_id: str, at: int, gap_ms: int) -> bool:
         """Whether this presence may be sent now: at most one broadcast per session per ``gap_ms``."""
@@ -177,13 +178,13 @@ class DocumentRecords:
         condition = RoomSession.item.exists() & (
             RoomSession.broadcast_at.does_not_exist() | (RoomSession.broadcast_at <= at - gap_ms)
         )
-        return _update(session, [RoomSession.broadcast_at.set(at)], condition)
+        return update_if(session, [RoomSession.broadcast_at.set(at)], condition)
 
     def mark_away(self, prd_id: str, connection_id: str, idle_since: int) -> bool:
         """Turn a session idle since ``idle_since`` away, unless it moved meanwhile."""
         session = RoomSession(prd_id, SESSION + connection_id)
         condition = RoomSession.item.exists() & (RoomSession.last_activity == idle_since)
-        return _update(session, [RoomSession.status.set("away")], condition)
+        return update_if(session, [RoomSession.status.set("away")], condition)
 
     # ---------------------------------------------------------------- clock keys
 
@@ -197,7 +198,7 @@ class DocumentRecords:
                 lease.save(condition=ClockLease.item.does_not_exist() | (ClockLease.holder == connection_id))
                 return key
             except PutError as exc:
-                if not _condition_failed(exc):
+                if not condition_failed(exc):
                     raise
         raise RuntimeError("no free clock key")
 
@@ -206,7 +207,7 @@ class DocumentRecords:
             # Only the holder releases: a late release must not free a key another tab took since.
             ClockLease(prd_id, CLOCK + key).delete(condition=ClockLease.holder == connection_id)
         except DeleteError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
 
 
@@ -217,19 +218,5 @@ def _get(model: type[Any], prd_id: str, item: str) -> Any:
         return None
 
 
-def _update(item: Any, actions: list[Any], condition: Any) -> bool:
-    try:
-        item.update(actions=actions, condition=condition)
-    except UpdateError as exc:
-        if _condition_failed(exc):
-            return False
-        raise
-    return True
-
-
 def _in_hours(hours: int) -> timedelta:
     return timedelta(hours=hours)
-
-
-def _condition_failed(exc: Exception) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"

@@ -21,11 +21,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from prdtool.auth import Principal
+from prdtool.conditions import update_if
 from prdtool.settings import Settings
 
 __all__ = [
@@ -205,16 +206,6 @@ class ConnectionStore:
         ConnectionRecord(connection_id).delete()
 
     def _update(self, connection_id: str, actions: list) -> bool:
-        try:
-            # Only ever update a live record: an update must not resurrect a deleted connection
-            # as a partial item (DynamoDB's UpdateItem would otherwise create it).
-            ConnectionRecord(connection_id).update(actions=actions, condition=ConnectionRecord.connection_id.exists())
-        except UpdateError as exc:
-            if _is_condition_failure(exc):
-                return False
-            raise
-        return True
-
-
-def _is_condition_failure(exc: UpdateError) -> bool:
-    return getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException"
+        # Only ever update a live record: an update must not resurrect a deleted connection
+        # as a partial item (DynamoDB's UpdateItem would otherwise create it).
+        return update_if(ConnectionRecord(connection_id), actions, ConnectionRecord.connection_id.exists())

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import PutError
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
+from prdtool.conditions import condition_failed, update_if
 from prdtool.crdt import AppliedOp
 from prdtool.settings import Settings
 
@@ -112,21 +113,14 @@ class UpdateLog:
             # Each seq is written once: the loser of a race must learn it, never overwrite.
             item.save(condition=_LogItem.seq.does_not_exist())
         except PutError as exc:
-            if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+            if condition_failed(exc):
                 raise SeqTaken(entry.seq) from exc
             raise
 
     def expire(self, prd_id: str, seq: int, at_epoch_s: int) -> None:
         """Let DynamoDB's TTL remove an entry from ``at_epoch_s`` on (a snapshot covers it)."""
-        try:
-            _LogItem(prd_id, seq).update(
-                actions=[_LogItem.expires_at.set(at_epoch_s)],
-                # Never create an entry: expiring one that is already gone does nothing.
-                condition=_LogItem.seq.exists(),
-            )
-        except UpdateError as exc:
-            if getattr(exc, "cause_response_code", None) != "ConditionalCheckFailedException":
-                raise
+        # Never create an entry: expiring one that is already gone does nothing.
+        update_if(_LogItem(prd_id, seq), [_LogItem.expires_at.set(at_epoch_s)], _LogItem.seq.exists())
 
     def since(self, prd_id: str, after_seq: int) -> Iterator[LogEntry]:
         """Entries after ``after_seq`` in seq order (paginated; never a scan)."""

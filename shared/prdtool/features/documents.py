@@ -6,7 +6,10 @@ import base64
 import secrets
 from typing import Any
 
+from pynamodb.exceptions import PutError
+
 from prdtool.access import MODE_ROLE, require
+from prdtool.conditions import condition_failed
 from prdtool.context import RequestContext
 from prdtool.crdt import Document, client_id_for
 from prdtool.documents import DocumentMeta
@@ -34,8 +37,8 @@ def create_document(ctx: RequestContext, title: str, content: str, prd_id: str |
     )
     try:
         services.documents.create(meta, ctx.principal.user_id)
-    except Exception as exc:
-        if getattr(exc, "cause_response_code", None) == "ConditionalCheckFailedException":
+    except PutError as exc:
+        if condition_failed(exc):
             raise AppError(ErrorCode.ALREADY_EXISTS, f"PRD {prd_id!r} exists") from exc
         raise
     if content:
