@@ -103,9 +103,9 @@ class Gateway:
             return web.Response(status=status, text=body or "")
         protocols = _subprotocols(outcome)
         ws = web.WebSocketResponse(protocols=protocols, max_msg_size=self.limits.frame_bytes, autoping=True)
-        await ws.prepare(request)
         conn.ws = ws
         try:
+            await ws.prepare(request)  # the client may be gone already: $disconnect runs all the same
             await self._read(conn)
         finally:
             await self._disconnected(conn)

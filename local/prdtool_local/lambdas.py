@@ -69,8 +69,12 @@ class _Worker:
         started = time.perf_counter()
         request = {"event": event, "requestId": str(uuid.uuid4()), "deadline": time.time() + self.spec.timeout_s}
         assert self.process.stdin is not None
-        self.process.stdin.write((json.dumps(request) + "\n").encode())
-        await self.process.stdin.drain()
+        try:
+            self.process.stdin.write((json.dumps(request) + "\n").encode())
+            await self.process.stdin.drain()
+        except OSError:  # the worker died between invocations: Lambda reports that as an error too
+            return Invocation(error={"errorType": "Runtime.ExitError", "errorMessage": "worker exited"},
+                              duration_ms=_ms(started))  # fmt: skip
         try:
             reply = await asyncio.wait_for(self._read(), timeout=self.spec.timeout_s)
         except TimeoutError:

@@ -182,6 +182,7 @@ class LocalRuntime:
         while True:
             await asyncio.sleep(period_s)
             now = datetime.now(UTC)
+            # A failed run is logged by invoke(); the schedule goes on, as EventBridge's does.
             await self.invoke(function, {
                 "version": "0", "id": str(now.timestamp()), "detail-type": "Scheduled Event", "source": "aws.events",
                 "account": ACCOUNT, "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "region": REGION,

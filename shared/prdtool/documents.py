@@ -8,7 +8,7 @@ no item grows with the document's history.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
@@ -194,8 +194,13 @@ class DocumentRecords:
             key = user_id if n == 1 else f"{user_id}#{n}"
             lease = ClockLease(prd_id, CLOCK + key, holder=connection_id, expires_at=_in_hours(3))
             try:
-                # Free, or already ours (joining again is idempotent).
-                lease.save(condition=ClockLease.item.does_not_exist() | (ClockLease.holder == connection_id))
+                # Free, already ours (joining again is idempotent), or left by a session that
+                # died without cleaning up (its lease has expired; TTL deletion can lag for days).
+                lease.save(
+                    condition=ClockLease.item.does_not_exist()
+                    | (ClockLease.holder == connection_id)
+                    | (ClockLease.expires_at < datetime.now(UTC))
+                )
                 return key
             except PutError as exc:
                 if not condition_failed(exc):

@@ -248,7 +248,10 @@ class Editor:
 
     def _earlier_answer(self, loaded: LoadedDocument, author: Author, submission: Submission) -> LogEntry | None:
         if submission.op_id:
-            return loaded.find_op_id(submission.op_id) or self._log.find_client_op(loaded.prd_id, submission.op_id)
+            earlier = loaded.find_op_id(submission.op_id) or self._log.find_client_op(loaded.prd_id, submission.op_id)
+            if earlier is not None:
+                return earlier
+        # With or without an opId, a counter already used names an op that is in the log.
         counter = (submission.clock or {}).get(author.clock_key)
         if counter is None or counter > loaded.clock.get(author.clock_key, 0):
             return None
@@ -273,7 +276,7 @@ class Editor:
 
     def _from_snapshot(self, prd_id: str) -> LoadedDocument:
         """A cold document starts from its latest snapshot, so loading it costs the log since."""
-        snapshot = self._snapshots.latest(prd_id) if self._snapshots else None
+        snapshot = self._snapshots.base_for_loading(prd_id) if self._snapshots else None
         if snapshot is None:
             return LoadedDocument(prd_id)
         document = Document.from_updates([snapshot.state])

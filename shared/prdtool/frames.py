@@ -119,6 +119,10 @@ def _connect_namespace(services: Services, sender: Sender, record: ConnectionRec
         metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
         _connect_error(sender, record.connection_id, ns, err.message, {"code": str(err.code), **(err.data or {})})
         return
+    except Exception:  # noqa: BLE001 - e.g. the signing secret could not be read: say so, don't hang
+        logger.exception("authentication failed")
+        _connect_error(sender, record.connection_id, ns, "Authentication unavailable", {"code": "INTERNAL"})
+        return
     sid = record.socket_sid or new_sid()
     if not services.store.connect_namespace(record.connection_id, ns, principal, sid):
         return  # the connection went away meanwhile

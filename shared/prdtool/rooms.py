@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from prdtool.documents import RoomSession
+from prdtool.errors import AppError, ErrorCode
 from prdtool.positions import PositionEncoding
 from prdtool.presence import pick_color
 from prdtool.sender import BroadcastReport, Recipient, Sender
@@ -56,7 +57,12 @@ def join_room(ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEnc
             last_activity=ctx.now_ms,
         )
     )
-    services.store.enter_room(connection_id, prd_id, room)
+    if not services.store.enter_room(connection_id, prd_id, room):
+        # The connection went away meanwhile: undo, or its session would haunt the room.
+        services.documents.leave(prd_id, connection_id)
+        if clock_key:
+            services.documents.release_clock_key(prd_id, clock_key, connection_id)
+        raise AppError(ErrorCode.NOT_FOUND, "The connection has closed", {"prdId": prd_id})
     return room
 
 

@@ -19,6 +19,7 @@ from prdtool.auth import TokenVerifier
 from prdtool.documents import DocumentRecords, bind_document_tables
 from prdtool.editing import Editor
 from prdtool.features import build_router
+from prdtool.observability import logger
 from prdtool.router import Router
 from prdtool.sender import Sender, management_client, management_endpoint
 from prdtool.settings import Settings
@@ -53,6 +54,8 @@ class Services:
         self.snapshots = SnapshotStore(self._s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
         self.editor = Editor(self.log, clock, settings.max_document_bytes, snapshots=self.snapshots)
         self._senders: dict[str, Sender] = {}
+        self._to_forget: list[str] = []
+        self._forgetting = False
 
     @classmethod
     def from_env(cls) -> Services:
@@ -104,7 +107,26 @@ class Services:
         return self._senders[endpoint]
 
     def forget_connection(self, connection_id: str) -> None:
-        """Drop a connection and everything that hangs on it (its sessions in document rooms)."""
+        """Drop a connection and everything that hangs on it (its sessions in document rooms).
+
+        Leaving a room tells the room, which can find more connections gone, which are forgotten
+        in turn: they queue here and are handled one after another, never recursively.
+        """
+        self._to_forget.append(connection_id)
+        if self._forgetting:
+            return
+        self._forgetting = True
+        try:
+            while self._to_forget:
+                gone = self._to_forget.pop(0)
+                try:
+                    self._forget_one(gone)
+                except Exception:  # noqa: BLE001 - one failure must not leave the others behind
+                    logger.exception("forgetting a connection failed", extra={"forgotten": gone})
+        finally:
+            self._forgetting = False
+
+    def _forget_one(self, connection_id: str) -> None:
         from prdtool.rooms import leave_room  # rooms sends through senders built here
 
         record = self.store.get(connection_id)

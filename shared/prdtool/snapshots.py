@@ -31,9 +31,16 @@ class SnapshotStore:
 
     def latest(self, prd_id: str) -> Snapshot | None:
         keys = self._keys(prd_id)
-        if not keys:
-            return None
-        body = self._s3.get_object(Bucket=self._bucket, Key=keys[-1])["Body"].read()
+        return self._read(prd_id, keys[-1]) if keys else None
+
+    def base_for_loading(self, prd_id: str) -> Snapshot | None:
+        """The oldest snapshot kept: loading from it keeps the last ~1000 entries in memory, so an op
+        made just before the newest snapshot still merges instead of getting STALE_STATE."""
+        keys = self._keys(prd_id)
+        return self._read(prd_id, keys[0]) if keys else None
+
+    def _read(self, prd_id: str, key: str) -> Snapshot:
+        body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         header, _, state = body.partition(b"\n")
         meta = json.loads(header)
         return Snapshot(prd_id, int(meta["seq"]), {k: int(v) for k, v in meta["clock"].items()}, state)

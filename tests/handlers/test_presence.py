@@ -112,3 +112,25 @@ def test_status_offline_and_away(stack: Stack, fake_aws: FakeAws, room, monkeypa
     report = stack.heartbeat()
     assert report["away"] == 2
     assert ("user_a", "away") in [(e["userId"], e["status"]) for e in events(fake_aws, c, "presence:updated")]
+
+
+def test_a_room_full_of_vanished_connections_is_cleaned_up_without_recursion(
+    stack: Stack, fake_aws: FakeAws, room
+) -> None:
+    prd_id, a, b, v = room
+    ghosts = [client(stack, fake_aws, "user_b", "Bob") for _ in range(6)]
+    for ghost in ghosts:
+        call(stack, fake_aws, ghost, "document:join", {"prdId": prd_id, "mode": "view"})
+    for gone in [b, v, *ghosts]:
+        fake_aws.open.discard(gone)  # vanished without a $disconnect
+    ack = call(
+        stack,
+        fake_aws,
+        a,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": 1}, content="!")},
+    )
+    assert ack["seq"] == 2
+    joined = call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})
+    assert joined["activeSessions"] == []
+    assert all(stack.store.get(gone) is None for gone in [b, v, *ghosts])

@@ -169,3 +169,12 @@ def test_an_edit_past_the_size_limit_is_refused_and_changes_nothing(log: UpdateL
     assert small.load("prd_small").document.content == "hello"
     fits = Submission(ops=[ClientOp("insert", 5, content="!")], clock={"a": 2})  # the counter was not used up
     assert small.submit("prd_small", Author("a", "a"), fits).entry.seq == 2
+
+
+def test_a_retry_with_a_fresh_op_id_is_still_recognised_by_its_counter(log: UpdateLog) -> None:
+    instance = editor(log)
+    op = ClientOp("insert", 0, content="hello")
+    first = instance.submit("prd_opid", Author("u", "u"), Submission(ops=[op], clock={"u": 1}, op_id="try-1"))
+    again = instance.submit("prd_opid", Author("u", "u"), Submission(ops=[op], clock={"u": 1}, op_id="try-2"))
+    assert again.duplicate and again.entry.seq == first.entry.seq
+    assert instance.load("prd_opid").document.content == "hello"

@@ -13,6 +13,7 @@ from prdtool.crdt import ClientOp
 from prdtool.editing import Author, LoadedDocument, Submission
 from prdtool.errors import AppError, ErrorCode
 from prdtool.models import CRDTOperation, DocumentSync, OperationEdit, SessionRecover
+from prdtool.observability import logger
 from prdtool.positions import PositionEncoding
 from prdtool.rooms import broadcast, join_room
 from prdtool.router import Router
@@ -29,13 +30,8 @@ def operation_edit(ctx: RequestContext, data: OperationEdit) -> dict[str, Any]:
     author = Author(ctx.principal.user_id, room["clockKey"], encoding)
     applied = ctx.app.editor.submit(data.prdId, author, _submission(data))
     entry = applied.entry
-    if not applied.duplicate and due_for_snapshot(entry.seq, ctx.app.settings.snapshot_every):
-        ctx.app.start_compaction(data.prdId, entry.seq)
     if not applied.duplicate:
-        broadcast(
-            ctx.app, ctx.sender, data.prdId, "operation:applied",
-            lambda enc: _applied_event(entry, applied.clock, enc), exclude=ctx.connection_id,
-        )  # fmt: skip
+        _after_commit(ctx, entry, applied.clock)
     return {
         "prdId": data.prdId,
         "seq": entry.seq,
@@ -43,6 +39,21 @@ def operation_edit(ctx: RequestContext, data: OperationEdit) -> dict[str, Any]:
         "vectorClock": applied.clock,
         "duplicate": applied.duplicate,
     }
+
+
+def _after_commit(ctx: RequestContext, entry: LogEntry, clock: dict[str, int]) -> None:
+    """Tell the room, and start a snapshot when due. The op is in the log already: nothing here
+    may turn it into an error for its author; whoever misses the broadcast finds the gap at its
+    next seq, or on reconnect."""
+    try:
+        broadcast(
+            ctx.app, ctx.sender, entry.prd_id, "operation:applied",
+            lambda enc: _applied_event(entry, clock, enc), exclude=ctx.connection_id,
+        )  # fmt: skip
+        if due_for_snapshot(entry.seq, ctx.app.settings.snapshot_every):
+            ctx.app.start_compaction(entry.prd_id, entry.seq)
+    except Exception:  # noqa: BLE001 - logged; the author's ack still reports the applied op
+        logger.exception("after-commit work failed", extra={"prdId": entry.prd_id, "seq": entry.seq})
 
 
 def document_sync(ctx: RequestContext, data: DocumentSync) -> dict[str, Any]:

@@ -26,7 +26,8 @@ COALESCE_MS = 50
 def presence_cursor(ctx: RequestContext, data: PresenceCursor) -> dict[str, Any]:
     room = _joined(ctx, data.prdId)
     encoding: PositionEncoding = room.get("encoding", "utf-16")  # type: ignore[assignment]
-    loaded = ctx.app.editor.load(data.prdId, catch_up=False)
+    # Caught up (usually one empty Query): the client's line/ch count in the text it has seen.
+    loaded = ctx.app.editor.load(data.prdId)
     text = loaded.document.content
     cursor = line_ch_to_index(text, data.cursor.line, data.cursor.ch, encoding, clamp=True)
     fields: dict[str, Any] = {"anchor_seq": loaded.seq, "cursor": cursor}
