@@ -29,7 +29,7 @@ from prdtool.context import RequestContext
 from prdtool.errors import AppError, ErrorCode
 from prdtool.observability import MetricUnit, logger, metrics
 from prdtool.router import ERROR_EVENT, Outcome
-from prdtool.sender import NATIVE, Recipient, Sender
+from prdtool.sender import NATIVE, MessageTooLarge, Recipient, Sender
 from prdtool.services import Services
 from prdtool.store import ConnectionRecord
 
@@ -197,10 +197,17 @@ def _dispatch(
 
 
 def _reply(sender: Sender, client: Recipient, ack_id: int | str | None, outcome: Outcome) -> None:
-    if ack_id is not None and outcome.ack is not None:
-        sender.ack(client, ack_id, outcome.ack)
-    elif outcome.error_event is not None:
-        sender.emit(client, ERROR_EVENT, outcome.error_event)
+    try:
+        if ack_id is not None and outcome.ack is not None:
+            sender.ack(client, ack_id, outcome.ack)
+        elif outcome.error_event is not None:
+            sender.emit(client, ERROR_EVENT, outcome.error_event)
+    except MessageTooLarge:
+        logger.warning("reply too large for one frame", extra={"ack": ack_id})
+        err = AppError(ErrorCode.PAYLOAD_TOO_LARGE, "The reply was too large for one WebSocket frame")
+        failure = Outcome.failure("", err, ack_id is not None)
+        if ack_id is not None and failure.ack is not None:
+            sender.ack(client, ack_id, failure.ack)
 
 
 def _oversized(size: int, limit: int) -> AppError:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from prdtool.errors import AppError, ErrorCode
 from prdtool.models import CLIENT_EVENTS, EventModel
 from prdtool.observability import logger
+from prdtool.sender import MessageTooLarge
 
 if TYPE_CHECKING:
     from prdtool.context import RequestContext
@@ -73,6 +74,9 @@ class Router:
         try:
             result = self._run(ctx, event, payload)
         except AppError as err:
+            return Outcome.failure(event, err, wants_ack)
+        except MessageTooLarge:
+            err = AppError(ErrorCode.PAYLOAD_TOO_LARGE, "A reply was too large for one WebSocket frame")
             return Outcome.failure(event, err, wants_ack)
         except Exception:  # noqa: BLE001 - the client gets INTERNAL; the log gets the traceback
             logger.exception("handler failed", extra={"event": event})

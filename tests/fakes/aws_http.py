@@ -75,6 +75,8 @@ class FakeAws:
                 return scripted.pop(0)
             if connection_id not in self.open:
                 return 410
+            if method == "POST" and len(body) > 128 * 1024:
+                return 413  # API Gateway's limit on one post
             if method == "POST":
                 self.posts[connection_id].append(body.decode())
             elif method == "DELETE":

@@ -312,3 +312,21 @@ def test_every_n_entries_the_compactor_is_started_and_snapshots(
     assert (invocation.invocation_type, invocation.payload) == ("Event", {"prdId": prd_id, "seq": 3})
     report = stack.invoke("compactor", invocation.payload)
     assert report == {"prd_id": prd_id, "seq": 3, "entries_expiring": 3}
+
+
+def test_a_document_too_large_for_one_frame_is_joined_in_parts(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    chunk = "Requirement: the system shall keep every keystroke. 中文 😀\n" * 400  # ~25 KB per op
+    for n in range(1, 13):
+        edit = {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": n}, content=chunk)}
+        assert call(stack, fake_aws, a, "operation:edit", edit)["seq"] == n + 1
+    fake_aws.take(b)
+    head = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"})
+    assert head["currentContent"] is None and head["state"] is None and head["parts"] >= 2
+    parts = events(fake_aws, b, "document:part")
+    assert [p["part"] for p in parts] == list(range(head["parts"]))
+    content = "".join(p["currentContent"] for p in parts)
+    assert content == chunk * 12 + "Hello world"
+    doc = Doc()
+    doc.apply_update(base64.b64decode("".join(p["state"] for p in parts)))
+    assert str(doc.get("content", type=Text)) == content

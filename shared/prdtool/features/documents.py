@@ -17,6 +17,7 @@ from prdtool.editing import Author, Submission
 from prdtool.errors import AppError, ErrorCode
 from prdtool.features.presence import presence_of
 from prdtool.models import DocumentCreate, DocumentJoin, DocumentLeave, DocumentShare, DocumentUpdate
+from prdtool.parts import split
 from prdtool.rooms import broadcast, join_room, leave_room, others_in_room
 from prdtool.router import Router
 
@@ -113,8 +114,17 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
         "positionEncoding": data.positionEncoding,
         "state": base64.b64encode(loaded.document.state()).decode(),
     }
-    ctx.emit("document:joined", joined)
-    return joined
+    return send_in_parts(ctx, "document:joined", joined)
+
+
+def send_in_parts(ctx: RequestContext, event: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Emit ``event``; a large document's content and state follow as ``document:part`` events.
+    Returns what the ack carries (the head, when in parts)."""
+    head, parts = split(payload, ("currentContent", "state"))
+    ctx.emit(event, head)
+    for part in parts:
+        ctx.emit("document:part", part)
+    return head
 
 
 def document_leave(ctx: RequestContext, data: DocumentLeave) -> dict[str, Any]:

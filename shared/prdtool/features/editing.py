@@ -12,6 +12,7 @@ from prdtool.context import RequestContext
 from prdtool.crdt import ClientOp
 from prdtool.editing import Author, LoadedDocument, Submission
 from prdtool.errors import AppError, ErrorCode
+from prdtool.features.documents import send_in_parts
 from prdtool.models import CRDTOperation, DocumentSync, OperationEdit, SessionRecover
 from prdtool.observability import logger
 from prdtool.positions import PositionEncoding
@@ -60,8 +61,7 @@ def document_sync(ctx: RequestContext, data: DocumentSync) -> dict[str, Any]:
     room = _room(ctx, data.prdId)
     loaded = ctx.app.editor.load(data.prdId)
     synced = _catch_up_payload(loaded, data.sinceSeq, room.get("encoding", "utf-16"))  # type: ignore[arg-type]
-    ctx.emit("document:synced", synced)
-    return synced
+    return send_in_parts(ctx, "document:synced", synced)
 
 
 def session_recover(ctx: RequestContext, data: SessionRecover) -> dict[str, Any]:
@@ -83,6 +83,9 @@ def session_recover(ctx: RequestContext, data: SessionRecover) -> dict[str, Any]
         payload["missedOperations"] = payload.pop("operations", None)
         payload["currentVectorClock"] = payload.pop("vectorClock")
         payload["clockKey"] = room.get("clockKey")
+        if payload.get("fullResync"):
+            # A full resync can be the whole document: its content and state come in parts.
+            payload = send_in_parts(ctx, "document:synced", payload)
         sessions.append(payload)
     recovered = {"sessions": sessions}
     ctx.emit("session:recovered", recovered)
