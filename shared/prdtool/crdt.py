@@ -137,6 +137,12 @@ class Document:
             self.doc.apply_update(update)
         finally:
             self.text.unobserve(subscription)
+        # A PRD is one text: other root types or embeds would shift every position clients count.
+        # The caller drops this Document when it raises (the update is already in it).
+        if set(self.doc.keys()) - {TEXT_NAME}:
+            raise EditError(f"only the {TEXT_NAME!r} text may be edited")
+        if any("insert" in item and not isinstance(item["insert"], str) for delta in deltas for item in delta):
+            raise EditError("embeds are not supported in a PRD's text")
         applied: list[AppliedOp] = []
         text = before
         for delta in deltas:

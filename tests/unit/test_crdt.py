@@ -103,3 +103,18 @@ def test_from_updates_rebuilds_the_same_text() -> None:
     assert Document.from_updates(updates).content == "abcdef"
     with pytest.raises(EditError):
         d.edit([ClientOp("delete", 0, length=7)], "utf-32")
+
+
+def test_updates_touching_other_types_or_adding_embeds_are_refused() -> None:
+    from pycrdt import Map
+
+    for make in (
+        lambda d: d.doc.get("other", type=Map).__setitem__("x", 1),
+        lambda d: d.text.insert_embed(1, {"image": "x.png"}),
+    ):
+        server, client = doc("abc"), Document(7)
+        client.doc.apply_update(server.state())
+        before = client.state_vector()
+        make(client)
+        with pytest.raises(EditError):
+            server.apply(client.update_since(before))
