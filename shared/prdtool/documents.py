@@ -20,6 +20,7 @@ from prdtool.settings import Settings
 
 __all__ = [
     "ClockLease",
+    "Conflict",
     "DocumentMeta",
     "DocumentRecords",
     "Membership",
@@ -31,6 +32,7 @@ META = "meta"
 MEMBER = "member#"
 SESSION = "session#"
 CLOCK = "clock#"
+CONFLICT = "conflict#"
 
 
 class _DocumentItem(Model):
@@ -83,6 +85,22 @@ class RoomSession(_DocumentItem):
     last_activity = NumberAttribute(null=True)
 
 
+class Conflict(_DocumentItem):
+    """A detected conflict between two concurrent ops, until it is resolved or expires (as auto)."""
+
+    conflict_id = UnicodeAttribute()
+    authors = UnicodeAttribute()  # JSON list of the two user ids, operation_1 first
+    seqs = UnicodeAttribute()  # JSON list of the two entries' seqs
+    operations = UnicodeAttribute()  # JSON, the conflict:detected payload's operations
+    region_start = NumberAttribute()  # code points, in the text as of the later seq
+    region_end = NumberAttribute()
+    at_seq = NumberAttribute()
+    status = UnicodeAttribute(default="open")
+    resolution = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
 class ClockLease(_DocumentItem):
     """Which live editing session holds a clock key, so two tabs never share one."""
 
@@ -90,7 +108,7 @@ class ClockLease(_DocumentItem):
     expires_at = TTLAttribute(null=True)
 
 
-_MODELS = (_DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease)
+_MODELS = (_DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict)
 
 
 def bind_document_tables(settings: Settings) -> None:
@@ -185,6 +203,27 @@ class DocumentRecords:
         session = RoomSession(prd_id, SESSION + connection_id)
         condition = RoomSession.item.exists() & (RoomSession.last_activity == idle_since)
         return update_if(session, [RoomSession.status.set("away")], condition)
+
+    # ---------------------------------------------------------------- conflicts
+
+    def add_conflict(self, conflict: Conflict) -> None:
+        conflict.item = CONFLICT + conflict.conflict_id
+        conflict.save()
+
+    def conflict(self, prd_id: str, conflict_id: str) -> Conflict | None:
+        return _get(Conflict, prd_id, CONFLICT + conflict_id)
+
+    def settle_conflict(self, prd_id: str, conflict_id: str, resolution: str) -> bool:
+        """Mark a conflict resolved; False when it already was (a conflict resolves once)."""
+        item = Conflict(prd_id, CONFLICT + conflict_id)
+        return update_if(
+            item,
+            [Conflict.status.set("resolved"), Conflict.resolution.set(resolution)],
+            Conflict.item.exists() & (Conflict.status == "open"),
+        )
+
+    def reopen_conflict(self, prd_id: str, conflict_id: str) -> None:
+        Conflict(prd_id, CONFLICT + conflict_id).update(actions=[Conflict.status.set("open")])
 
     # ---------------------------------------------------------------- clock keys
 

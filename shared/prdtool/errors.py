@@ -30,6 +30,7 @@ class ErrorCode(StrEnum):
     STALE_STATE = "STALE_STATE"  # the op was made against a state older than the server still holds
     OUT_OF_ORDER = "OUT_OF_ORDER"  # an earlier op of the same session has not arrived; retry shortly
     ALREADY_EXISTS = "ALREADY_EXISTS"  # a create named something that exists
+    ALREADY_RESOLVED = "ALREADY_RESOLVED"  # a conflict resolves once (or expired, as auto)
     INTERNAL = "INTERNAL"  # our fault; the details are in our logs, never in the message
 
 

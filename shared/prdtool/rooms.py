@@ -93,12 +93,13 @@ def broadcast(
     event: str,
     payload_for: Callable[[PositionEncoding], Any],
     exclude: str | None = None,
+    users: set[str] | None = None,
 ) -> BroadcastReport:
-    """Send ``event`` to every session in the room but ``exclude``; the payload is built once per
-    position encoding present, and each framing encoded once."""
+    """Send ``event`` to every session in the room but ``exclude`` (or only those of ``users``); the
+    payload is built once per position encoding present, and each framing encoded once."""
     groups: dict[str, list[Recipient]] = defaultdict(list)
     for session in services.documents.room(prd_id):
-        if session.connection_id != exclude:
+        if session.connection_id != exclude and (users is None or session.user_id in users):
             groups[session.encoding].append(Recipient(session.connection_id, session.protocol, session.namespace))
     report = BroadcastReport()
     for encoding, recipients in groups.items():

@@ -24,6 +24,7 @@ class Settings:
     snapshot_every: int = 500  # entries between snapshots
     log_retention_days: int = 7  # how long a snapshotted log entry is kept (for stale ops and recovery)
     away_after_ms: int = 300_000  # a session with no presence activity this long turns "away"
+    conflict_expiry_ms: int = 3_600_000  # an unresolved conflict counts as resolved "auto" after this
     region: str = "us-east-1"
     dynamodb_endpoint: str | None = None
     # Authentication: an HS256 secret from Secrets Manager or SSM, and/or RS256 keys from a JWKS URL.
@@ -60,6 +61,7 @@ class Settings:
             snapshot_every=int(env.get("SNAPSHOT_EVERY", "500")),
             log_retention_days=int(env.get("LOG_RETENTION_DAYS", "7")),
             away_after_ms=int(env.get("AWAY_AFTER_MS", "300000")),
+            conflict_expiry_ms=int(env.get("CONFLICT_EXPIRY_MS", "3600000")),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             dynamodb_endpoint=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None,
             jwt_secret_arn=env.get("JWT_SECRET_ARN", ""),

@@ -138,3 +138,22 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
 def socketio_frames(frames: list[str]) -> list[Any]:
     """Decode posted Socket.IO frames into (type+namespace prefix, payload) pairs for assertions."""
     return [json.loads(f[f.index("[") :]) if "[" in f else f for f in frames]
+
+
+@pytest.fixture
+def prd(stack: Stack, fake_aws: FakeAws) -> tuple[str, str, str]:
+    """A PRD owned by user_a ("Hello world"), shared with user_b as editor; both joined in edit mode."""
+    from tests.handlers.rooms import call, client, events  # the helpers need Stack from here
+
+    a = client(stack, fake_aws, "user_a", "Ann")
+    created = call(stack, fake_aws, a, "document:create", {"title": "Auth PRD", "content": "Hello world"})
+    assert created["ok"] and created["title"] == "Auth PRD" and created["version"] == "1.0.0"
+    prd_id = created["prdId"]
+    assert events(fake_aws, a, "document:created")[0]["prdId"] == prd_id
+    shared = call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_b", "role": "editor"})
+    assert shared == {"ok": True, "prdId": prd_id, "userId": "user_b", "role": "editor"}
+    b = client(stack, fake_aws, "user_b", "Bob")
+    for connection in (a, b):
+        joined = call(stack, fake_aws, connection, "document:join", {"prdId": prd_id, "mode": "edit"})
+        assert joined["ok"]
+    return prd_id, a, b

@@ -4,70 +4,13 @@ broadcast, retries, stale ops, recovery."""
 from __future__ import annotations
 
 import base64
-import json
-import re
-from typing import Any
 
 import pytest
 from pycrdt import Doc, Text
 
 from tests.fakes.aws_http import FakeAws
 from tests.handlers.conftest import Stack
-from tests.support import make_token
-
-_acks = iter(range(1, 1_000_000))
-
-
-def client(stack: Stack, fake: FakeAws, sub: str, name: str | None = None, **claims: Any) -> str:
-    connection_id = stack.socketio_client()
-    stack.send(connection_id, "40" + json.dumps({"token": make_token(sub=sub, name=name or sub, **claims)}))
-    assert fake.take(connection_id)[0].startswith("40{")
-    return connection_id
-
-
-def call(stack: Stack, fake: FakeAws, connection_id: str, event: str, data: Any) -> dict[str, Any]:
-    """Emit with an ack; returns the ack (other frames stay for events())."""
-    ack_id = next(_acks)
-    stack.send(connection_id, f"42{ack_id}" + json.dumps([event, data]))
-    frames = fake.take(connection_id)
-    acks = [f for f in frames if f.startswith(f"43{ack_id}[")]
-    assert acks, frames
-    for frame in frames:
-        if frame not in acks:
-            fake.posts[connection_id].append(frame)  # keep events for the test to read
-    return json.loads(acks[0][len(f"43{ack_id}") :])[0]
-
-
-def events(fake: FakeAws, connection_id: str, name: str) -> list[dict[str, Any]]:
-    out = []
-    for frame in fake.take(connection_id):
-        match = re.match(r"^42(?:/[^,]*,)?\[", frame)
-        if match:
-            event, *args = json.loads(frame[match.end() - 1 :])
-            if event == name:
-                out.append(args[0])
-    return out
-
-
-def op(kind: str, position: int, clock: dict[str, int], **kw: Any) -> dict[str, Any]:
-    return {"type": kind, "position": position, "vectorClock": clock, **kw}
-
-
-@pytest.fixture
-def prd(stack: Stack, fake_aws: FakeAws) -> tuple[str, str, str]:
-    """A PRD owned by user_a ("Hello world"), shared with user_b as editor; both joined in edit mode."""
-    a = client(stack, fake_aws, "user_a", "Ann")
-    created = call(stack, fake_aws, a, "document:create", {"title": "Auth PRD", "content": "Hello world"})
-    assert created["ok"] and created["title"] == "Auth PRD" and created["version"] == "1.0.0"
-    prd_id = created["prdId"]
-    assert events(fake_aws, a, "document:created")[0]["prdId"] == prd_id
-    shared = call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_b", "role": "editor"})
-    assert shared == {"ok": True, "prdId": prd_id, "userId": "user_b", "role": "editor"}
-    b = client(stack, fake_aws, "user_b", "Bob")
-    for connection in (a, b):
-        joined = call(stack, fake_aws, connection, "document:join", {"prdId": prd_id, "mode": "edit"})
-        assert joined["ok"]
-    return prd_id, a, b
+from tests.handlers.rooms import call, client, events, op
 
 
 def test_join_replies_as_the_spec_shows_plus_seq_clock_key_and_state(stack: Stack, fake_aws: FakeAws, prd) -> None:

@@ -7,7 +7,7 @@ import pytest
 
 from tests.fakes.aws_http import FakeAws
 from tests.handlers.conftest import Stack
-from tests.handlers.test_editing import call, client, events, op
+from tests.handlers.rooms import call, client, events, op
 
 
 @pytest.fixture

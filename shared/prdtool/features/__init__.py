@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prdtool.features import documents, editing, presence, session
+from prdtool.features import conflicts, documents, editing, presence, session
 from prdtool.router import Router
 
 __all__ = ["build_router"]
@@ -14,4 +14,5 @@ def build_router() -> Router:
     documents.register(router)
     editing.register(router)
     presence.register(router)
+    conflicts.register(router)
     return router

@@ -12,6 +12,7 @@ from prdtool.context import RequestContext
 from prdtool.crdt import ClientOp
 from prdtool.editing import Author, LoadedDocument, Submission
 from prdtool.errors import AppError, ErrorCode
+from prdtool.features.conflicts import detect_conflict
 from prdtool.features.documents import send_in_parts
 from prdtool.models import CRDTOperation, DocumentSync, OperationEdit, SessionRecover
 from prdtool.observability import logger
@@ -32,7 +33,7 @@ def operation_edit(ctx: RequestContext, data: OperationEdit) -> dict[str, Any]:
     applied = ctx.app.editor.submit(data.prdId, author, _submission(data))
     entry = applied.entry
     if not applied.duplicate:
-        _after_commit(ctx, entry, applied.clock)
+        _after_commit(ctx, entry, applied.clock, detect=data.update is None)
     return {
         "prdId": data.prdId,
         "seq": entry.seq,
@@ -42,15 +43,19 @@ def operation_edit(ctx: RequestContext, data: OperationEdit) -> dict[str, Any]:
     }
 
 
-def _after_commit(ctx: RequestContext, entry: LogEntry, clock: dict[str, int]) -> None:
+def _after_commit(
+    ctx: RequestContext, entry: LogEntry, clock: dict[str, int], exclude: str | None = "", detect: bool = False
+) -> None:
     """Tell the room, and start a snapshot when due. The op is in the log already: nothing here
     may turn it into an error for its author; whoever misses the broadcast finds the gap at its
     next seq, or on reconnect."""
     try:
         broadcast(
             ctx.app, ctx.sender, entry.prd_id, "operation:applied",
-            lambda enc: _applied_event(entry, clock, enc), exclude=ctx.connection_id,
+            lambda enc: _applied_event(entry, clock, enc), exclude=ctx.connection_id if exclude == "" else exclude,
         )  # fmt: skip
+        if detect:  # Yjs clients merge by themselves; conflicts are for ops made against a position
+            detect_conflict(ctx, ctx.app.editor.load(entry.prd_id, catch_up=False), entry)
         if due_for_snapshot(entry.seq, ctx.app.settings.snapshot_every):
             ctx.app.start_compaction(entry.prd_id, entry.seq)
     except Exception:  # noqa: BLE001 - logged; the author's ack still reports the applied op

@@ -1,0 +1,60 @@
+"""Conflicts between concurrent edits, as pure functions over applied ops.
+
+Two ops conflict when one was made without seeing the other and both touch the same place: their
+effects, carried to the text after both, overlap or meet (inserts at the same position, overlapping
+deletes or formats, an insert inside a range the other deleted). Edits elsewhere are not conflicts,
+however concurrent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from prdtool.crdt import AppliedOp
+from prdtool.presence import transform
+
+__all__ = ["Span", "overlaps", "spans_after", "touched"]
+
+
+@dataclass(frozen=True)
+class Span:
+    """A stretch of the text in code points, ``[start, end]``; a point when they are equal."""
+
+    start: int
+    end: int
+
+    def meets(self, other: Span) -> bool:
+        return self.start <= other.end and other.start <= self.end
+
+
+def touched(ops: Sequence[AppliedOp]) -> list[Span]:
+    """What an entry's ops touched, in the text right after the entry."""
+    spans: list[Span] = []
+    for i, op in enumerate(ops):
+        span = Span(op.position32, op.position32 + (op.length32 if op.type != "delete" else 0))
+        later = ops[i + 1 :]  # an entry's ops are sequential: carry each through the ones after it
+        spans.append(Span(_carry(span.start, later, left=True), _carry(span.end, later, left=False)))
+    return spans
+
+
+def spans_after(spans: Iterable[Span], later_ops: Sequence[AppliedOp]) -> list[Span]:
+    """Spans carried through the ops applied after them."""
+    return [Span(_carry(s.start, later_ops, left=True), _carry(s.end, later_ops, left=False)) for s in spans]
+
+
+def overlaps(a: Iterable[Span], b: Iterable[Span]) -> bool:
+    b = list(b)
+    return any(x.meets(y) for x in a for y in b)
+
+
+def _carry(index: int, ops: Sequence[AppliedOp], left: bool) -> int:
+    # A span's start stays left of text inserted at it; its end moves right with it.
+    if not left:
+        return transform(index, ops)
+    for op in ops:
+        if op.type == "insert" and op.position32 < index:
+            index += op.length32
+        elif op.type == "delete" and op.position32 < index:
+            index = max(op.position32, index - op.length32)
+    return index

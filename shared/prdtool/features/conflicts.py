@@ -1,0 +1,202 @@
+"""Conflicts: detected when a stale op meets a concurrent one, resolved by one of their authors.
+
+The CRDT has already merged both ops when a conflict is detected: that merge is the ``auto``
+resolution. ``manual`` replaces the conflict region with ``mergedContent``, or keeps the chosen
+side and undoes the other's effect there; either way the result is an ordinary applied operation,
+made by the server on the resolver's behalf (clock key ``server``).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from prdtool.access import require
+from prdtool.conflicts import Span, overlaps, spans_after, touched
+from prdtool.context import RequestContext
+from prdtool.crdt import ClientOp, Document
+from prdtool.documents import Conflict
+from prdtool.editing import Author, LoadedDocument, Submission
+from prdtool.errors import AppError, ErrorCode
+from prdtool.features.documents import SERVER_KEY
+from prdtool.models import ConflictResolve
+from prdtool.positions import PositionEncoding
+from prdtool.rooms import broadcast
+from prdtool.router import Router
+from prdtool.update_log import LogEntry
+
+__all__ = ["detect_conflict", "register"]
+
+RESOLUTION_OPTIONS = ["manual", "auto", "ai"]
+
+
+def detect_conflict(ctx: RequestContext, loaded: LoadedDocument, entry: LogEntry) -> str | None:
+    """After ``entry`` was applied: the conflict it makes with a concurrent op, if any."""
+    concurrent = [
+        e for e in loaded.entries
+        if e.seq < entry.seq and e.author != entry.author and e.counter > entry.clock.get(e.clock_key, 0)
+    ]  # fmt: skip
+    ours = touched(entry.ops)
+    for theirs_entry in concurrent:
+        later = [op for x in loaded.entries if theirs_entry.seq < x.seq <= entry.seq for op in x.ops]
+        theirs = spans_after(touched(theirs_entry.ops), later)
+        if ours and theirs and overlaps(ours, theirs):
+            return _record(ctx, loaded, theirs_entry, entry, ours + theirs)
+    return None
+
+
+def _record(ctx: RequestContext, loaded: LoadedDocument, first: LogEntry, second: LogEntry, spans: list[Span]) -> str:
+    conflict_id = "conflict_" + secrets.token_urlsafe(9)
+    region = Span(min(s.start for s in spans), max(s.end for s in spans))
+    conflict = Conflict(
+        loaded.prd_id,
+        conflict_id=conflict_id,
+        authors=json.dumps([first.author, second.author]),
+        seqs=json.dumps([first.seq, second.seq]),
+        operations="[]",
+        region_start=region.start,
+        region_end=region.end,
+        at_seq=second.seq,
+        created_at=ctx.now_ms,
+        expires_at=timedelta(milliseconds=ctx.app.settings.conflict_expiry_ms),
+    )
+    ctx.app.documents.add_conflict(conflict)
+
+    def detected(encoding: PositionEncoding) -> dict[str, Any]:
+        return {
+            "prdId": loaded.prd_id,
+            "conflictId": conflict_id,
+            "operations": [
+                {"userId": e.author, "operationId": f"operation_{n}", "operation": e.ops[0].as_client_op(encoding)}
+                for n, e in enumerate((first, second), start=1)
+            ],
+            "resolutionOptions": RESOLUTION_OPTIONS,
+        }
+
+    broadcast(ctx.app, ctx.sender, loaded.prd_id, "conflict:detected", detected, users={first.author, second.author})
+    ctx.emit("operation:conflict", {"prdId": loaded.prd_id, "conflictId": conflict_id, "seq": second.seq})
+    return conflict_id
+
+
+def conflict_resolve(ctx: RequestContext, data: ConflictResolve) -> dict[str, Any]:
+    services = ctx.app
+    prd_id, conflict = _find(ctx, data.conflictId)
+    authors = json.loads(conflict.authors)
+    if ctx.principal.user_id not in authors:
+        require(ctx.principal, services.documents.role_of(prd_id, ctx.principal.user_id), "owner",
+                "Resolving someone else's conflict", prd_id)  # fmt: skip
+    if conflict.status != "open" or (conflict.expires_at and conflict.expires_at.timestamp() * 1000 < ctx.now_ms):
+        raise AppError(ErrorCode.ALREADY_RESOLVED, "The conflict is already resolved", {"conflictId": data.conflictId})
+    if data.resolution == "ai":
+        raise AppError(ErrorCode.NOT_AVAILABLE, "AI resolution is not available on this server yet")
+    loaded = services.editor.load(prd_id)
+    # "auto" keeps the merge as it stands; a manual one rewrites the region, which must be current.
+    region = _region_now(loaded, conflict) if data.resolution == "manual" else None
+    if not services.documents.settle_conflict(prd_id, data.conflictId, data.resolution):
+        raise AppError(ErrorCode.ALREADY_RESOLVED, "The conflict is already resolved", {"conflictId": data.conflictId})
+    result: dict[str, Any] = {"prdId": prd_id, "conflictId": data.conflictId, "resolution": data.resolution}
+    if region is not None:
+        try:
+            replacement = _replacement(loaded, conflict, region, data)
+            result["seq"] = _replace(ctx, loaded, region, replacement)
+        except Exception:
+            services.documents.reopen_conflict(prd_id, data.conflictId)
+            raise
+    resolved = {**result, "resolvedBy": {"id": ctx.principal.user_id, "name": ctx.principal.name}}
+    broadcast(services, ctx.sender, prd_id, "conflict:resolved", lambda _: resolved, users=set(authors))
+    return result
+
+
+def _find(ctx: RequestContext, conflict_id: str) -> tuple[str, Conflict]:
+    for prd_id in ctx.connection.joined if ctx.connection else {}:
+        conflict = ctx.app.documents.conflict(prd_id, conflict_id)
+        if conflict is not None:
+            return prd_id, conflict
+    raise AppError(ErrorCode.NOT_FOUND, f"No conflict {conflict_id!r} in the PRDs you have joined")
+
+
+def _region_now(loaded: LoadedDocument, conflict: Conflict) -> Span:
+    """The conflict region in today's text; an edit touching it since means the resolution would
+    be made against a stale view of it."""
+    region = Span(int(conflict.region_start), int(conflict.region_end))
+    since = [e for e in loaded.entries if e.seq > int(conflict.at_seq)]
+    for n, entry in enumerate(since):
+        moved = spans_after([region], [op for e in since[:n] for op in e.ops])
+        carried = spans_after(touched(entry.ops), [op for e in since[n + 1 :] for op in e.ops])
+        if overlaps(moved, carried):
+            raise AppError(
+                ErrorCode.CONFLICT_DETECTED,
+                "The conflict region was edited since; resolve against the latest text",
+                {"conflictingOperation": {"userId": entry.author, "seq": entry.seq,
+                                          **entry.ops[0].as_client_op("utf-16")},
+                 "suggestedResolution": "retry_with_latest"},
+            )  # fmt: skip
+    return spans_after([region], [op for e in since for op in e.ops])[0]
+
+
+def _replacement(loaded: LoadedDocument, conflict: Conflict, region: Span, data: ConflictResolve) -> str:
+    if data.mergedContent is not None:
+        return data.mergedContent
+    chosen = set(data.chosenOperations or [])
+    if not chosen or not chosen <= {"operation_1", "operation_2"}:
+        raise AppError(ErrorCode.VALIDATION_FAILED, "manual needs mergedContent, or chosenOperations "
+                                                    "naming operation_1 and/or operation_2")  # fmt: skip
+    text = loaded.document.content
+    if chosen == {"operation_1", "operation_2"}:
+        return text[region.start : region.end]
+    undone_seq = json.loads(conflict.seqs)[0 if "operation_2" in chosen else 1]
+    return _without(loaded, undone_seq, region)
+
+
+def _without(loaded: LoadedDocument, seq: int, region: Span) -> str:
+    """The region's text with one entry's effect undone: its inserts removed, its deletions back."""
+    entries = {e.seq: e for e in loaded.entries}
+    if seq not in entries:
+        raise AppError(ErrorCode.CONFLICT_DETECTED, "The conflicting operation is older than the server keeps",
+                       {"suggestedResolution": "retry_with_latest"})  # fmt: skip
+    undone = entries[seq]
+    before = Document.from_updates(
+        ([loaded.base_state] if loaded.base_state else []) + [e.update for e in loaded.entries if e.seq < seq]
+    ).content
+    later = [op for e in loaded.entries if e.seq > seq for op in e.ops]
+    edits: list[tuple[int, int, str]] = []  # (start, end, text) in today's text
+    text_then = before
+    for i, op in enumerate(undone.ops):
+        rest = list(undone.ops[i + 1 :]) + later
+        if op.type == "insert":
+            start = spans_after([Span(op.position32, op.position32)], rest)[0].start
+            edits.append((start, start + op.length32, ""))
+            text_then = text_then[: op.position32] + (op.content or "") + text_then[op.position32 :]
+        elif op.type == "delete":
+            point = spans_after([Span(op.position32, op.position32)], rest)[0].start
+            edits.append((point, point, text_then[op.position32 : op.position32 + op.length32]))
+            text_then = text_then[: op.position32] + text_then[op.position32 + op.length32 :]
+    text = loaded.document.content
+    for start, end, inserted in sorted(edits, reverse=True):
+        if region.start <= start <= region.end:
+            text = text[:start] + inserted + text[end:]
+    growth = len(text) - len(loaded.document.content)
+    return text[region.start : region.end + growth]
+
+
+def _replace(ctx: RequestContext, loaded: LoadedDocument, region: Span, replacement: str) -> int:
+    """Replace the region, as the server on the resolver's behalf: an ordinary applied op."""
+    from prdtool.features.editing import _after_commit  # the same after-commit path as any edit
+
+    ops = []
+    if region.end > region.start:
+        ops.append(ClientOp("delete", region.start, length=region.end - region.start))
+    if replacement:
+        ops.append(ClientOp("insert", region.start, content=replacement))
+    clock = {**loaded.clock, SERVER_KEY: loaded.clock.get(SERVER_KEY, 0) + 1}
+    applied = ctx.app.editor.submit(
+        loaded.prd_id, Author(ctx.principal.user_id, SERVER_KEY, "utf-32"), Submission(ops=ops, clock=clock, batch=True)
+    )
+    _after_commit(ctx, applied.entry, applied.clock, exclude=None)
+    return applied.entry.seq
+
+
+def register(router: Router) -> None:
+    router.on("conflict:resolve")(conflict_resolve)

@@ -1,0 +1,34 @@
+"""What counts as overlapping: effects carried to the text after both ops."""
+
+from __future__ import annotations
+
+from prdtool.conflicts import Span, overlaps, spans_after, touched
+from prdtool.crdt import AppliedOp
+
+
+def ins(at: int, text: str) -> AppliedOp:
+    return AppliedOp("insert", at, len(text), at, len(text), content=text)
+
+
+def dele(at: int, n: int) -> AppliedOp:
+    return AppliedOp("delete", at, n, at, n)
+
+
+def test_touched_spans_are_inserted_ranges_and_deletion_points() -> None:
+    assert touched([ins(5, "ab")]) == [Span(5, 7)]
+    assert touched([dele(3, 4)]) == [Span(3, 3)]
+    # a replace: the deletion point stretches over what was inserted at it
+    assert touched([dele(2, 3), ins(2, "xyz")]) == [Span(2, 5), Span(2, 5)]
+
+
+def test_inserts_at_one_place_meet_and_edits_elsewhere_do_not() -> None:
+    first = spans_after(touched([ins(5, " A")]), [ins(5, " B")])  # the later insert landed before it
+    assert overlaps(touched([ins(5, " B")]), first)
+    far = spans_after(touched([ins(0, ">")]), [ins(12, "!")])
+    assert not overlaps(touched([ins(12, "!")]), far)
+
+
+def test_an_insert_inside_a_deleted_range_meets_the_deletion() -> None:
+    deleted = spans_after(touched([dele(2, 6)]), [])
+    inserted_inside = spans_after(touched([ins(2, "kept")]), [])
+    assert overlaps(deleted, inserted_inside)
