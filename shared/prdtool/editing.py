@@ -197,12 +197,16 @@ class Editor:
 
     def _apply(self, loaded: LoadedDocument, author: Author, submission: Submission, counter: int) -> Applied:
         update = self._update_for(loaded, author, submission)
+        size_before = len(loaded.document.content.encode())
         try:
             applied = loaded.document.apply(update)
         except Exception as exc:
             self.forget(loaded.prd_id)
             raise AppError(ErrorCode.INVALID_UPDATE, f"The Yjs update cannot be applied: {exc}") from exc
-        if len(loaded.document.content.encode()) > self._max_bytes:
+        size_after = len(loaded.document.content.encode())
+        # Only growth past the limit is refused: a document already over it (the limit was
+        # lowered since) can still be cut down.
+        if size_after > self._max_bytes and size_after > size_before:
             self.forget(loaded.prd_id)  # the cached doc holds the refused edit: drop it
             raise AppError(
                 ErrorCode.DOCUMENT_TOO_LARGE,

@@ -178,3 +178,19 @@ def test_a_retry_with_a_fresh_op_id_is_still_recognised_by_its_counter(log: Upda
     again = instance.submit("prd_opid", Author("u", "u"), Submission(ops=[op], clock={"u": 1}, op_id="try-2"))
     assert again.duplicate and again.entry.seq == first.entry.seq
     assert instance.load("prd_opid").document.content == "hello"
+
+
+def test_a_document_over_the_limit_can_still_shrink(log: UpdateLog) -> None:
+    roomy = Editor(log, clock=lambda: 0, max_document_bytes=100, sleep=lambda s: None)
+    roomy.submit(
+        "prd_shrink", Author("a", "a"), Submission(ops=[ClientOp("insert", 0, content="x" * 50)], clock={"a": 1})
+    )
+    tight = Editor(log, clock=lambda: 0, max_document_bytes=10, sleep=lambda s: None)  # the limit lowered since
+    with pytest.raises(AppError):
+        tight.submit(
+            "prd_shrink", Author("a", "a"), Submission(ops=[ClientOp("insert", 0, content="y")], clock={"a": 2})
+        )
+    cut = tight.submit(
+        "prd_shrink", Author("a", "a"), Submission(ops=[ClientOp("delete", 0, length=45)], clock={"a": 2})
+    )
+    assert cut.entry.seq == 2 and tight.load("prd_shrink").document.content == "x" * 5
