@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from prdtool.context import RequestContext
     from prdtool.services import Services
 
-__all__ = ["broadcast", "join_room", "leave_room", "others_in_room"]
+__all__ = ["broadcast", "join_room", "joined_room", "leave_room", "others_in_room"]
 
 
 def join_room(ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEncoding) -> dict[str, str]:
@@ -63,6 +63,14 @@ def join_room(ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEnc
         if clock_key:
             services.documents.release_clock_key(prd_id, clock_key, connection_id)
         raise AppError(ErrorCode.NOT_FOUND, "The connection has closed", {"prdId": prd_id})
+    return room
+
+
+def joined_room(ctx: RequestContext, prd_id: str) -> dict[str, str]:
+    """The caller's session in a document; FORBIDDEN when it has not joined it."""
+    room = ctx.connection.room(prd_id) if ctx.connection else None
+    if room is None:
+        raise AppError(ErrorCode.FORBIDDEN, f"Join PRD {prd_id!r} first", {"prdId": prd_id})
     return room
 
 

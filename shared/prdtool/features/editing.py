@@ -17,7 +17,7 @@ from prdtool.features.documents import send_in_parts
 from prdtool.models import CRDTOperation, DocumentSync, OperationEdit, SessionRecover
 from prdtool.observability import logger
 from prdtool.positions import PositionEncoding
-from prdtool.rooms import broadcast, join_room
+from prdtool.rooms import broadcast, join_room, joined_room
 from prdtool.router import Router
 from prdtool.update_log import LogEntry
 
@@ -25,7 +25,7 @@ __all__ = ["register"]
 
 
 def operation_edit(ctx: RequestContext, data: OperationEdit) -> dict[str, Any]:
-    room = _room(ctx, data.prdId)
+    room = joined_room(ctx, data.prdId)
     if room.get("mode") != "edit" or not room.get("clockKey"):
         raise AppError(ErrorCode.FORBIDDEN, "Join the PRD in edit mode to edit it", {"prdId": data.prdId})
     encoding: PositionEncoding = room.get("encoding", "utf-16")  # type: ignore[assignment]
@@ -63,7 +63,7 @@ def _after_commit(
 
 
 def document_sync(ctx: RequestContext, data: DocumentSync) -> dict[str, Any]:
-    room = _room(ctx, data.prdId)
+    room = joined_room(ctx, data.prdId)
     loaded = ctx.app.editor.load(data.prdId)
     synced = _catch_up_payload(loaded, data.sinceSeq, room.get("encoding", "utf-16"))  # type: ignore[arg-type]
     return send_in_parts(ctx, "document:synced", synced)
@@ -95,13 +95,6 @@ def session_recover(ctx: RequestContext, data: SessionRecover) -> dict[str, Any]
     recovered = {"sessions": sessions}
     ctx.emit("session:recovered", recovered)
     return recovered
-
-
-def _room(ctx: RequestContext, prd_id: str) -> dict[str, str]:
-    room = ctx.connection.room(prd_id) if ctx.connection else None
-    if room is None:
-        raise AppError(ErrorCode.FORBIDDEN, f"Join PRD {prd_id!r} first", {"prdId": prd_id})
-    return room
 
 
 def _best_mode(role: str | None) -> str:

@@ -13,7 +13,7 @@ from prdtool.errors import AppError, ErrorCode
 from prdtool.models import PresenceCursor, PresenceStatus
 from prdtool.positions import PositionEncoding, index_to_line_ch, line_ch_to_index
 from prdtool.presence import transform
-from prdtool.rooms import broadcast
+from prdtool.rooms import broadcast, joined_room
 from prdtool.router import Router
 
 __all__ = ["COALESCE_MS", "presence_of", "register"]
@@ -24,7 +24,7 @@ COALESCE_MS = 50
 
 
 def presence_cursor(ctx: RequestContext, data: PresenceCursor) -> dict[str, Any]:
-    room = _joined(ctx, data.prdId)
+    room = joined_room(ctx, data.prdId)
     encoding: PositionEncoding = room.get("encoding", "utf-16")  # type: ignore[assignment]
     # Caught up (usually one empty Query): the client's line/ch count in the text it has seen.
     loaded = ctx.app.editor.load(data.prdId)
@@ -39,7 +39,7 @@ def presence_cursor(ctx: RequestContext, data: PresenceCursor) -> dict[str, Any]
 
 
 def presence_status(ctx: RequestContext, data: PresenceStatus) -> dict[str, Any]:
-    _joined(ctx, data.prdId)
+    joined_room(ctx, data.prdId)
     return _record_and_send(ctx, data.prdId, {"status": data.status})
 
 
@@ -70,18 +70,7 @@ def _record_and_send(ctx: RequestContext, prd_id: str, fields: dict[str, Any]) -
 def presence_of(session: RoomSession, loaded: LoadedDocument, encoding: PositionEncoding) -> dict[str, Any]:
     """A session as others see it: the spec's presence fields, cursors where they are now."""
     text = loaded.document.content
-    payload: dict[str, Any] = {
-        "prdId": session.prd_id,
-        "userId": session.user_id,
-        "userName": session.user_name,
-        "sessionId": session.session_id,
-        "mode": session.mode,
-        "status": session.status or "active",
-        "color": session.color,
-        "cursor": None,
-        "selection": None,
-        "lastActivity": _iso(session.last_activity or session.joined_at),
-    }
+    payload = _seen(session, session.status or "active")
     if session.cursor is not None:
         ops = [op for e in loaded.entries if e.seq > (session.anchor_seq or 0) for op in e.ops]
 
@@ -98,25 +87,23 @@ def presence_of(session: RoomSession, loaded: LoadedDocument, encoding: Position
 
 def offline(session: RoomSession) -> dict[str, Any]:
     """What the room hears when a session leaves, disconnects or is dropped."""
+    return _seen(session, "offline")
+
+
+def _seen(session: RoomSession, status: str) -> dict[str, Any]:
+    """The presence fields of a session, with no cursor placed yet."""
     return {
         "prdId": session.prd_id,
         "userId": session.user_id,
         "userName": session.user_name,
         "sessionId": session.session_id,
         "mode": session.mode,
-        "status": "offline",
+        "status": status,
         "color": session.color,
         "cursor": None,
         "selection": None,
         "lastActivity": _iso(session.last_activity or session.joined_at),
     }
-
-
-def _joined(ctx: RequestContext, prd_id: str) -> dict[str, str]:
-    room = ctx.connection.room(prd_id) if ctx.connection else None
-    if room is None:
-        raise AppError(ErrorCode.FORBIDDEN, f"Join PRD {prd_id!r} first", {"prdId": prd_id})
-    return room
 
 
 def _iso(epoch_ms: float) -> str:
