@@ -7,6 +7,7 @@ import pytest
 from moto import mock_aws
 
 from prdtool.settings import Settings
+from prdtool_local.atomic_dynamodb import make_dynamodb_atomic
 from tests.fakes.aws_http import FakeAws, start
 from tests.support import SECRET, create_table_from_template
 
@@ -45,6 +46,7 @@ def fake_aws() -> Iterator[FakeAws]:
 
 @pytest.fixture
 def moto() -> Iterator[None]:
+    make_dynamodb_atomic()  # tests race Lambdas on threads: conditional writes must hold
     with mock_aws():
         yield
 

@@ -18,6 +18,7 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from prdtool_local.atomic_dynamodb import make_dynamodb_atomic
 from prdtool_local.template import REGION, Template
 
 __all__ = ["LOCAL_CREDENTIALS", "EmbeddedAws"]
@@ -34,6 +35,7 @@ _CREATE_TABLE_KEYS = (
 
 class EmbeddedAws:
     def __init__(self, host: str, data_dir: Path | None) -> None:
+        make_dynamodb_atomic()  # workers race on conditional writes; moto alone lets both win
         self._server = ThreadedMotoServer(ip_address=host, port=0, verbose=False)
         self._data_dir = data_dir
         self.endpoint = ""
