@@ -15,6 +15,8 @@ TABLE = "prdtool-connections-test"
 DOCUMENTS = "prdtool-documents-test"
 UPDATES = "prdtool-updates-test"
 SNAPSHOTS = "prdtool-snapshots-test"
+STREAMS = "prdtool-streams-test"
+RATE_LIMITS = "prdtool-rate-limits-test"
 
 
 @pytest.fixture(autouse=True)
@@ -61,6 +63,8 @@ def connections_table(moto: None) -> str:
     create_table_from_template("ConnectionsTable", TABLE)
     create_table_from_template("DocumentsTable", DOCUMENTS)
     create_table_from_template("UpdatesTable", UPDATES)
+    create_table_from_template("StreamsTable", STREAMS)
+    create_table_from_template("RateLimitsTable", RATE_LIMITS)
     boto3.client("s3").create_bucket(Bucket=SNAPSHOTS)
     return TABLE
 
@@ -71,6 +75,8 @@ def settings(connections_table: str, secret_arn: str, fake_aws: FakeAws) -> Sett
         connections_table=connections_table,
         documents_table=DOCUMENTS,
         updates_table=UPDATES,
+        streams_table=STREAMS,
+        rate_limits_table=RATE_LIMITS,
         snapshots_bucket=SNAPSHOTS,
         compactor_function="prdtool-compactor",
         jwt_secret_arn=secret_arn,

@@ -62,6 +62,7 @@ def test_every_lambda_permission_names_its_source() -> None:
 def test_every_function_has_a_thin_entry_point() -> None:
     functions = of_type("AWS::Serverless::Function")
     assert set(functions) == {
+        "AiWorkerFunction",
         "CompactorFunction",
         "ConnectFunction",
         "DisconnectFunction",

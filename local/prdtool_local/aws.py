@@ -1,6 +1,6 @@
 """The AWS services the stack uses, embedded: moto in server mode, in this process.
 
-Tables and buckets are created from the template. moto keeps everything in memory, so with a
+Tables, buckets and state machines are created from the template. moto keeps everything in memory, so with a
 data folder the runtime snapshots tables and buckets there (periodically and on a clean stop)
 and restores them on the next start; ``--ephemeral`` skips both.
 """
@@ -19,11 +19,13 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from prdtool_local.atomic_dynamodb import make_dynamodb_atomic
-from prdtool_local.template import REGION, Template
+from prdtool_local.state_machines import enable_execution
+from prdtool_local.template import ACCOUNT, REGION, Template
 
 __all__ = ["LOCAL_CREDENTIALS", "EmbeddedAws"]
 
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local"}
+_LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/prdtool-local"
 # What create_table takes of a template's AWS::DynamoDB::Table properties under the same names.
 # TTL is a separate call (applied; moto never expires items anyway); encryption and backups
 # change nothing locally.
@@ -74,6 +76,11 @@ class EmbeddedAws:
                 dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         for bucket in template.buckets:
             s3.create_bucket(Bucket=bucket)
+        if template.state_machines:
+            enable_execution(self.endpoint)
+            states = self.client("stepfunctions")
+            for name, definition in template.state_machines.items():
+                states.create_state_machine(name=name, definition=definition, roleArn=_LOCAL_ROLE)
         if self._data_dir:
             self._restore(template)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -77,6 +78,10 @@ def _options(args: argparse.Namespace) -> RuntimeOptions:
         if getattr(args, option) is not None:
             params[parameter] = str(getattr(args, option))
     extra_env = {}
+    if os.environ.get("OPENAI_API_KEY"):
+        # Locally the key comes from the shell (deployed, from Secrets Manager); without one
+        # AI generation uses the offline provider.
+        extra_env["OPENAI_API_KEY"] = os.environ["OPENAI_API_KEY"]
     if args.conformance:
         extra_env = {"SOCKET_APP": "prdtool_local.conformance:ConformanceApp", "MAX_MESSAGE_BYTES": "1000000"}
     return RuntimeOptions(

@@ -22,6 +22,7 @@ from prdtool_local.aws import LOCAL_CREDENTIALS, EmbeddedAws
 from prdtool_local.demo import DEMO_PRD, seed
 from prdtool_local.gateway import Gateway, GatewayLimits
 from prdtool_local.lambdas import FunctionPool, Invocation
+from prdtool_local.state_machines import route_lambda_tasks
 from prdtool_local.template import ACCOUNT, REGION, Template, load_template
 from prdtool_local.tokens import local_secret
 
@@ -81,6 +82,7 @@ class LocalRuntime:
         self.gateway.host = f"{opts.host}:{self.port}"
 
         base = f"http://{opts.host}:{self.port}"
+        route_lambda_tasks(base, LOCAL_CREDENTIALS)
         env = {
             **LOCAL_CREDENTIALS,
             "AWS_REGION": REGION,

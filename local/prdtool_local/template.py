@@ -1,4 +1,5 @@
-"""template.yaml as the local runtime needs it: functions, routes, schedules, tables, buckets.
+"""template.yaml as the local runtime needs it: functions, routes, schedules, tables, buckets,
+state machines.
 
 Intrinsic functions are resolved the way CloudFormation would for one local stack: parameters
 (defaults, overridable), pseudo parameters, conditions, Ref/GetAtt of resources, Sub, Join, If.
@@ -8,6 +9,7 @@ locally as it is.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +78,7 @@ class Template:
     stage: str
     tables: dict[str, dict[str, Any]]  # table name -> resolved properties
     buckets: list[str]
+    state_machines: dict[str, str] = field(default_factory=dict)  # name -> ASL, substitutions applied
 
     def function_named(self, name_or_arn: str) -> FunctionSpec | None:
         """Look a function up by name or ARN, as Lambda's Invoke API accepts either."""
@@ -120,6 +123,11 @@ def load_template(path: Path, overrides: dict[str, str] | None = None, stack_nam
     buckets = [
         resolver.ref(lid) for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket" and resolver.active(r)
     ]
+    state_machines = {
+        resolver.state_machine_name(lid): _definition(r, resolver, root)
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::Serverless::StateMachine" and resolver.active(r)
+    }
     return Template(
         root=root,
         stack_name=stack_name,
@@ -130,7 +138,20 @@ def load_template(path: Path, overrides: dict[str, str] | None = None, stack_nam
         stage=stages[0]["StageName"] if stages else "$default",
         tables=tables,
         buckets=buckets,
+        state_machines=state_machines,
     )
+
+
+def _definition(resource: dict, resolver: _Resolver, root: Path) -> str:
+    """A state machine's ASL with its ``DefinitionSubstitutions`` applied, as SAM deploys it."""
+    props = resource["Properties"]
+    if "Definition" in props:
+        text = json.dumps(resolver.resolve(props["Definition"]))
+    else:
+        text = (root / props["DefinitionUri"]).read_text()
+    for name, value in resolver.resolve(props.get("DefinitionSubstitutions", {})).items():
+        text = text.replace("${" + name + "}", str(value))
+    return text
 
 
 def _function(lid: str, resource: dict, globals_: dict, resolver: _Resolver, root: Path) -> FunctionSpec:
@@ -227,6 +248,8 @@ class _Resolver:
             return self.resolve(props.get("BucketName")) or f"{self.stack_name}-{name}".lower()
         if kind == "AWS::ApiGatewayV2::Api":
             return API_ID
+        if kind == "AWS::Serverless::StateMachine":
+            return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.state_machine_name(name)}"
         if kind == "AWS::Serverless::LayerVersion":
             return f"arn:aws:lambda:{REGION}:{ACCOUNT}:layer:{name}:1"
         return name  # functions (their name), integrations, stages, ...
@@ -240,6 +263,11 @@ class _Resolver:
         if kind == "AWS::S3::Bucket" and attribute == "Arn":
             return f"arn:aws:s3:::{self.ref(name)}"
         return f"{name}.{attribute}"
+
+    def state_machine_name(self, logical_id: str) -> str:
+        return self.resolve(self.resources[logical_id].get("Properties", {}).get("Name")) or (
+            f"{self.stack_name}-{logical_id}"
+        )
 
     def layer_dir(self, ref: str) -> str | None:
         for lid, r in self.resources.items():

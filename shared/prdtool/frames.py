@@ -10,6 +10,7 @@ get an ``error:operation`` instead; they have no protocol-level close to fall ba
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from prdtool.apigw import WebSocketEvent
@@ -28,6 +29,7 @@ from prdtool.connection import new_sid
 from prdtool.context import RequestContext
 from prdtool.errors import AppError, ErrorCode
 from prdtool.observability import MetricUnit, logger, metrics
+from prdtool.rate_limits import parse_limit
 from prdtool.router import ERROR_EVENT, Outcome
 from prdtool.sender import NATIVE, MessageTooLarge, Recipient, Sender
 from prdtool.services import Services
@@ -50,7 +52,12 @@ def handle_frame(services: Services, event: WebSocketEvent) -> dict[str, Any]:
         now = services.clock()
         services.store.record_pong(connection_id, now, now + services.settings.ping_interval_ms)
         return _OK
-    record = services.store.get(connection_id)
+    limited = burst_event(body)
+    over_burst = None
+    if limited is None:
+        record = services.store.get(connection_id)
+    else:
+        record, over_burst = _count_burst(services, connection_id, limited)
     if record is None:
         logger.info("frame from an unknown connection; closing it")
         sender.close(connection_id)
@@ -58,16 +65,57 @@ def handle_frame(services: Services, event: WebSocketEvent) -> dict[str, Any]:
     if record.user_id:
         logger.append_keys(user_id=record.user_id)
     if record.protocol == NATIVE:
-        _native_frame(services, sender, record, body)
+        _native_frame(services, sender, record, body, over_burst)
     else:
-        _engineio_frame(services, sender, record, body)
+        _engineio_frame(services, sender, record, body, over_burst)
     return _OK
 
 
 _OK = {"statusCode": 200}
 
+# Events a client sends in bursts, each limited per connection (so one client cannot flood a
+# room), and the kind its count is kept under in the connection record.
+BURST_KINDS = {"operation:edit": "edit", "presence:cursor": "cursor"}
 
-def _engineio_frame(services: Services, sender: Sender, record: ConnectionRecord, body: str) -> None:
+
+def burst_event(body: str) -> str | None:
+    """The burst-limited event a frame carries, if any, judged from the raw frame alone."""
+    if body.startswith("{"):  # a native frame: {"action": ..., "data": ...}
+        try:
+            action = json.loads(body).get("action")
+        except (ValueError, AttributeError):
+            return None
+        return action if action in BURST_KINDS else None
+    if body.startswith("42"):  # a Socket.IO EVENT: 42[/ns,][ack]["name",...]
+        start = body.find("[")
+        for name in BURST_KINDS:
+            if body.startswith(f'"{name}"', start + 1):
+                return name
+    return None
+
+
+def _count_burst(services: Services, connection_id: str, event: str) -> tuple[ConnectionRecord | None, _Burst | None]:
+    """Read the record while counting the frame; the burst it exceeds, if it does."""
+    limit = parse_limit(
+        services.settings.edit_burst_limit if event == "operation:edit" else services.settings.cursor_burst_limit
+    )
+    now = services.clock()
+    start, end = limit.window(now)
+    record, count = services.store.get_counting(connection_id, BURST_KINDS[event], start)
+    if count <= limit.count:
+        return record, None
+    return record, _Burst(event, max(1, -(-(end - now) // 1000)))
+
+
+@dataclass(frozen=True)
+class _Burst:
+    event: str
+    retry_after_s: int
+
+
+def _engineio_frame(
+    services: Services, sender: Sender, record: ConnectionRecord, body: str, over_burst: _Burst | None
+) -> None:
     size, limit = len(body.encode("utf-8")), services.settings.max_message_bytes
     if size > limit:
         _emit_error(sender, record, None, _oversized(size, limit))
@@ -75,7 +123,7 @@ def _engineio_frame(services: Services, sender: Sender, record: ConnectionRecord
     try:
         packet = decode_engineio(body)
         if packet.type == EngineIOType.MESSAGE and isinstance(packet.data, str):
-            _socketio_packet(services, sender, record, decode_socketio(packet.data))
+            _socketio_packet(services, sender, record, decode_socketio(packet.data), over_burst)
         elif packet.type == EngineIOType.MESSAGE:
             _emit_error(sender, record, None, AppError(ErrorCode.BINARY_NOT_SUPPORTED, _BINARY_MESSAGE))
         elif packet.type == EngineIOType.PING:
@@ -92,14 +140,16 @@ def _engineio_frame(services: Services, sender: Sender, record: ConnectionRecord
 _BINARY_MESSAGE = "Binary data cannot cross API Gateway WebSockets; send it as a base64 string"
 
 
-def _socketio_packet(services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket) -> None:
+def _socketio_packet(
+    services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket, over_burst: _Burst | None
+) -> None:
     connected = packet.namespace in (record.namespaces or set())
     if packet.type == SocketIOType.CONNECT and not connected:
         _connect_namespace(services, sender, record, packet)
     elif packet.type == SocketIOType.DISCONNECT and connected:
         services.store.disconnect_namespace(record.connection_id, packet.namespace)
     elif packet.type in (SocketIOType.EVENT, SocketIOType.BINARY_EVENT) and connected:
-        _event(services, sender, record, packet)
+        _event(services, sender, record, packet, over_burst)
     elif packet.type in (SocketIOType.ACK, SocketIOType.BINARY_ACK) and connected:
         pass  # we never ask clients for acks
     else:
@@ -144,17 +194,21 @@ def _connect_error(sender: Sender, connection_id: str, ns: str, message: str, da
     sender.deliver(connection_id, encode_engineio(EngineIOPacket(EngineIOType.MESSAGE, encode_socketio(packet))))
 
 
-def _event(services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket) -> None:
+def _event(
+    services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket, over_burst: _Burst | None
+) -> None:
     client = Recipient(record.connection_id, record.protocol, packet.namespace)
     name, args = packet.data[0], packet.data[1:]
     if packet.type == SocketIOType.BINARY_EVENT:
         err = AppError(ErrorCode.BINARY_NOT_SUPPORTED, _BINARY_MESSAGE)
         _reply(sender, client, packet.ack_id, Outcome.failure(str(name), err, packet.ack_id is not None))
         return
-    _dispatch(services, sender, record, client, str(name), args, packet.ack_id)
+    _dispatch(services, sender, record, client, str(name), args, packet.ack_id, over_burst)
 
 
-def _native_frame(services: Services, sender: Sender, record: ConnectionRecord, body: str) -> None:
+def _native_frame(
+    services: Services, sender: Sender, record: ConnectionRecord, body: str, over_burst: _Burst | None
+) -> None:
     client = Recipient(record.connection_id, NATIVE)
     size, limit = len(body.encode("utf-8")), services.settings.max_message_bytes
     if size > limit:
@@ -171,7 +225,7 @@ def _native_frame(services: Services, sender: Sender, record: ConnectionRecord, 
     ack_id = frame.get("id")
     if not isinstance(ack_id, (int, str)) or isinstance(ack_id, bool):
         ack_id = None
-    _dispatch(services, sender, record, client, frame["action"], [frame.get("data")], ack_id)
+    _dispatch(services, sender, record, client, frame["action"], [frame.get("data")], ack_id, over_burst)
 
 
 def _dispatch(
@@ -182,10 +236,20 @@ def _dispatch(
     name: str,
     args: list[Any],
     ack_id: int | str | None,
+    over_burst: _Burst | None = None,
 ) -> None:
     principal = record.principal
     if principal is None:  # cannot happen after CONNECT or a native $connect; refuse rather than guess
         err = AppError(ErrorCode.UNAUTHORIZED, "Not authenticated")
+        _reply(sender, client, ack_id, Outcome.failure(name, err, ack_id is not None))
+        return
+    if over_burst is not None and over_burst.event == name:
+        sender.emit(client, "rate_limit:exceeded", {"endpoint": name, "retryAfter": over_burst.retry_after_s})
+        err = AppError(
+            ErrorCode.RATE_LIMITED,
+            f"Too many {name} frames on this connection; retry in {over_burst.retry_after_s} s",
+            {"endpoint": name, "retryAfter": over_burst.retry_after_s, "retryable": True},
+        )
         _reply(sender, client, ack_id, Outcome.failure(name, err, ack_id is not None))
         return
     ctx = RequestContext(

@@ -14,12 +14,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.exceptions import ClientError
 
+from prdtool.ai_streams import StreamRecord, Streams, bind_streams
 from prdtool.auth import TokenVerifier
 from prdtool.documents import DocumentRecords, bind_document_tables
 from prdtool.editing import Editor
 from prdtool.features import build_router
 from prdtool.observability import logger
+from prdtool.rate_limits import RateLimits, bind_rate_limits
 from prdtool.router import Router
 from prdtool.sender import Sender, management_client, management_endpoint
 from prdtool.settings import Settings
@@ -48,9 +51,13 @@ class Services:
         bind_tables(settings)
         bind_document_tables(settings)
         bind_update_log(settings)
+        bind_streams(settings)
+        bind_rate_limits(settings)
         self.store = ConnectionStore()
         self.documents = DocumentRecords()
         self.log = UpdateLog()
+        self.streams = Streams()
+        self.rate_limits = RateLimits()
         self.snapshots = SnapshotStore(self._s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
         self.editor = Editor(self.log, clock, settings.max_document_bytes, snapshots=self.snapshots)
         self._senders: dict[str, Sender] = {}
@@ -71,6 +78,8 @@ class Services:
             self.documents.open()
         if self.settings.updates_table:
             self.log.open()
+        # The streams, rate-limit and Step Functions clients are made on first use: most
+        # frames never need them, and the gateway's cold start should not pay for them.
         if self.settings.management_endpoint_override or self.settings.websocket_api_id:
             self.sender()
         if self.settings.handshake_function or self.settings.compactor_function:
@@ -143,6 +152,36 @@ class Services:
         if self.settings.compactor_function:
             self._invoke_async(self.settings.compactor_function, {"prdId": prd_id, "seq": seq})
 
+    def start_generation(self, record: StreamRecord, execution_name: str) -> str:
+        """Start the AI state machine for a recorded stream; returns the execution ARN."""
+        started = self._states.start_execution(
+            stateMachineArn=self.settings.ai_state_machine_arn,
+            name=execution_name,
+            input=json.dumps({"stream": {"userId": record.user_id, "streamId": record.stream_id}}),
+        )
+        return str(started["executionArn"])
+
+    def release_waiting(self, task_token: str) -> None:
+        """Let an execution that waits on ``task_token`` (a paused, finished stream) go on."""
+        try:
+            self._states.send_task_success(taskToken=task_token, output="{}")
+        except self._states.exceptions.TaskTimedOut:
+            logger.info("the paused stream's wait had already timed out")
+        except self._states.exceptions.InvalidToken:
+            logger.info("the paused stream's wait had already ended")
+
+    def stop_generation(self, execution_arn: str) -> None:
+        try:
+            self._states.stop_execution(executionArn=execution_arn, cause="cancelled by the requester")
+        except ClientError:
+            # Already over (or gone): the worker stops at its next chunk anyway, as it sees
+            # the stream cancelled.
+            logger.info("the generation's execution could not be stopped", exc_info=True)
+
+    @cached_property
+    def _states(self) -> Any:
+        return boto3.client("stepfunctions", region_name=self.settings.region)
+
     def _invoke_async(self, function: str, payload: dict[str, Any]) -> None:
         self._lambda.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(payload).encode())
 
@@ -153,6 +192,15 @@ class Services:
     @cached_property
     def _lambda(self) -> Any:
         return boto3.client("lambda", region_name=self.settings.region)
+
+    def openai_api_key(self) -> str:
+        """The AI provider's key: from Secrets Manager when deployed, else the environment."""
+        s = self.settings
+        if s.openai_api_key_secret_arn:
+            from aws_lambda_powertools.utilities import parameters
+
+            return str(parameters.get_secret(s.openai_api_key_secret_arn))
+        return s.openai_api_key
 
     def _secret_source(self) -> Callable[[], str] | None:
         # powertools' parameters cache the value for the warm container and refetch after

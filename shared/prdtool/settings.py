@@ -25,6 +25,22 @@ class Settings:
     log_retention_days: int = 7  # how long a snapshotted log entry is kept (for stale ops and recovery)
     away_after_ms: int = 300_000  # a session with no presence activity this long turns "away"
     conflict_expiry_ms: int = 3_600_000  # an unresolved conflict counts as resolved "auto" after this
+    # AI generation (see prdtool.generation) and rate limits (prdtool.rate_limits).
+    streams_table: str = ""
+    rate_limits_table: str = ""
+    ai_state_machine_arn: str = ""
+    ai_generate_limit: str = "20/3600"  # per user
+    edit_burst_limit: str = "1000/10"  # operation:edit frames per connection
+    cursor_burst_limit: str = "1000/10"  # presence:cursor frames per connection
+    rate_limit_warning: int = 5  # rate_limit:warning once this few or fewer are left
+    openai_api_key: str = ""  # set: OpenAI-compatible provider; empty: the offline provider
+    openai_api_key_secret_arn: str = ""
+    openai_base_url: str = ""
+    ai_model: str = "gpt-4o-mini"
+    ai_max_tokens: int = 1024
+    ai_context_tokens: int = 6000
+    ai_timeout_s: float = 30.0  # a provider silent this long has stalled
+    offline_chunk_delay_ms: int = 30
     region: str = "us-east-1"
     dynamodb_endpoint: str | None = None
     # Authentication: an HS256 secret from Secrets Manager or SSM, and/or RS256 keys from a JWKS URL.
@@ -62,6 +78,21 @@ class Settings:
             log_retention_days=int(env.get("LOG_RETENTION_DAYS", "7")),
             away_after_ms=int(env.get("AWAY_AFTER_MS", "300000")),
             conflict_expiry_ms=int(env.get("CONFLICT_EXPIRY_MS", "3600000")),
+            streams_table=env.get("STREAMS_TABLE", ""),
+            rate_limits_table=env.get("RATE_LIMITS_TABLE", ""),
+            ai_state_machine_arn=env.get("AI_STATE_MACHINE_ARN", ""),
+            ai_generate_limit=env.get("AI_GENERATE_LIMIT") or "20/3600",
+            edit_burst_limit=env.get("EDIT_BURST_LIMIT") or "1000/10",
+            cursor_burst_limit=env.get("CURSOR_BURST_LIMIT") or "1000/10",
+            rate_limit_warning=int(env.get("RATE_LIMIT_WARNING", "5")),
+            openai_api_key=env.get("OPENAI_API_KEY", ""),
+            openai_api_key_secret_arn=env.get("OPENAI_API_KEY_SECRET_ARN", ""),
+            openai_base_url=env.get("OPENAI_BASE_URL", ""),
+            ai_model=env.get("AI_MODEL") or "gpt-4o-mini",
+            ai_max_tokens=int(env.get("AI_MAX_TOKENS", "1024")),
+            ai_context_tokens=int(env.get("AI_CONTEXT_TOKENS", "6000")),
+            ai_timeout_s=float(env.get("AI_TIMEOUT_S", "30")),
+            offline_chunk_delay_ms=int(env.get("OFFLINE_CHUNK_DELAY_MS", "30")),
             region=env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "us-east-1",
             dynamodb_endpoint=env.get("AWS_ENDPOINT_URL_DYNAMODB") or env.get("AWS_ENDPOINT_URL") or None,
             jwt_secret_arn=env.get("JWT_SECRET_ARN", ""),

@@ -89,6 +89,11 @@ class ConnectionRecord(Model):
     sweep_shard = UnicodeAttribute(null=True)
     sweep_at = NumberAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+    # Burst limits (prdtool.frames): frames of each limited kind in the current window.
+    edit_window = NumberAttribute(null=True)
+    edit_count = NumberAttribute(null=True)
+    cursor_window = NumberAttribute(null=True)
+    cursor_count = NumberAttribute(null=True)
 
     by_user = ByUser()
     by_sweep = BySweep()
@@ -145,6 +150,21 @@ class ConnectionStore:
             return ConnectionRecord.get(connection_id, consistent_read=True)
         except DoesNotExist:
             return None
+
+    def get_counting(self, connection_id: str, kind: str, window_start: int) -> tuple[ConnectionRecord | None, int]:
+        """Read the record and count one frame of ``kind`` ("edit" or "cursor") in the window
+        starting at ``window_start``: one UpdateItem instead of the GetItem, no extra request.
+        Returns the record (None when gone) and the frames of that kind in the window so far."""
+        window = getattr(ConnectionRecord, f"{kind}_window")
+        count = getattr(ConnectionRecord, f"{kind}_count")
+        exists = ConnectionRecord.connection_id.exists()
+        record = ConnectionRecord(connection_id)
+        if update_if(record, [count.add(1)], exists & (window == window_start)):
+            return record, int(getattr(record, f"{kind}_count"))
+        # A new window (or the first frame): start counting afresh.
+        if update_if(record, [window.set(window_start), count.set(1)], exists):
+            return record, 1
+        return None, 0
 
     def connect_namespace(self, connection_id: str, namespace: str, principal: Principal, socket_sid: str) -> bool:
         """Record a completed Socket.IO CONNECT (the connect deadline no longer applies).

@@ -58,13 +58,13 @@ class LocalStack:
         return self.process.wait(timeout=30)
 
 
-def start_stack(tmp: Path, *args: str, cwd: Path = ROOT) -> LocalStack:
+def start_stack(tmp: Path, *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> LocalStack:
     """``prdtool-local serve`` on a free port; returns once it has printed its ready line."""
     log_path = tmp / f"stack-{time.monotonic_ns()}.log"
     cli = Path(sys.executable).with_name("prdtool-local")
     process = subprocess.Popen(
         [str(cli), "serve", "--port", "0", "--template", str(ROOT / "template.yaml"), *args],
-        cwd=cwd, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True,
+        cwd=cwd, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True, env={**os.environ, **(env or {})},
     )  # fmt: skip
     assert process.stdout is not None
     ready = process.stdout.readline().split()
@@ -82,6 +82,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     running = start_stack(
         tmp_path_factory.mktemp("stack"),
         "--ephemeral", "--ping-interval", str(PING_INTERVAL_MS), "--ping-timeout", str(PING_TIMEOUT_MS),
+        env={"OPENAI_API_KEY": ""},  # the offline provider, as in `make dev` without a key
     )  # fmt: skip
     yield running
     assert running.stop() == 0, running.log()

@@ -118,6 +118,8 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
         "CONNECTIONS_TABLE": settings.connections_table,
         "DOCUMENTS_TABLE": settings.documents_table,
         "UPDATES_TABLE": settings.updates_table,
+        "STREAMS_TABLE": settings.streams_table,
+        "RATE_LIMITS_TABLE": settings.rate_limits_table,
         "SNAPSHOTS_BUCKET": settings.snapshots_bucket,
         "COMPACTOR_FUNCTION_NAME": settings.compactor_function,
         "JWT_SECRET_ARN": settings.jwt_secret_arn,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prdtool.features import conflicts, documents, editing, presence, session
+from prdtool.features import ai, conflicts, documents, editing, presence, session
 from prdtool.router import Router
 
 __all__ = ["build_router"]
@@ -15,4 +15,5 @@ def build_router() -> Router:
     editing.register(router)
     presence.register(router)
     conflicts.register(router)
+    ai.register(router)
     return router

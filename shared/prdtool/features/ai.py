@@ -1,0 +1,130 @@
+"""AI generation: ``ai:generate`` starts a stream, ``ai:stream-pause/-resume/-cancel`` steer it.
+
+The gateway only validates, counts the request against the user's rate limit, records the
+stream and starts the AI state machine; the AI worker (``prdtool.generation``) streams the
+result to the requester. Steering a stream is a state change on its record, which the worker
+reads before every chunk; resuming a stream whose generation already ended also releases the
+execution waiting for it.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from prdtool.access import require
+from prdtool.ai_streams import FINAL_STATES, StreamRecord
+from prdtool.context import RequestContext
+from prdtool.errors import AppError, ErrorCode
+from prdtool.models import AiGenerate, AiStreamControl
+from prdtool.rate_limits import LimitExceeded, parse_limit
+from prdtool.router import Router
+
+__all__ = ["enforce_rate_limit", "register"]
+
+
+def ai_generate(ctx: RequestContext, data: AiGenerate) -> dict[str, Any]:
+    services = ctx.app
+    if not services.settings.ai_state_machine_arn:
+        raise AppError(ErrorCode.NOT_AVAILABLE, "AI generation is not configured on this server")
+    if services.documents.meta(data.prdId) is None:
+        raise AppError(ErrorCode.NOT_FOUND, f"No PRD {data.prdId!r}", {"prdId": data.prdId})
+    role = services.documents.role_of(data.prdId, ctx.principal.user_id)
+    require(ctx.principal, role, "editor", "Generating with AI", data.prdId)
+    user_id = ctx.principal.user_id
+    if services.streams.get(user_id, data.streamId) is not None:
+        raise _duplicate(data.streamId)
+    enforce_rate_limit(ctx, user_id, "ai:generate", services.settings.ai_generate_limit)
+    record = StreamRecord(
+        user_id=user_id,
+        stream_id=data.streamId,
+        prd_id=data.prdId,
+        state="streaming",
+        request={"prompt": data.prompt, "section": data.section, "context": data.context.model_dump()},
+        requester=ctx.client,
+    )
+    if not services.streams.create(record, ctx.now_ms):
+        raise _duplicate(data.streamId)  # the same id, sent twice at once
+    try:
+        execution_arn = services.start_generation(record, _execution_name(data.streamId))
+    except Exception:
+        services.streams.finish(record, "failed")
+        raise
+    services.streams.set_execution(record, execution_arn)
+    return {"streamId": data.streamId, "prdId": data.prdId, "status": "started"}
+
+
+def ai_stream_pause(ctx: RequestContext, data: AiStreamControl) -> dict[str, Any]:
+    record = _steer(ctx, data.streamId, "paused", {"streaming", "paused"})
+    return {"streamId": data.streamId, "status": record.state}
+
+
+def ai_stream_resume(ctx: RequestContext, data: AiStreamControl) -> dict[str, Any]:
+    record = _steer(ctx, data.streamId, "streaming", {"paused", "streaming"})
+    _release(ctx, record)
+    return {"streamId": data.streamId, "status": record.state}
+
+
+def ai_stream_cancel(ctx: RequestContext, data: AiStreamControl) -> dict[str, Any]:
+    record = _steer(ctx, data.streamId, "cancelled", {"streaming", "paused", "cancelled"})
+    _release(ctx, record)  # the execution goes on only to see the stream cancelled, and ends
+    if record.execution_arn:
+        ctx.app.stop_generation(record.execution_arn)
+    return {"streamId": data.streamId, "status": "cancelled"}
+
+
+def _release(ctx: RequestContext, record: StreamRecord) -> None:
+    """Generation ended while paused: its execution waits on a task token for this moment."""
+    if record.task_token and ctx.app.streams.take_task_token(record, record.task_token):
+        ctx.app.release_waiting(record.task_token)
+
+
+def _steer(ctx: RequestContext, stream_id: str, to: str, from_states: set[str]) -> StreamRecord:
+    """Move the caller's stream to ``to``; NOT_FOUND for someone else's, INVALID_STATE once over."""
+    streams, user_id = ctx.app.streams, ctx.principal.user_id
+    record = streams.move(user_id, stream_id, to, from_states)
+    if record is not None:
+        return record
+    current = streams.get(user_id, stream_id)
+    if current is None:
+        # Only the requester steers a stream: another user's stream id is simply not found.
+        raise AppError(ErrorCode.NOT_FOUND, f"No AI stream {stream_id!r} of yours", {"streamId": stream_id})
+    state = current.state if current.state in FINAL_STATES else "busy"
+    raise AppError(ErrorCode.INVALID_STATE, f"The stream is {state}", {"streamId": stream_id, "state": current.state})
+
+
+def enforce_rate_limit(ctx: RequestContext, subject: str, endpoint: str, limit_text: str) -> None:
+    """Count one request on ``endpoint``; warn as the quota runs low, refuse (RATE_LIMITED) past it."""
+    try:
+        allowance = ctx.app.rate_limits.take(subject, endpoint, parse_limit(limit_text), ctx.now_ms)
+    except LimitExceeded as exc:
+        ctx.emit("rate_limit:exceeded", {"endpoint": endpoint, "retryAfter": exc.retry_after_s})
+        raise AppError(
+            ErrorCode.RATE_LIMITED,
+            f"Too many {endpoint} requests; retry in {exc.retry_after_s} s",
+            {"endpoint": endpoint, "retryAfter": exc.retry_after_s, "retryable": True},
+        ) from exc
+    if allowance.remaining <= ctx.app.settings.rate_limit_warning:
+        reset_at = datetime.fromtimestamp(allowance.reset_at_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        ctx.emit("rate_limit:warning", {"endpoint": endpoint, "remaining": allowance.remaining, "resetAt": reset_at})
+
+
+def _duplicate(stream_id: str) -> AppError:
+    return AppError(ErrorCode.ALREADY_EXISTS, f"You already have a stream {stream_id!r}", {"streamId": stream_id})
+
+
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def _execution_name(stream_id: str) -> str:
+    # Execution names are unique per state machine for 90 days and allow [A-Za-z0-9_-]{1,80}.
+    return f"{_NOT_NAME.sub('-', stream_id)[:60]}-{secrets.token_hex(8)}"
+
+
+def register(router: Router) -> None:
+    router.on("ai:generate")(ai_generate)
+    router.on("ai:stream-pause")(ai_stream_pause)
+    router.on("ai:stream-resume")(ai_stream_resume)
+    router.on("ai:stream-cancel")(ai_stream_cancel)

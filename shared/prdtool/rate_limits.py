@@ -1,0 +1,99 @@
+"""Rate limits: so many requests per window, counted atomically in DynamoDB.
+
+One counter item per (subject, endpoint, window): taking a unit is one conditional ``ADD`` that
+only succeeds below the limit, so concurrent Lambdas can never overspend, and the item expires
+by TTL after its window. The subject is a user (``ai:generate`` per hour) or a connection
+(bursts of edits and cursor moves per 10 s).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import UpdateError
+from pynamodb.models import Model
+
+from prdtool.conditions import condition_failed
+from prdtool.settings import Settings
+
+__all__ = ["Allowance", "Limit", "LimitExceeded", "RateLimits", "bind_rate_limits", "parse_limit"]
+
+
+@dataclass(frozen=True)
+class Limit:
+    """``count`` requests per ``window_s`` seconds."""
+
+    count: int
+    window_s: int
+
+    def window(self, now_ms: int) -> tuple[int, int]:
+        """Start and end (epoch ms) of the window ``now_ms`` falls in."""
+        size = self.window_s * 1000
+        start = now_ms - now_ms % size
+        return start, start + size
+
+
+_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def parse_limit(text: str) -> Limit:
+    """``"20/3600"`` -> 20 per hour; the form the template's parameters use."""
+    match = _LIMIT.match(text)
+    if not match or int(match.group(1)) < 1 or int(match.group(2)) < 1:
+        raise ValueError(f"a rate limit is COUNT/SECONDS with both above zero, not {text!r}")
+    return Limit(int(match.group(1)), int(match.group(2)))
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """What is left after a request was counted."""
+
+    remaining: int
+    reset_at_ms: int
+
+
+class LimitExceeded(Exception):
+    def __init__(self, endpoint: str, retry_after_s: int) -> None:
+        super().__init__(f"{endpoint}: limit reached, retry in {retry_after_s} s")
+        self.endpoint = endpoint
+        self.retry_after_s = retry_after_s
+
+
+class _Counter(Model):
+    class Meta:
+        table_name = "rate-limits"  # replaced by bind_rate_limits()
+        region = "us-east-1"
+
+    limit_key = UnicodeAttribute(hash_key=True)  # "<subject>#<endpoint>#<window start>"
+    used = NumberAttribute()
+    expires_at = NumberAttribute()  # epoch seconds: the window's end, for TTL
+
+
+def bind_rate_limits(settings: Settings) -> None:
+    _Counter.Meta.table_name = settings.rate_limits_table
+    _Counter.Meta.region = settings.region
+    _Counter.Meta.host = settings.dynamodb_endpoint
+    _Counter._connection = None
+
+
+class RateLimits:
+    def open(self) -> None:
+        _ = _Counter._get_connection().connection.client
+
+    def take(self, subject: str, endpoint: str, limit: Limit, now_ms: int) -> Allowance:
+        """Count one request of ``subject`` on ``endpoint``; ``LimitExceeded`` when none is left."""
+        start, end = limit.window(now_ms)
+        counter = _Counter(f"{subject}#{endpoint}#{start}")
+        try:
+            # The condition and the increment are one atomic write: no read, no race.
+            counter.update(
+                actions=[_Counter.used.add(1), _Counter.expires_at.set(end // 1000 + 60)],
+                condition=_Counter.used.does_not_exist() | (_Counter.used < limit.count),
+            )
+        except UpdateError as exc:
+            if condition_failed(exc):
+                raise LimitExceeded(endpoint, max(1, -(-(end - now_ms) // 1000))) from exc
+            raise
+        return Allowance(remaining=limit.count - int(counter.used), reset_at_ms=end)
