@@ -73,7 +73,7 @@ def extended_template(tmp_path: Path) -> Path:
     raw = read_template(ROOT / "template.yaml")
     for resource in raw["Resources"].values():
         props = resource.get("Properties", {})
-        for key in ("CodeUri", "ContentUri"):
+        for key in ("CodeUri", "ContentUri", "DefinitionUri"):
             if key in props:
                 props[key] = str(ROOT / props[key])
     raw["Resources"]["EchoFunction"] = {

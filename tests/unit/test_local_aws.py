@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 
 @pytest.fixture
@@ -38,8 +39,9 @@ def test_racing_conditional_puts_have_one_winner(moto: None, eager_thread_switch
                 ConditionExpression="attribute_not_exists(k)",
             )
             winners.setdefault(key, []).append(writer)
-        except client.exceptions.ConditionalCheckFailedException:
-            pass
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     for n in range(100):
         threads = [threading.Thread(target=put, args=(f"seq{n}", w)) for w in range(4)]
