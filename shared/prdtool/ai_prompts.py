@@ -16,14 +16,18 @@ import unicodedata
 from dataclasses import dataclass
 
 __all__ = [
+    "MERGE_SYSTEM_PROMPT",
     "SYSTEM_PROMPT",
     "GenerationRequest",
+    "MergeRequest",
     "Section",
+    "build_merge_messages",
     "build_messages",
     "estimate_message_tokens",
     "estimate_tokens",
     "find_section",
     "insertion_point",
+    "merge_versions",
     "section_body",
     "sections",
     "slugify",
@@ -47,6 +51,16 @@ matter (limits, latencies, retention periods).
 Stay consistent with the rest of the document: reuse its terminology, names and numbers, do not \
 contradict the related sections you are shown, and do not repeat what the section already says; \
 continue it. If the request is ambiguous, make a reasonable assumption and list it as an open question.\
+"""
+
+MERGE_SYSTEM_PROMPT = """\
+You reconcile two conflicting edits of one passage of a product requirements document (PRD): two \
+people changed the same text at the same time, each without seeing the other's change.
+
+Answer with the merged passage only: no preamble, no explanation, no quotes or code fences. It \
+replaces the passage as it stands, so keep its markdown, its line breaks at the start and end, and \
+the wording neither edit touched. Keep what each version adds unless the two contradict each other; \
+then prefer the more specific one. Never invent requirements neither version states.\
 """
 
 _HEADING = re.compile(r"^ {0,3}(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
@@ -237,3 +251,45 @@ def build_messages(request: GenerationRequest, budget_tokens: int = 6000) -> lis
     if len(user) > room:
         user = request.prompt
     return [system, {"role": "user", "content": user}]
+
+
+@dataclass(frozen=True)
+class MergeRequest:
+    """A conflict region in three forms: with only the first author's edit, with only the second's,
+    and as the CRDT merged both; with some text around it for context."""
+
+    version_a: str
+    version_b: str
+    merged: str
+    before: str = ""
+    after: str = ""
+
+
+_MERGE_CONTEXT = 600  # characters of the text around the passage shown to the model
+
+
+def build_merge_messages(request: MergeRequest) -> list[dict[str, str]]:
+    """The chat messages asking for one passage reconciling ``version_a`` and ``version_b``."""
+    parts = []
+    if request.before:
+        parts.append(f"Text just before the passage:\n<before>\n{request.before[-_MERGE_CONTEXT:]}\n</before>")
+    parts += [
+        f"Version A:\n<version_a>\n{request.version_a}\n</version_a>",
+        f"Version B:\n<version_b>\n{request.version_b}\n</version_b>",
+        f"What an automatic character-level merge produced:\n<auto>\n{request.merged}\n</auto>",
+    ]
+    if request.after:
+        parts.append(f"Text just after the passage:\n<after>\n{request.after[:_MERGE_CONTEXT]}\n</after>")
+    parts.append("Request: write the passage reconciling version A and version B.")
+    return [{"role": "system", "content": MERGE_SYSTEM_PROMPT}, {"role": "user", "content": "\n\n".join(parts)}]
+
+
+def merge_versions(messages: list[dict[str, str]]) -> tuple[str, str] | None:
+    """The two versions a merge request names (what the offline provider merges), else None."""
+    if not messages or messages[0].get("content") != MERGE_SYSTEM_PROMPT:
+        return None
+    user = messages[-1]["content"]
+    found = [re.search(rf"<{tag}>\n(.*?)\n</{tag}>", user, re.DOTALL) for tag in ("version_a", "version_b")]
+    if found[0] is None or found[1] is None:
+        return None
+    return found[0].group(1), found[1].group(1)

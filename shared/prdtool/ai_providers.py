@@ -12,13 +12,14 @@ offline path, and every import of this module, stays cheap.
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
-from prdtool.ai_prompts import estimate_tokens
+from prdtool.ai_prompts import estimate_tokens, merge_versions
 
 if TYPE_CHECKING:
     import openai
@@ -401,6 +402,23 @@ def _chunks(text: str) -> list[str]:
     return ["".join(words[i : i + size]) for i in range(0, len(words), size)]
 
 
+def union_merge(version_a: str, version_b: str) -> str:
+    """Both versions' additions kept, word by word: where they differ, A's words then B's. What
+    one version removed and the other kept stays (the offline merge never loses text)."""
+    a, b = re.findall(r"\s+|\S+", version_a), re.findall(r"\s+|\S+", version_b)
+    out: list[str] = []
+    for op, a1, a2, b1, b2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out += a[a1:a2]
+        elif op == "insert":
+            out += b[b1:b2]
+        elif op == "delete":
+            out += a[a1:a2]
+        else:  # replace: both, A first, separated as the texts were
+            out += a[a1:a2] + ([" "] if a[a1:a2] and not a[a2 - 1].isspace() and not b[b1].isspace() else []) + b[b1:b2]
+    return "".join(out)
+
+
 class OfflineProvider:
     """A deterministic stand-in for a model: the same messages give the same chunks."""
 
@@ -415,6 +433,13 @@ class OfflineProvider:
     def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
         """See ``Provider.stream``; the text stops at a word before ``max_tokens`` (estimated)."""
         self.last_usage = None
+        versions = merge_versions(messages)
+        if versions is not None:  # a conflict to reconcile: keep what either version adds
+            text = union_merge(*versions)
+            self._sleep(self.delay_s)
+            yield text
+            self.last_usage = estimate_tokens("".join(m["content"] for m in messages) + text)
+            return
         text = _draft(messages)
         if estimate_tokens(text) > max_tokens:
             cut = text[: max(0, max_tokens) * 4]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from prdtool.crdt import AppliedOp
 from prdtool.presence import transform
 
-__all__ = ["Span", "overlaps", "spans_after", "touched"]
+__all__ = ["Span", "overlaps", "spans_after", "text_after", "touched"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,27 @@ def touched(ops: Sequence[AppliedOp]) -> list[Span]:
 def spans_after(spans: Iterable[Span], later_ops: Sequence[AppliedOp]) -> list[Span]:
     """Spans carried through the ops applied after them."""
     return [Span(_carry(s.start, later_ops, left=True), _carry(s.end, later_ops, left=False)) for s in spans]
+
+
+def text_after(span: Span, later_ops: Sequence[AppliedOp]) -> Span:
+    """Where the text that occupied ``span`` is after the later ops. Unlike ``spans_after`` (whose
+    spans grow to cover text inserted at their edges), an insert at its start lands before it."""
+    start, end = span.start, span.end
+    for op in later_ops:
+        if op.type == "insert":
+            if op.position32 <= start:
+                start, end = start + op.length32, end + op.length32
+            elif op.position32 < end:
+                end += op.length32
+        elif op.type == "delete":
+            start, end = _deleted(start, op), _deleted(end, op)
+    return Span(start, end)
+
+
+def _deleted(index: int, op: AppliedOp) -> int:
+    if index <= op.position32:
+        return index
+    return max(op.position32, index - op.length32)
 
 
 def overlaps(a: Iterable[Span], b: Iterable[Span]) -> bool:

@@ -15,15 +15,28 @@ after it, a retry would repeat text the requester already has, so the stream fai
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
-from prdtool.ai_prompts import GenerationRequest, build_messages, estimate_tokens, find_section, insertion_point
+from prdtool.ai_prompts import (
+    GenerationRequest,
+    build_merge_messages,
+    build_messages,
+    estimate_tokens,
+    find_section,
+    insertion_point,
+)
 from prdtool.ai_prompts import section_body as body_of
 from prdtool.ai_providers import Provider, ProviderError
 from prdtool.ai_streams import FINAL_STATES, Chunk, StreamRecord
+from prdtool.auth import Principal
+from prdtool.context import RequestContext
+from prdtool.errors import AppError
+from prdtool.features.conflicts import apply_merge, merge_request
 from prdtool.observability import logger
 from prdtool.positions import PositionEncoding, from_index, length
+from prdtool.router import ERROR_EVENT
 from prdtool.services import Services
 
 __all__ = ["ProviderFailed", "ProviderRetryable", "run_step"]
@@ -55,6 +68,8 @@ def run_step(services: Services, provider: Provider, event: dict[str, Any]) -> d
         return {"status": _deliver(services, record)}
     if step == "park":
         return {"status": _park(services, record, event["taskToken"])}
+    if step == "merge":
+        return {"status": _merge(services, provider, record)}
     if step == "fail":
         return {"status": _fail(services, record, event.get("error") or {})}
     raise ValueError(f"unknown step {step!r}")
@@ -143,6 +158,38 @@ def _deliver(services: Services, record: StreamRecord) -> str:
     return _complete(services, record, record.result)
 
 
+def _merge(services: Services, provider: Provider, record: StreamRecord) -> str:
+    """An AI conflict resolution: ask for one passage reconciling both versions, then apply it as
+    a manual resolution on the resolver's behalf (``conflict:resolved`` tells both authors)."""
+    if record.state in FINAL_STATES:
+        return record.state
+    conflict_id = record.request["conflictId"]
+    conflict = services.documents.conflict(record.prd_id, conflict_id)
+    if conflict is None:
+        raise ProviderFailed("AI_PROVIDER_ERROR: the conflict no longer exists")
+    try:
+        _, request = merge_request(services.editor.load(record.prd_id), conflict)
+        merged = "".join(provider.stream(build_merge_messages(request), services.settings.ai_max_tokens))
+    except ProviderError as exc:  # nothing was sent yet: a retry repeats nothing
+        raise (ProviderRetryable if exc.retryable else ProviderFailed)(f"{exc.code}: {exc}") from exc
+    except AppError as err:  # e.g. the region was edited meanwhile (CONFLICT_DETECTED)
+        raise ProviderFailed(f"{err.code}: {err.message}") from err
+    resolver = record.request["resolver"]
+    ctx = RequestContext(
+        Principal(resolver["id"], resolver["name"], None, tuple(resolver["roles"])),
+        record.requester,
+        services.sender(record.api_id, record.stage),
+        services.store,
+        services.clock(),
+        None,
+        services.store.get(record.requester.connection_id),
+        services,
+    )
+    apply_merge(ctx, record.prd_id, conflict_id, merged)
+    services.streams.finish(record, "completed")
+    return "completed"
+
+
 def _park(services: Services, record: StreamRecord, task_token: str) -> str:
     """Wait for ``ai:stream-resume``, unless it already came (then go on at once)."""
     if services.streams.park(record, task_token):
@@ -158,6 +205,18 @@ def _fail(services: Services, record: StreamRecord, error: dict[str, Any]) -> st
     code, message = _error_of(error)
     logger.warning("generation failed", extra={"code": code, "error": error})
     services.streams.finish(record, "failed")
+    if record.request.get("kind") == "merge":
+        # The conflict was settled for the AI: give it back to its authors, and tell the resolver.
+        conflict_id = record.request["conflictId"]
+        services.documents.reopen_conflict(record.prd_id, conflict_id)
+        failure = {
+            "operation": "conflict:resolve",
+            "code": code,
+            "message": message,
+            "data": {"conflictId": conflict_id},
+        }
+        _send(services, record, ERROR_EVENT, failure)
+        return "failed"
     _send(services, record, "ai:stream-error", {"streamId": record.stream_id, "code": code, "message": message})
     return "failed"
 
@@ -171,7 +230,7 @@ def _error_of(error: dict[str, Any]) -> tuple[str, str]:
         except ValueError:
             text = ""
         code, _, message = text.partition(": ")
-        if code.startswith("AI_") and message:
+        if re.fullmatch(r"[A-Z][A-Z_]+", code) and message:
             return code, message
     if name in ("States.Timeout", "States.HeartbeatTimeout"):
         return "AI_TIMEOUT", "The generation took too long and was stopped"

@@ -152,12 +152,14 @@ class Services:
         if self.settings.compactor_function:
             self._invoke_async(self.settings.compactor_function, {"prdId": prd_id, "seq": seq})
 
-    def start_generation(self, record: StreamRecord, execution_name: str) -> str:
-        """Start the AI state machine for a recorded stream; returns the execution ARN."""
+    def start_generation(self, record: StreamRecord, execution_name: str, merge: bool = False) -> str:
+        """Start the AI state machine for a recorded stream (``merge``: an AI conflict resolution);
+        returns the execution ARN."""
+        task: dict[str, Any] = {"stream": {"userId": record.user_id, "streamId": record.stream_id}}
+        if merge:
+            task["merge"] = True
         started = self._states.start_execution(
-            stateMachineArn=self.settings.ai_state_machine_arn,
-            name=execution_name,
-            input=json.dumps({"stream": {"userId": record.user_id, "streamId": record.stream_id}}),
+            stateMachineArn=self.settings.ai_state_machine_arn, name=execution_name, input=json.dumps(task)
         )
         return str(started["executionArn"])
 

@@ -13,9 +13,12 @@ from typing import Any
 import pytest
 import socketio
 
+from prdtool.ai_prompts import MERGE_SYSTEM_PROMPT
 from prdtool.positions import length
 from prdtool_local.tokens import mint
 from tests.e2e.conftest import LocalStack, start_stack
+from tests.e2e.test_conflicts import _conflict, _texts
+from tests.e2e.test_editing import _call
 from tests.fakes.openai_server import FakeOpenAi, Reply, start_openai_server
 
 NS = "/ws"
@@ -264,3 +267,26 @@ def test_a_requester_that_disconnects_ends_the_stream(
     [table] = [t for t in dynamodb.list_tables()["TableNames"] if "Streams" in t]
     item = dynamodb.get_item(TableName=table, Key={"stream_key": {"S": "user_123#gone-1"}}, ConsistentRead=True)
     assert item["Item"]["state"]["S"] == "gone"
+
+
+def test_ai_conflict_resolution_uses_the_models_merge(ai_stack: LocalStack, openai_fake: FakeOpenAi) -> None:
+    openai_fake.script[:] = [Reply(chunks=["<merged ", "by model> "])]
+
+    async def run() -> list[str]:
+        clients, _, detected_b, resolved = await _conflict(ai_stack, ("<mine> ", "<theirs> "))
+        ack = await _call(
+            clients[1], "conflict:resolve", {"conflictId": detected_b[0]["conflictId"], "resolution": "ai"}
+        )
+        assert ack["ok"], ack
+        deadline = time.monotonic() + WAIT_S
+        while not (resolved[0] and resolved[1]):
+            assert time.monotonic() < deadline, "no conflict:resolved"
+            await asyncio.sleep(0.05)
+        return await _texts(clients)
+
+    texts = asyncio.run(run())
+    assert texts[0] == texts[1] == texts[2]
+    assert texts[0].startswith("<merged by model> ") and "<mine>" not in texts[0] and "<theirs>" not in texts[0]
+    request = openai_fake.requests[-1]
+    assert request["messages"][0]["content"] == MERGE_SYSTEM_PROMPT
+    assert "<mine> " in request["messages"][1]["content"] and "<theirs> " in request["messages"][1]["content"]

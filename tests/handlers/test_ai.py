@@ -16,6 +16,7 @@ import pytest
 from tests.fakes.aws_http import FakeAws
 from tests.handlers.conftest import Stack
 from tests.handlers.rooms import call, client, events
+from tests.handlers.test_conflicts import both_insert_at_5, text
 from tests.support import ROOT
 
 
@@ -116,3 +117,48 @@ def test_generate_is_not_available_without_a_state_machine(
 ) -> None:
     prd_id, a, _ = prd
     assert call(stack, fake_aws, a, "ai:generate", _generate("s1", prd_id))["error"]["code"] == "NOT_AVAILABLE"
+
+
+def _merge_task(arn: str) -> dict[str, Any]:
+    [task] = [t for t in _executions(arn) if t.get("merge")]
+    return task
+
+
+def test_ai_conflict_resolution_is_applied_as_a_manual_one(
+    stack: Stack, fake_aws: FakeAws, state_machine: str, prd: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OFFLINE_CHUNK_DELAY_MS", "0")
+    prd_id, a, b = prd
+    cid = both_insert_at_5(stack, fake_aws, prd_id, a, b)["conflictId"]
+    ack = call(stack, fake_aws, a, "conflict:resolve", {"conflictId": cid, "resolution": "ai"})
+    assert ack == {"ok": True, "prdId": prd_id, "conflictId": cid, "resolution": "ai", "status": "merging"}
+    # Settled for the AI at once: nobody else resolves it meanwhile.
+    again = call(stack, fake_aws, b, "conflict:resolve", {"conflictId": cid, "resolution": "auto"})
+    assert again["error"]["code"] == "ALREADY_RESOLVED"
+    # The state machine's Merge step, as the worker runs it (the offline provider keeps both sides).
+    task = _merge_task(state_machine)
+    assert stack.invoke("ai_worker", {"step": "merge", "stream": task["stream"]}) == {"status": "completed"}
+    for author in (a, b):
+        [resolved] = events(fake_aws, author, "conflict:resolved")
+        assert (resolved["conflictId"], resolved["resolution"], resolved["resolvedBy"]["id"]) == (cid, "ai", "user_a")
+        assert resolved["seq"] > 0
+    assert text(stack, fake_aws, b, prd_id) == "Hello A B world"
+
+
+def test_a_failed_ai_resolution_gives_the_conflict_back(
+    stack: Stack, fake_aws: FakeAws, state_machine: str, prd: tuple[str, str, str]
+) -> None:
+    prd_id, a, b = prd
+    cid = both_insert_at_5(stack, fake_aws, prd_id, a, b)["conflictId"]
+    assert call(stack, fake_aws, a, "conflict:resolve", {"conflictId": cid, "resolution": "ai"})["ok"]
+    task = _merge_task(state_machine)
+    cause = json.dumps({"errorType": "ProviderFailed", "errorMessage": "AI_BAD_REQUEST: model not found"})
+    failed = stack.invoke("ai_worker", {"step": "fail", "stream": task["stream"],
+                                        "error": {"Error": "ProviderFailed", "Cause": cause}})  # fmt: skip
+    assert failed == {"status": "failed"}
+    [error] = events(fake_aws, a, "error:operation")
+    assert error == {"operation": "conflict:resolve", "code": "AI_BAD_REQUEST", "message": "model not found",
+                     "data": {"conflictId": cid}}  # fmt: skip
+    manual = {"conflictId": cid, "resolution": "manual", "mergedContent": " AB"}
+    assert call(stack, fake_aws, b, "conflict:resolve", manual)["ok"]
+    assert text(stack, fake_aws, a, prd_id) == "Hello AB world"

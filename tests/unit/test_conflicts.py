@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prdtool.conflicts import Span, overlaps, spans_after, touched
+from prdtool.conflicts import Span, overlaps, spans_after, text_after, touched
 from prdtool.crdt import AppliedOp
 
 
@@ -32,3 +32,13 @@ def test_an_insert_inside_a_deleted_range_meets_the_deletion() -> None:
     deleted = spans_after(touched([dele(2, 6)]), [])
     inserted_inside = spans_after(touched([ins(2, "kept")]), [])
     assert overlaps(deleted, inserted_inside)
+
+
+def test_text_after_follows_the_text_itself() -> None:
+    # "Hello A world": A's " A" is at [5, 7). B then inserts " B" at 5, before it: " A" moves on.
+    assert text_after(Span(5, 7), [ins(5, " B")]) == Span(7, 9)
+    assert spans_after([Span(5, 7)], [ins(5, " B")]) == [Span(5, 9)]  # a region grows instead
+    assert text_after(Span(5, 7), [ins(6, "x")]) == Span(5, 8)  # inside: it now spans more
+    assert text_after(Span(5, 7), [ins(7, "x")]) == Span(5, 7)  # at its end: after it
+    assert text_after(Span(5, 9), [dele(3, 4)]) == Span(3, 5)  # its start deleted
+    assert text_after(Span(5, 7), [dele(0, 2), ins(0, "abc")]) == Span(6, 8)

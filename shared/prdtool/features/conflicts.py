@@ -14,7 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 from prdtool.access import require
-from prdtool.conflicts import Span, overlaps, spans_after, touched
+from prdtool.ai_prompts import MergeRequest
+from prdtool.ai_streams import StreamRecord
+from prdtool.conflicts import Span, overlaps, spans_after, text_after, touched
 from prdtool.context import RequestContext
 from prdtool.crdt import ClientOp, Document
 from prdtool.documents import Conflict
@@ -27,7 +29,7 @@ from prdtool.rooms import broadcast
 from prdtool.router import Router
 from prdtool.update_log import LogEntry
 
-__all__ = ["detect_conflict", "register"]
+__all__ = ["apply_merge", "detect_conflict", "merge_request", "register"]
 
 RESOLUTION_OPTIONS = ["manual", "auto", "ai"]
 
@@ -90,7 +92,7 @@ def conflict_resolve(ctx: RequestContext, data: ConflictResolve) -> dict[str, An
     if conflict.status != "open" or (conflict.expires_at and conflict.expires_at.timestamp() * 1000 < ctx.now_ms):
         raise AppError(ErrorCode.ALREADY_RESOLVED, "The conflict is already resolved", {"conflictId": data.conflictId})
     if data.resolution == "ai":
-        raise AppError(ErrorCode.NOT_AVAILABLE, "AI resolution is not available on this server yet")
+        return _start_ai_resolution(ctx, prd_id, conflict)
     loaded = services.editor.load(prd_id)
     # "auto" keeps the merge as it stands; a manual one rewrites the region, which must be current.
     region = _region_now(loaded, conflict) if data.resolution == "manual" else None
@@ -107,6 +109,68 @@ def conflict_resolve(ctx: RequestContext, data: ConflictResolve) -> dict[str, An
     resolved = {**result, "resolvedBy": {"id": ctx.principal.user_id, "name": ctx.principal.name}}
     broadcast(services, ctx.sender, prd_id, "conflict:resolved", lambda _: resolved, users=set(authors))
     return result
+
+
+def _start_ai_resolution(ctx: RequestContext, prd_id: str, conflict: Conflict) -> dict[str, Any]:
+    """Settle the conflict as ``ai`` now (so nobody resolves it meanwhile) and have the AI worker
+    merge the two versions; it applies the merge as a manual resolution, or reopens the conflict."""
+    services = ctx.app
+    if not services.settings.ai_state_machine_arn:
+        raise AppError(ErrorCode.NOT_AVAILABLE, "AI is not configured on this server")
+    _region_now(services.editor.load(prd_id), conflict)  # refuse at once if the region moved on
+    if not services.documents.settle_conflict(prd_id, conflict.conflict_id, "ai"):
+        raise AppError(
+            ErrorCode.ALREADY_RESOLVED, "The conflict is already resolved", {"conflictId": conflict.conflict_id}
+        )
+    p = ctx.principal
+    record = StreamRecord(
+        user_id=p.user_id,
+        stream_id=f"merge:{conflict.conflict_id}:{secrets.token_hex(4)}",
+        prd_id=prd_id,
+        state="streaming",
+        request={"kind": "merge", "conflictId": conflict.conflict_id,
+                 "resolver": {"id": p.user_id, "name": p.name, "roles": list(p.roles)}},
+        requester=ctx.client,
+    )  # fmt: skip
+    try:
+        services.streams.create(record, ctx.now_ms)
+        services.start_generation(record, f"merge-{secrets.token_hex(12)}", merge=True)
+    except Exception:
+        services.documents.reopen_conflict(prd_id, conflict.conflict_id)
+        services.streams.finish(record, "failed")
+        raise
+    return {"prdId": prd_id, "conflictId": conflict.conflict_id, "resolution": "ai", "status": "merging"}
+
+
+def merge_request(loaded: LoadedDocument, conflict: Conflict) -> tuple[Span, MergeRequest]:
+    """The conflict region now, and what a model needs to reconcile it: each side alone, the
+    CRDT's merge, and the text around it."""
+    region = _region_now(loaded, conflict)
+    first_seq, second_seq = json.loads(conflict.seqs)
+    text = loaded.document.content
+    return region, MergeRequest(
+        version_a=_without(loaded, second_seq, region),
+        version_b=_without(loaded, first_seq, region),
+        merged=text[region.start : region.end],
+        before=text[: region.start],
+        after=text[region.end :],
+    )
+
+
+def apply_merge(ctx: RequestContext, prd_id: str, conflict_id: str, merged: str) -> int:
+    """Apply an AI merge as a manual resolution by ``ctx.principal``; tells both authors."""
+    services = ctx.app
+    conflict = services.documents.conflict(prd_id, conflict_id)
+    assert conflict is not None, "an AI resolution settles the conflict, it never deletes it"
+    loaded = services.editor.load(prd_id)
+    region = _region_now(loaded, conflict)
+    seq = _replace(ctx, loaded, region, merged)
+    resolved = {"prdId": prd_id, "conflictId": conflict_id, "resolution": "ai", "seq": seq,
+                "resolvedBy": {"id": ctx.principal.user_id, "name": ctx.principal.name}}  # fmt: skip
+    broadcast(
+        services, ctx.sender, prd_id, "conflict:resolved", lambda _: resolved, users=set(json.loads(conflict.authors))
+    )
+    return seq
 
 
 def _find(ctx: RequestContext, conflict_id: str) -> tuple[str, Conflict]:
@@ -166,8 +230,8 @@ def _without(loaded: LoadedDocument, seq: int, region: Span) -> str:
     for i, op in enumerate(undone.ops):
         rest = list(undone.ops[i + 1 :]) + later
         if op.type == "insert":
-            start = spans_after([Span(op.position32, op.position32)], rest)[0].start
-            edits.append((start, start + op.length32, ""))
+            inserted = text_after(Span(op.position32, op.position32 + op.length32), rest)
+            edits.append((inserted.start, inserted.end, ""))
             text_then = text_then[: op.position32] + (op.content or "") + text_then[op.position32 :]
         elif op.type == "delete":
             point = spans_after([Span(op.position32, op.position32)], rest)[0].start
