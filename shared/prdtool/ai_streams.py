@@ -23,6 +23,7 @@ from pynamodb.models import Model
 from prdtool.conditions import condition_failed, update_if
 from prdtool.sender import Recipient
 from prdtool.settings import Settings
+from prdtool.tables import bind
 
 __all__ = ["FINAL_STATES", "Chunk", "StreamRecord", "Streams", "bind_streams"]
 
@@ -90,10 +91,7 @@ def stream_key(user_id: str, stream_id: str) -> str:
 
 
 def bind_streams(settings: Settings) -> None:
-    _StreamItem.Meta.table_name = settings.streams_table
-    _StreamItem.Meta.region = settings.region
-    _StreamItem.Meta.host = settings.dynamodb_endpoint
-    _StreamItem._connection = None
+    bind(_StreamItem, settings.streams_table, settings)
 
 
 class Streams:

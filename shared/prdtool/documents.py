@@ -17,6 +17,7 @@ from pynamodb.models import Model
 
 from prdtool.conditions import condition_failed, update_if
 from prdtool.settings import Settings
+from prdtool.tables import bind
 
 __all__ = [
     "ClockLease",
@@ -113,14 +114,11 @@ _MODELS = (_DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Con
 
 def bind_document_tables(settings: Settings) -> None:
     for model in _MODELS:
-        model.Meta.table_name = settings.documents_table
-        model.Meta.region = settings.region
-        model.Meta.host = settings.dynamodb_endpoint
-        if "_connection" in model.__dict__ and model is not _DocumentItem:
+        bind(model, settings.documents_table, settings)
+        if model is not _DocumentItem:
+            # One connection for every item kind: the subclasses inherit it, so the table costs
+            # one botocore client (~60 ms at cold start), not one per kind.
             delattr(model, "_connection")
-    # One connection for every item kind: the subclasses inherit it, so the table costs one
-    # botocore client (~60 ms at cold start), not one per kind.
-    _DocumentItem._connection = None
     if settings.documents_table:
         _DocumentItem._get_connection()
 

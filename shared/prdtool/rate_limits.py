@@ -17,6 +17,7 @@ from pynamodb.models import Model
 
 from prdtool.conditions import condition_failed
 from prdtool.settings import Settings
+from prdtool.tables import bind
 
 __all__ = ["Allowance", "Limit", "LimitExceeded", "RateLimits", "bind_rate_limits", "parse_limit"]
 
@@ -72,10 +73,7 @@ class _Counter(Model):
 
 
 def bind_rate_limits(settings: Settings) -> None:
-    _Counter.Meta.table_name = settings.rate_limits_table
-    _Counter.Meta.region = settings.region
-    _Counter.Meta.host = settings.dynamodb_endpoint
-    _Counter._connection = None
+    bind(_Counter, settings.rate_limits_table, settings)
 
 
 class RateLimits:

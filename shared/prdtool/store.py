@@ -28,6 +28,7 @@ from pynamodb.models import Model
 from prdtool.auth import Principal
 from prdtool.conditions import update_if
 from prdtool.settings import Settings
+from prdtool.tables import bind
 
 __all__ = [
     "SWEEP_SHARDS",
@@ -120,10 +121,7 @@ class ConnectionRecord(Model):
 
 def bind_tables(settings: Settings) -> None:
     """Point the models at the deployment's tables (names and endpoint come from settings)."""
-    ConnectionRecord.Meta.table_name = settings.connections_table
-    ConnectionRecord.Meta.region = settings.region
-    ConnectionRecord.Meta.host = settings.dynamodb_endpoint
-    ConnectionRecord._connection = None  # pynamodb caches the client with the old table name
+    bind(ConnectionRecord, settings.connections_table, settings)
 
 
 def sweep_shard(connection_id: str) -> str:

@@ -21,6 +21,7 @@ from pynamodb.models import Model
 from prdtool.conditions import condition_failed, update_if
 from prdtool.crdt import AppliedOp
 from prdtool.settings import Settings
+from prdtool.tables import bind
 
 __all__ = ["LogEntry", "SeqTaken", "UpdateLog", "bind_update_log"]
 
@@ -84,10 +85,7 @@ class LogEntry:
 
 
 def bind_update_log(settings: Settings) -> None:
-    _LogItem.Meta.table_name = settings.updates_table
-    _LogItem.Meta.region = settings.region
-    _LogItem.Meta.host = settings.dynamodb_endpoint
-    _LogItem._connection = None
+    bind(_LogItem, settings.updates_table, settings)
 
 
 class UpdateLog:

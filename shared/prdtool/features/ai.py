@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from prdtool.access import require
-from prdtool.ai_streams import FINAL_STATES, StreamRecord
+from prdtool.ai_streams import StreamRecord
 from prdtool.context import RequestContext
 from prdtool.errors import AppError, ErrorCode
 from prdtool.models import AiGenerate, AiStreamControl
@@ -91,8 +91,9 @@ def _steer(ctx: RequestContext, stream_id: str, to: str, from_states: set[str]) 
     if current is None:
         # Only the requester steers a stream: another user's stream id is simply not found.
         raise AppError(ErrorCode.NOT_FOUND, f"No AI stream {stream_id!r} of yours", {"streamId": stream_id})
-    state = current.state if current.state in FINAL_STATES else "busy"
-    raise AppError(ErrorCode.INVALID_STATE, f"The stream is {state}", {"streamId": stream_id, "state": current.state})
+    # Pause, resume and cancel accept every state but the final ones.
+    message = f"The stream has ended ({current.state})"
+    raise AppError(ErrorCode.INVALID_STATE, message, {"streamId": stream_id, "state": current.state})
 
 
 def enforce_rate_limit(ctx: RequestContext, subject: str, endpoint: str, limit_text: str) -> None:
