@@ -5,7 +5,7 @@ SAM_VENV := .venv-sam
 SAM_VERSION := 1.170.0
 NODE_CLIENTS := tests/e2e/node
 
-.PHONY: dev test install lint build clean
+.PHONY: dev test bench install lint build clean
 
 dev: $(VENV)/.installed
 	$(VENV)/bin/prdtool-local serve $(DEV_ARGS)
@@ -13,6 +13,10 @@ dev: $(VENV)/.installed
 test: install
 	$(VENV)/bin/ruff check .
 	SAM_CLI=$(SAM_VENV)/bin/sam $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# Benchmarks: prints the table and writes docs/benchmarks.md (about 10 minutes on 2 cores).
+bench: install
+	$(VENV)/bin/python -m bench.run
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_CLIENTS)/node_modules/.installed
 

@@ -76,7 +76,8 @@ class LoadedDocument:
 
     def add(self, entry: LogEntry, applied_already: bool = False) -> None:
         if not applied_already:
-            self.document.apply(entry.update)
+            # The entry already says what it did (entry.ops): no need to observe it again.
+            self.document.doc.apply_update(entry.update)
         self.entries.append(entry)
         self.seq = entry.seq
         self.clock[entry.clock_key] = max(self.clock.get(entry.clock_key, 0), entry.counter)
@@ -103,9 +104,9 @@ class LoadedDocument:
         first_held = self.entries[0].seq if self.entries else self.seq + 1
         if kept is not None and kept[1] + 1 >= first_held:
             view, at = kept
-            for entry in self.entries:
-                if entry.seq > at:
-                    view.doc.apply_update(entry.update)
+            # Entries hold consecutive seqs: the ones the view lacks are the tail after ``at``.
+            for entry in self.entries[max(0, at + 1 - first_held) :]:
+                view.doc.apply_update(entry.update)
         else:
             view = Document(client_id)
             view.doc.apply_update(self.document.state())
@@ -196,14 +197,14 @@ class Editor:
         raise AppError(ErrorCode.RATE_LIMITED, "The document is too busy; retry", {"retryable": True})
 
     def _apply(self, loaded: LoadedDocument, author: Author, submission: Submission, counter: int) -> Applied:
-        update = self._update_for(loaded, author, submission)
-        size_before = len(loaded.document.content.encode())
+        update, from_view = self._update_for(loaded, author, submission)
+        size_before = len(loaded.document.text)  # pycrdt counts UTF-8 bytes, as the limit does
         try:
             applied = loaded.document.apply(update)
         except Exception as exc:
             self.forget(loaded.prd_id)
             raise AppError(ErrorCode.INVALID_UPDATE, f"The Yjs update cannot be applied: {exc}") from exc
-        size_after = len(loaded.document.content.encode())
+        size_after = len(loaded.document.text)
         # Only growth past the limit is refused: a document already over it (the limit was
         # lowered since) can still be cut down.
         if size_after > self._max_bytes and size_after > size_before:
@@ -234,19 +235,24 @@ class Editor:
             self.forget(loaded.prd_id)
             raise
         loaded.add(entry, applied_already=True)
+        if from_view is not None:
+            # The update was made on the author's current view: it holds the entry already.
+            loaded.views[from_view] = (loaded.views[from_view][0], entry.seq)
         return Applied(entry, dict(loaded.clock))
 
-    def _update_for(self, loaded: LoadedDocument, author: Author, submission: Submission) -> bytes:
+    def _update_for(self, loaded: LoadedDocument, author: Author, submission: Submission) -> tuple[bytes, int | None]:
+        """The submission as a Yjs update, and the client id of the kept view it was made on (if any)."""
         if submission.update is not None:
-            return submission.update
+            return submission.update, None
         assert submission.ops is not None
         clock = submission.clock or {}
         sees_everything = all(
             clock.get(key, 0) >= counter for key, counter in loaded.clock.items() if key != author.clock_key
         )
-        view = loaded.view(client_id_for(loaded.prd_id, author.clock_key), None if sees_everything else clock)
+        client_id = client_id_for(loaded.prd_id, author.clock_key)
+        view = loaded.view(client_id, None if sees_everything else clock)
         try:
-            return view.edit(submission.ops, author.encoding)
+            return view.edit(submission.ops, author.encoding), client_id if sees_everything else None
         except EditError as exc:
             raise AppError(ErrorCode.INVALID_OPERATION, str(exc)) from exc
 

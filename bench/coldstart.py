@@ -1,0 +1,59 @@
+"""Case 6, cold start: each function's module imported in a fresh interpreter (what a Lambda cold
+start runs before the first event), beside a bare import of the third-party packages it uses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.harness import Result, repeat
+
+ROOT = Path(__file__).resolve().parents[1]
+CASE = "6. Cold start"
+RUNS = 5
+ENV = {
+    "CONNECTIONS_TABLE": "c", "DOCUMENTS_TABLE": "d", "UPDATES_TABLE": "u", "STREAMS_TABLE": "s",
+    "RATE_LIMITS_TABLE": "r", "SNAPSHOTS_BUCKET": "b", "WEBSOCKET_API_ID": "abc", "STAGE_NAME": "prod",
+    "AWS_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
+    "JWT_SECRET_ARN": "arn:aws:secretsmanager:us-east-1:1:secret:x", "POWERTOOLS_METRICS_NAMESPACE": "b",
+    "AI_STATE_MACHINE_ARN": "arn:aws:states:us-east-1:1:stateMachine:x", "COMPACTOR_FUNCTION_NAME": "c",
+    "HANDSHAKE_FUNCTION_NAME": "h",
+}  # fmt: skip
+# What the core layer's functions import from outside the project (the modules they use).
+CORE_DEPS = (
+    "import boto3, pynamodb.models, pycrdt, jwt, pydantic; from aws_lambda_powertools import Logger, Metrics; "
+    "from aws_lambda_powertools.utilities import parameters"
+)
+FUNCTIONS = {  # function -> (its third-party imports, extra environment)
+    "connect": (CORE_DEPS, {}),
+    "disconnect": (CORE_DEPS, {}),
+    "handshake": (CORE_DEPS, {}),
+    "gateway": (CORE_DEPS, {}),
+    "heartbeat": (CORE_DEPS, {}),
+    "compactor": (CORE_DEPS, {}),
+    "ai_worker": (CORE_DEPS + "; import openai", {"OPENAI_API_KEY": "sk-bench"}),
+}
+
+
+def _seconds(code: str, function: str, extra: dict[str, str]) -> float:
+    """Seconds the statement ``code`` takes in a fresh interpreter set up as ``function``'s Lambda."""
+    path = os.pathsep.join([str(ROOT / "shared"), str(ROOT / "functions" / function)])
+    timed = f"import time; t = time.perf_counter(); {code}; print(time.perf_counter() - t)"
+    env = {**os.environ, **ENV, **extra, "PYTHONPATH": path}
+    out = subprocess.run([sys.executable, "-c", timed], env=env, capture_output=True, text=True, check=True, cwd="/")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def run() -> list[Result]:
+    results = []
+    for function, (deps, extra) in FUNCTIONS.items():
+        module = repeat(RUNS, lambda: _seconds("import app", function, extra) * 1000)  # noqa: B023
+        bare = repeat(RUNS, lambda: _seconds(deps, function, extra) * 1000)  # noqa: B023
+        results.append(Result(
+            CASE, f"`{function}`", module.show("ms", 0),
+            f"third-party imports alone {bare.show('ms', 0)}; ratio {module.median / bare.median:.2f}; "
+            f"ours {module.median - bare.median:,.0f} ms (module setup, clients, settings)",
+        ))  # fmt: skip
+    return results

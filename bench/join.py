@@ -1,0 +1,91 @@
+"""Case 4: join. ``document:join`` for documents of 10k, 100k and 1M characters with long
+histories (the oldest kept snapshot plus the log since it, as a cold instance loads them), through
+the real gateway handler on moto, beside loading the same snapshot and log with bare pycrdt."""
+
+from __future__ import annotations
+
+import time
+
+import pycrdt
+
+from bench.harness import Result, count_aws_calls, figure, split
+from bench.stack import BenchStack, MemoryLog, Writer
+from prdtool.crdt import ClientOp, Document
+from prdtool.editing import Author, Editor, Submission
+from prdtool.snapshots import Snapshot
+
+CASE = "4. Join"
+SIZES = (10_000, 100_000, 1_000_000)
+RUNS = 5
+AUTHOR = "author"
+
+
+def _history(s: BenchStack, prd_id: str, size: int) -> tuple[bytes, list[bytes]]:
+    """A document of ``size`` characters written in 2,000 edits (a paragraph each, then typing),
+    stored as a cold instance finds it: snapshots at 500, 1,000, 1,500 and the log since the
+    oldest kept one. Returns the snapshot a cold load starts from and the updates after it."""
+    gateway = s.functions("gateway").services
+    memory = MemoryLog()
+    editor = Editor(memory, gateway.clock, 10**9)
+    who = Author(AUTHOR, AUTHOR, "utf-32")
+    paragraph = ("The system shall keep every keystroke of every author. " * 40)[: max(1, size // 1_000)]
+    length = 0
+    for n in range(1, 2_001):
+        if n <= 1_000:  # grow to the size in paragraphs, then type and delete in the middle
+            op = ClientOp("insert", length, content=paragraph[: size - length] or "x")
+        elif n % 2:
+            op = ClientOp("insert", length // 2, content="typed ")
+        else:
+            op = ClientOp("delete", length // 2, length=6)
+        editor.submit(prd_id, who, Submission(ops=[op], clock={AUTHOR: n}))
+        length = len(editor.load(prd_id, catch_up=False).document.content)
+    entries = list(memory.since(prd_id, 0))
+    snapshots = {}
+    for seq in (1_000, 1_500, 2_000):  # SnapshotEvery 500; the newest three are kept
+        snapshots[seq] = Document.from_updates(e.update for e in entries[:seq]).state()
+        gateway.snapshots.save(Snapshot(prd_id, seq, {AUTHOR: seq}, snapshots[seq]))
+    for entry in entries[1_000:]:
+        gateway.log.append(entry)
+    return snapshots[1_000], [e.update for e in entries[1_000:]]
+
+
+def _bare_load(snapshot: bytes, updates: list[bytes]) -> float:
+    start = time.perf_counter()
+    doc = pycrdt.Doc()
+    text = doc.get("content", type=pycrdt.Text)
+    doc.apply_update(snapshot)
+    for update in updates:
+        doc.apply_update(update)
+    str(text)
+    return (time.perf_counter() - start) * 1000
+
+
+def run() -> list[Result]:
+    results = []
+    for size in SIZES:
+        with BenchStack() as s:
+            owner = s.client("owner")
+            prd_id = s.call(owner, "document:create", {"title": "Join", "content": ""})["prdId"]
+            s.call(owner, "document:share", {"prdId": prd_id, "userId": "reader", "role": "editor"})
+            snapshot, updates = _history(s, prd_id, size)
+            gateway = s.functions("gateway").services
+            reader = Writer(s, "reader", prd_id)
+            times, requests, spent = [], [], []
+            for _ in range(RUNS):
+                gateway.editor.forget(prd_id)  # a cold instance: nothing cached
+                with count_aws_calls() as calls:
+                    start = time.perf_counter()
+                    joined = s.call(reader.connection, "document:join", {"prdId": prd_id, "mode": "edit"})
+                    times.append((time.perf_counter() - start) * 1000)
+                assert joined["ok"], joined
+                requests.append(float(calls.total))
+                spent.append(split(times[-1] / 1000, calls))
+                s.fake.posts.clear()
+            chars = len(gateway.editor.load(prd_id).document.content)
+            ms, bare = figure(times), figure([_bare_load(snapshot, updates) for _ in range(RUNS)])
+            results.append(Result(
+                CASE, f"{chars:,} characters, 2,000 ops (snapshot + 1,000 since)", ms.show("ms", 1),
+                f"bare pycrdt load of the same {bare.show('ms', 1)}; ratio {ms.median / bare.median:.1f}; "
+                f"AWS requests {figure(requests).median:.0f}; time: {spent[len(spent) // 2]}",
+            ))  # fmt: skip
+    return results
