@@ -15,7 +15,7 @@ test: install
 	SAM_CLI=$(SAM_VENV)/bin/sam $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks: prints the table and writes docs/benchmarks.md (about 10 minutes on 2 cores).
-bench: install
+bench: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.run
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_CLIENTS)/node_modules/.installed
