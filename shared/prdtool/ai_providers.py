@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from prdtool.ai_prompts import estimate_tokens, merge_versions
+from prdtool.observability import logger
 
 if TYPE_CHECKING:
     import openai
@@ -72,7 +73,9 @@ def _provider_error(exc: openai.OpenAIError) -> ProviderError:
     if isinstance(exc, openai.InternalServerError):
         return ProviderError("AI_PROVIDER_ERROR", f"The AI provider failed ({exc.status_code}).", True)
     if isinstance(exc, openai.APIStatusError):
-        return ProviderError("AI_BAD_REQUEST", f"The AI provider refused the request: {exc.message}", False)
+        # The provider's own message may quote the key or the prompt: it goes to the log, not the client.
+        logger.warning("the AI provider refused the request", extra={"status": exc.status_code, "error": exc.message})
+        return ProviderError("AI_BAD_REQUEST", f"The AI provider refused the request ({exc.status_code}).", False)
     if isinstance(exc, openai.APIError):  # an error event in the middle of a stream: the provider's side
         return ProviderError("AI_PROVIDER_ERROR", f"The AI provider failed: {exc.message}", True)
     return ProviderError("AI_PROVIDER_ERROR", f"The AI provider failed: {exc}", False)

@@ -2,9 +2,10 @@
 starts, pauses, resumes and cancels) and the AI worker (which generates and delivers).
 
 The record is the single source of truth between them. The gateway only flips ``state``; only
-the worker posts chunks, and it advances ``delivered`` after each, so no chunk is posted twice
-or out of order whatever the interleaving. Chunks held back by a pause are kept in ``pending``
-until the worker delivers them.
+the worker posts chunks, each after claiming it (``claim``: ``delivered`` is set only while the
+state is ``streaming``, one conditional write), so chunks go out in order, and none after a pause
+or cancel has been recorded. Chunks held back by a pause are kept in ``pending`` once generation
+ends, until the worker delivers them.
 
 States: ``streaming`` -> ``paused`` <-> ``streaming`` -> ``completed``; ``cancelled``,
 ``failed`` and ``gone`` (the requester disconnected) are final.
@@ -35,7 +36,7 @@ KEEP_S = 86_400
 @dataclass(frozen=True)
 class Chunk:
     text: str
-    position: int  # UTF-16 offset of the chunk in the generated text
+    position: int  # offset of the chunk in the generated text, in the requester's position encoding
 
 
 class _StreamItem(Model):
@@ -43,7 +44,7 @@ class _StreamItem(Model):
         table_name = "streams"  # replaced by bind_streams()
         region = "us-east-1"
 
-    stream_key = UnicodeAttribute(hash_key=True)  # "<user id>#<stream id>"
+    stream_key = UnicodeAttribute(hash_key=True)  # stream_key(): "<len(user id)>:<user id>#<stream id>"
     user_id = UnicodeAttribute()
     stream_id = UnicodeAttribute()
     state = UnicodeAttribute()
@@ -55,7 +56,7 @@ class _StreamItem(Model):
     api_id = UnicodeAttribute(null=True)
     stage = UnicodeAttribute(null=True)
     started = NumberAttribute(default=0)  # 1 once ai:stream-start went out
-    delivered = NumberAttribute(default=0)  # chunks posted
+    delivered = NumberAttribute(default=0)  # chunks claimed for posting (each posted right after)
     pending = UnicodeAttribute(null=True)  # JSON: chunks generated but not yet delivered
     result = UnicodeAttribute(null=True)  # JSON: content and totalTokens, once generation ended
     task_token = UnicodeAttribute(null=True)  # set while a finished, paused stream waits for resume
@@ -87,7 +88,8 @@ class StreamRecord:
 
 
 def stream_key(user_id: str, stream_id: str) -> str:
-    return f"{user_id}#{stream_id}"
+    # Length-prefixed: user "a" with stream "x#y" and user "a#x" with stream "y" never share a key.
+    return f"{len(user_id)}:{user_id}#{stream_id}"
 
 
 def bind_streams(settings: Settings) -> None:
@@ -150,11 +152,13 @@ class Streams:
     def mark_started(self, record: StreamRecord) -> None:
         update_if(_StreamItem(record.key), [_StreamItem.started.set(1)], _StreamItem.stream_key.exists())
 
-    def mark_delivered(self, record: StreamRecord, delivered: int, pending: list[Chunk]) -> None:
-        """``delivered`` chunks are out; ``pending`` are the ones generated but still held."""
+    def claim(self, record: StreamRecord, delivered: int, pending: list[Chunk] | None = None) -> bool:
+        """Take the right to post chunks up to ``delivered`` (``pending``: what stays held after
+        them), only while the stream is streaming: one conditional write, no read."""
         actions = [_StreamItem.delivered.set(delivered)]
-        actions.append(_StreamItem.pending.set(_chunks_json(pending)) if pending else _StreamItem.pending.remove())
-        update_if(_StreamItem(record.key), actions, _StreamItem.stream_key.exists())
+        if pending is not None:
+            actions.append(_StreamItem.pending.set(_chunks_json(pending)) if pending else _StreamItem.pending.remove())
+        return update_if(_StreamItem(record.key), actions, _StreamItem.state == "streaming")
 
     def hold(self, record: StreamRecord, pending: list[Chunk], result: dict[str, Any]) -> bool:
         """Generation ended while paused: keep what is undelivered, if the stream is still paused."""

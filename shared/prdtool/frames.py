@@ -29,7 +29,7 @@ from prdtool.connection import new_sid
 from prdtool.context import RequestContext
 from prdtool.errors import AppError, ErrorCode
 from prdtool.observability import MetricUnit, logger, metrics
-from prdtool.rate_limits import parse_limit
+from prdtool.rate_limits import parse_limit, rate_limited
 from prdtool.router import ERROR_EVENT, Outcome
 from prdtool.sender import NATIVE, MessageTooLarge, Recipient, Sender
 from prdtool.services import Services
@@ -53,11 +53,11 @@ def handle_frame(services: Services, event: WebSocketEvent) -> dict[str, Any]:
         services.store.record_pong(connection_id, now, now + services.settings.ping_interval_ms)
         return _OK
     limited = burst_event(body)
-    over_burst = None
+    burst = None
     if limited is None:
         record = services.store.get(connection_id)
     else:
-        record, over_burst = _count_burst(services, connection_id, limited)
+        record, burst = _count_burst(services, connection_id, limited)
     if record is None:
         logger.info("frame from an unknown connection; closing it")
         sender.close(connection_id)
@@ -65,9 +65,9 @@ def handle_frame(services: Services, event: WebSocketEvent) -> dict[str, Any]:
     if record.user_id:
         logger.append_keys(user_id=record.user_id)
     if record.protocol == NATIVE:
-        _native_frame(services, sender, record, body, over_burst)
+        _native_frame(services, sender, record, body, burst)
     else:
-        _engineio_frame(services, sender, record, body, over_burst)
+        _engineio_frame(services, sender, record, body, burst)
     return _OK
 
 
@@ -94,27 +94,26 @@ def burst_event(body: str) -> str | None:
     return None
 
 
-def _count_burst(services: Services, connection_id: str, event: str) -> tuple[ConnectionRecord | None, _Burst | None]:
-    """Read the record while counting the frame; the burst it exceeds, if it does."""
+def _count_burst(services: Services, connection_id: str, event: str) -> tuple[ConnectionRecord | None, BurstCount]:
+    """Read the record while counting the frame against its burst limit."""
     limit = parse_limit(
         services.settings.edit_burst_limit if event == "operation:edit" else services.settings.cursor_burst_limit
     )
     now = services.clock()
-    start, end = limit.window(now)
-    record, count = services.store.get_counting(connection_id, BURST_KINDS[event], start)
-    if count <= limit.count:
-        return record, None
-    return record, _Burst(event, max(1, -(-(end - now) // 1000)))
+    record, count = services.store.get_counting(connection_id, BURST_KINDS[event], limit.window(now)[0])
+    return record, BurstCount(event, limit.retry_after_s(now) if count > limit.count else None)
 
 
 @dataclass(frozen=True)
-class _Burst:
+class BurstCount:
+    """A frame counted against its event's burst limit; ``retry_after_s`` is set when over it."""
+
     event: str
-    retry_after_s: int
+    retry_after_s: int | None
 
 
 def _engineio_frame(
-    services: Services, sender: Sender, record: ConnectionRecord, body: str, over_burst: _Burst | None
+    services: Services, sender: Sender, record: ConnectionRecord, body: str, burst: BurstCount | None
 ) -> None:
     size, limit = len(body.encode("utf-8")), services.settings.max_message_bytes
     if size > limit:
@@ -123,7 +122,7 @@ def _engineio_frame(
     try:
         packet = decode_engineio(body)
         if packet.type == EngineIOType.MESSAGE and isinstance(packet.data, str):
-            _socketio_packet(services, sender, record, decode_socketio(packet.data), over_burst)
+            _socketio_packet(services, sender, record, decode_socketio(packet.data), burst)
         elif packet.type == EngineIOType.MESSAGE:
             _emit_error(sender, record, None, AppError(ErrorCode.BINARY_NOT_SUPPORTED, _BINARY_MESSAGE))
         elif packet.type == EngineIOType.PING:
@@ -141,7 +140,7 @@ _BINARY_MESSAGE = "Binary data cannot cross API Gateway WebSockets; send it as a
 
 
 def _socketio_packet(
-    services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket, over_burst: _Burst | None
+    services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket, burst: BurstCount | None
 ) -> None:
     connected = packet.namespace in (record.namespaces or set())
     if packet.type == SocketIOType.CONNECT and not connected:
@@ -149,7 +148,7 @@ def _socketio_packet(
     elif packet.type == SocketIOType.DISCONNECT and connected:
         services.store.disconnect_namespace(record.connection_id, packet.namespace)
     elif packet.type in (SocketIOType.EVENT, SocketIOType.BINARY_EVENT) and connected:
-        _event(services, sender, record, packet, over_burst)
+        _event(services, sender, record, packet, burst)
     elif packet.type in (SocketIOType.ACK, SocketIOType.BINARY_ACK) and connected:
         pass  # we never ask clients for acks
     else:
@@ -195,7 +194,7 @@ def _connect_error(sender: Sender, connection_id: str, ns: str, message: str, da
 
 
 def _event(
-    services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket, over_burst: _Burst | None
+    services: Services, sender: Sender, record: ConnectionRecord, packet: SocketIOPacket, burst: BurstCount | None
 ) -> None:
     client = Recipient(record.connection_id, record.protocol, packet.namespace)
     name, args = packet.data[0], packet.data[1:]
@@ -203,11 +202,11 @@ def _event(
         err = AppError(ErrorCode.BINARY_NOT_SUPPORTED, _BINARY_MESSAGE)
         _reply(sender, client, packet.ack_id, Outcome.failure(str(name), err, packet.ack_id is not None))
         return
-    _dispatch(services, sender, record, client, str(name), args, packet.ack_id, over_burst)
+    _dispatch(services, sender, record, client, str(name), args, packet.ack_id, burst)
 
 
 def _native_frame(
-    services: Services, sender: Sender, record: ConnectionRecord, body: str, over_burst: _Burst | None
+    services: Services, sender: Sender, record: ConnectionRecord, body: str, burst: BurstCount | None
 ) -> None:
     client = Recipient(record.connection_id, NATIVE)
     size, limit = len(body.encode("utf-8")), services.settings.max_message_bytes
@@ -225,7 +224,7 @@ def _native_frame(
     ack_id = frame.get("id")
     if not isinstance(ack_id, (int, str)) or isinstance(ack_id, bool):
         ack_id = None
-    _dispatch(services, sender, record, client, frame["action"], [frame.get("data")], ack_id, over_burst)
+    _dispatch(services, sender, record, client, frame["action"], [frame.get("data")], ack_id, burst)
 
 
 def _dispatch(
@@ -236,21 +235,21 @@ def _dispatch(
     name: str,
     args: list[Any],
     ack_id: int | str | None,
-    over_burst: _Burst | None = None,
+    burst: BurstCount | None = None,
 ) -> None:
     principal = record.principal
     if principal is None:  # cannot happen after CONNECT or a native $connect; refuse rather than guess
         err = AppError(ErrorCode.UNAUTHORIZED, "Not authenticated")
         _reply(sender, client, ack_id, Outcome.failure(name, err, ack_id is not None))
         return
-    if over_burst is not None and over_burst.event == name:
-        sender.emit(client, "rate_limit:exceeded", {"endpoint": name, "retryAfter": over_burst.retry_after_s})
-        err = AppError(
-            ErrorCode.RATE_LIMITED,
-            f"Too many {name} frames on this connection; retry in {over_burst.retry_after_s} s",
-            {"endpoint": name, "retryAfter": over_burst.retry_after_s, "retryable": True},
+    if name in BURST_KINDS and (burst is None or burst.event != name):
+        # The look at the raw frame missed it (unusual spacing or escapes): count it now.
+        _, burst = _count_burst(services, record.connection_id, name)
+    if burst is not None and burst.event == name and burst.retry_after_s is not None:
+        sender.emit(client, "rate_limit:exceeded", {"endpoint": name, "retryAfter": burst.retry_after_s})
+        _reply(
+            sender, client, ack_id, Outcome.failure(name, rate_limited(name, burst.retry_after_s), ack_id is not None)
         )
-        _reply(sender, client, ack_id, Outcome.failure(name, err, ack_id is not None))
         return
     ctx = RequestContext(
         principal, client, sender, services.store, services.clock(), record.socket_sid, record, services

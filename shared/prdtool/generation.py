@@ -6,8 +6,9 @@ stream is paused, the held chunks and the result are stored with the stream, and
 machine ``park``s: it waits on a task token that ``ai:stream-resume`` releases; ``deliver`` then
 posts what was held and the completion. ``fail`` ends a stream with ``ai:stream-error``.
 
-Only this module posts a stream's chunks, and it advances the stream's ``delivered`` count after
-each post, so chunks are never duplicated or reordered across pauses. A provider error before
+Only this module posts a stream's chunks, each after claiming it on the stream record (a write
+that succeeds only while the stream is streaming), so chunks are never duplicated or reordered
+across pauses, and none is posted once a pause or cancel is recorded. A provider error before
 the first chunk is raised as ``ProviderRetryable`` (the state machine retries with backoff);
 after it, a retry would repeat text the requester already has, so the stream fails instead.
 """
@@ -91,20 +92,21 @@ def _generate(services: Services, provider: Provider, record: StreamRecord) -> s
         services.streams.mark_started(record)
     chunks: list[Chunk] = []
     delivered, position = 0, 0
+    encoding = _encoding_of(services, record)  # chunk positions count as the requester's document positions
     stream: Iterator[str] = provider.stream(messages, services.settings.ai_max_tokens)
     try:
         for text in stream:
             chunks.append(Chunk(text, position))
-            position += length(text, "utf-16")
-            state = _state(services, record)
-            if state in FINAL_STATES:
-                return state  # cancelled (or gone): stop generating, send nothing more
-            if state == "streaming":
+            position += length(text, encoding)
+            if services.streams.claim(record, len(chunks)):  # streaming: these chunks are ours to post
                 for chunk in chunks[delivered:]:
                     if not _send_chunk(services, record, chunk):
                         return "gone"
                 delivered = len(chunks)
-                services.streams.mark_delivered(record, delivered, [])
+                continue
+            state = _state(services, record)
+            if state in FINAL_STATES:
+                return state  # cancelled (or gone): stop generating, send nothing more
             # paused: the chunk is held, generation goes on
     except ProviderError as exc:
         message = f"{exc.code}: {exc}"
@@ -132,10 +134,11 @@ def _conclude(
             continue  # resumed or cancelled meanwhile: look again
         if state != "streaming":
             return state
+        if not services.streams.claim(record, delivered + len(held)):
+            continue  # paused or cancelled meanwhile: look again
         for chunk in held:
             if not _send_chunk(services, record, chunk):
                 return "gone"
-        services.streams.mark_delivered(record, delivered + len(held), [])
         return _complete(services, record, result)
 
 
@@ -143,14 +146,11 @@ def _deliver(services: Services, record: StreamRecord) -> str:
     """After a resume: post the held chunks in order, pausing again if asked, then complete."""
     held, delivered = list(record.pending), record.delivered
     while held:
-        state = _state(services, record)
-        if state != "streaming":
-            return state  # paused again (what is left stays held) or over
-        chunk = held.pop(0)
-        if not _send_chunk(services, record, chunk):
+        if not services.streams.claim(record, delivered + 1, held[1:]):
+            return _state(services, record)  # paused again (what is left stays held) or over
+        if not _send_chunk(services, record, held.pop(0)):
             return "gone"
         delivered += 1
-        services.streams.mark_delivered(record, delivered, held)
     state = _state(services, record)
     if state != "streaming":
         return state
@@ -185,7 +185,10 @@ def _merge(services: Services, provider: Provider, record: StreamRecord) -> str:
         services.store.get(record.requester.connection_id),
         services,
     )
-    apply_merge(ctx, record.prd_id, conflict_id, merged)
+    try:
+        apply_merge(ctx, record.prd_id, conflict_id, merged)
+    except AppError as err:  # the region was edited while the model worked (CONFLICT_DETECTED)
+        raise ProviderFailed(f"{err.code}: {err.message}") from err
     services.streams.finish(record, "completed")
     return "completed"
 

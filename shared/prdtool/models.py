@@ -149,8 +149,8 @@ class PresenceStatus(EventModel):
 
 
 class AiGenerateContext(EventModel):
-    previousContent: str | None = None
-    relatedSections: list[str] = []
+    previousContent: str | None = Field(default=None, max_length=100_000)
+    relatedSections: list[str] = Field(default=[], max_length=20)
 
 
 class AiGenerate(EventModel):

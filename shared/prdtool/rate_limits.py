@@ -16,10 +16,11 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 
 from prdtool.conditions import condition_failed
+from prdtool.errors import AppError, ErrorCode
 from prdtool.settings import Settings
 from prdtool.tables import bind
 
-__all__ = ["Allowance", "Limit", "LimitExceeded", "RateLimits", "bind_rate_limits", "parse_limit"]
+__all__ = ["Allowance", "Limit", "LimitExceeded", "RateLimits", "bind_rate_limits", "parse_limit", "rate_limited"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,19 @@ class Limit:
         size = self.window_s * 1000
         start = now_ms - now_ms % size
         return start, start + size
+
+    def retry_after_s(self, now_ms: int) -> int:
+        """Whole seconds until the next window (at least 1)."""
+        return max(1, -(-(self.window(now_ms)[1] - now_ms) // 1000))
+
+
+def rate_limited(endpoint: str, retry_after_s: int) -> AppError:
+    """The error a request past its limit gets (after a ``rate_limit:exceeded`` event)."""
+    return AppError(
+        ErrorCode.RATE_LIMITED,
+        f"Too many {endpoint} requests; retry in {retry_after_s} s",
+        {"endpoint": endpoint, "retryAfter": retry_after_s, "retryable": True},
+    )
 
 
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
@@ -92,6 +106,6 @@ class RateLimits:
             )
         except UpdateError as exc:
             if condition_failed(exc):
-                raise LimitExceeded(endpoint, max(1, -(-(end - now_ms) // 1000))) from exc
+                raise LimitExceeded(endpoint, limit.retry_after_s(now_ms)) from exc
             raise
         return Allowance(remaining=limit.count - int(counter.used), reset_at_ms=end)

@@ -167,10 +167,10 @@ class Services:
         """Let an execution that waits on ``task_token`` (a paused, finished stream) go on."""
         try:
             self._states.send_task_success(taskToken=task_token, output="{}")
-        except self._states.exceptions.TaskTimedOut:
-            logger.info("the paused stream's wait had already timed out")
-        except self._states.exceptions.InvalidToken:
-            logger.info("the paused stream's wait had already ended")
+        except ClientError:
+            # Timed out, stopped or already released: the execution is not waiting any more, and
+            # the stream's state (already changed by the caller) is what the worker reads.
+            logger.info("the paused stream's wait had already ended", exc_info=True)
 
     def stop_generation(self, execution_arn: str) -> None:
         try:

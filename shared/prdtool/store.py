@@ -159,9 +159,16 @@ class ConnectionStore:
         record = ConnectionRecord(connection_id)
         if update_if(record, [count.add(1)], exists & (window == window_start)):
             return record, int(getattr(record, f"{kind}_count"))
-        # A new window (or the first frame): start counting afresh.
-        if update_if(record, [window.set(window_start), count.set(1)], exists):
+        # A later window (or the first frame): start counting afresh. Never move a window back.
+        if update_if(
+            record,
+            [window.set(window_start), count.set(1)],
+            exists & (window.does_not_exist() | (window < window_start)),
+        ):
             return record, 1
+        # Another frame opened a newer window meanwhile (or this clock is behind): count in it.
+        if update_if(record, [count.add(1)], exists):
+            return record, int(getattr(record, f"{kind}_count"))
         return None, 0
 
     def connect_namespace(self, connection_id: str, namespace: str, principal: Principal, socket_sid: str) -> bool:

@@ -14,6 +14,7 @@ import pytest
 import socketio
 
 from prdtool.ai_prompts import MERGE_SYSTEM_PROMPT
+from prdtool.ai_streams import stream_key
 from prdtool.positions import length
 from prdtool_local.tokens import mint
 from tests.e2e.conftest import LocalStack, start_stack
@@ -265,7 +266,8 @@ def test_a_requester_that_disconnects_ends_the_stream(
         time.sleep(0.05)
     dynamodb = ai_stack.client("dynamodb")
     [table] = [t for t in dynamodb.list_tables()["TableNames"] if "Streams" in t]
-    item = dynamodb.get_item(TableName=table, Key={"stream_key": {"S": "user_123#gone-1"}}, ConsistentRead=True)
+    key = stream_key("user_123", "gone-1")
+    item = dynamodb.get_item(TableName=table, Key={"stream_key": {"S": key}}, ConsistentRead=True)
     assert item["Item"]["state"]["S"] == "gone"
 
 

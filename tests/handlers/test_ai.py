@@ -162,3 +162,31 @@ def test_a_failed_ai_resolution_gives_the_conflict_back(
     manual = {"conflictId": cid, "resolution": "manual", "mergedContent": " AB"}
     assert call(stack, fake_aws, b, "conflict:resolve", manual)["ok"]
     assert text(stack, fake_aws, a, prd_id) == "Hello AB world"
+
+
+def test_stream_ids_of_users_never_collide(
+    stack: Stack, fake_aws: FakeAws, state_machine: str, prd: tuple[str, str, str]
+) -> None:
+    prd_id, a, _ = prd
+    assert call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_a#x", "role": "editor"})["ok"]
+    sneaky = client(stack, fake_aws, "user_a#x")
+    assert call(stack, fake_aws, a, "ai:generate", _generate("x#y", prd_id))["ok"]
+    # "user_a" + "x#y" and "user_a#x" + "y" are different streams.
+    assert call(stack, fake_aws, sneaky, "ai:stream-cancel", {"streamId": "y"})["error"]["code"] == "NOT_FOUND"
+    assert call(stack, fake_aws, sneaky, "ai:generate", _generate("y", prd_id))["ok"]
+    assert call(stack, fake_aws, a, "ai:stream-pause", {"streamId": "x#y"})["status"] == "paused"
+
+
+def test_an_ai_merge_is_counted_and_not_steerable(
+    stack: Stack, fake_aws: FakeAws, state_machine: str, prd: tuple[str, str, str]
+) -> None:
+    prd_id, a, b = prd
+    for n in (1, 2):
+        assert call(stack, fake_aws, a, "ai:generate", _generate(f"s{n}", prd_id))["ok"]
+    cid = both_insert_at_5(stack, fake_aws, prd_id, a, b)["conflictId"]
+    assert call(stack, fake_aws, a, "conflict:resolve", {"conflictId": cid, "resolution": "ai"})["ok"]
+    [merge] = [t for t in _executions(state_machine) if t.get("merge")]
+    steer = call(stack, fake_aws, a, "ai:stream-cancel", {"streamId": merge["stream"]["streamId"]})
+    assert steer["error"]["code"] == "NOT_FOUND"
+    # The merge took the last unit of the quota (3 an hour here).
+    assert call(stack, fake_aws, a, "ai:generate", _generate("s3", prd_id))["error"]["code"] == "RATE_LIMITED"

@@ -54,6 +54,29 @@ def test_edits_past_the_burst_are_refused_and_change_nothing(
     assert again["ok"] and again["seq"] == 6
 
 
+def test_frames_the_quick_look_misses_are_counted_all_the_same(
+    stack: Stack, fake_aws: FakeAws, small_bursts: None, prd: tuple[str, str, str]
+) -> None:
+    prd_id, a, _ = prd
+    for n, spelling in enumerate(('[ "operation:edit", ', '["operation\\u003aedit",', '["operation:edit",'), start=1):
+        body = json.dumps(_edit(prd_id, n))
+        stack.send(a, f"42{100 + n}{spelling}{body}]")
+    stack.send(a, f"42104{json.dumps(['operation:edit', _edit(prd_id, 4)])}")
+    acks = [json.loads(f[f.index("[") :])[0] for f in fake_aws.take(a) if f.startswith("43")]
+    assert [ack["ok"] for ack in acks] == [True, True, True, False]
+    assert acks[-1]["error"]["code"] == "RATE_LIMITED"
+
+
+def test_a_late_clock_never_moves_the_window_back(stack: Stack, fake_aws: FakeAws, prd: tuple[str, str, str]) -> None:
+    _, a, _ = prd
+    store = stack.functions["gateway"].services.store
+    assert store.get_counting(a, "edit", 20_000)[1] == 1
+    assert store.get_counting(a, "edit", 20_000)[1] == 2
+    assert store.get_counting(a, "edit", 10_000)[1] == 3  # an instance whose clock is behind: same window
+    record, count = store.get_counting(a, "edit", 30_000)
+    assert (count, record.edit_window) == (1, 30_000)
+
+
 def test_native_frames_count_too(stack: Stack, fake_aws: FakeAws, small_bursts: None) -> None:
     connection_id = native(stack, sub="user_123")
     for ack in ("c1", "c2", "c3"):

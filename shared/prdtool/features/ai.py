@@ -19,7 +19,7 @@ from prdtool.ai_streams import StreamRecord
 from prdtool.context import RequestContext
 from prdtool.errors import AppError, ErrorCode
 from prdtool.models import AiGenerate, AiStreamControl
-from prdtool.rate_limits import LimitExceeded, parse_limit
+from prdtool.rate_limits import LimitExceeded, parse_limit, rate_limited
 from prdtool.router import Router
 
 __all__ = ["enforce_rate_limit", "register"]
@@ -84,13 +84,15 @@ def _release(ctx: RequestContext, record: StreamRecord) -> None:
 def _steer(ctx: RequestContext, stream_id: str, to: str, from_states: set[str]) -> StreamRecord:
     """Move the caller's stream to ``to``; NOT_FOUND for someone else's, INVALID_STATE once over."""
     streams, user_id = ctx.app.streams, ctx.principal.user_id
+    current = streams.get(user_id, stream_id)
+    if current is None or current.request.get("kind") == "merge":
+        # Only the requester steers a stream, and an AI conflict resolution is not steered: for
+        # anyone else, or for a merge, the stream is simply not found.
+        raise AppError(ErrorCode.NOT_FOUND, f"No AI stream {stream_id!r} of yours", {"streamId": stream_id})
     record = streams.move(user_id, stream_id, to, from_states)
     if record is not None:
         return record
-    current = streams.get(user_id, stream_id)
-    if current is None:
-        # Only the requester steers a stream: another user's stream id is simply not found.
-        raise AppError(ErrorCode.NOT_FOUND, f"No AI stream {stream_id!r} of yours", {"streamId": stream_id})
+    current = streams.get(user_id, stream_id) or current
     # Pause, resume and cancel accept every state but the final ones.
     message = f"The stream has ended ({current.state})"
     raise AppError(ErrorCode.INVALID_STATE, message, {"streamId": stream_id, "state": current.state})
@@ -102,11 +104,7 @@ def enforce_rate_limit(ctx: RequestContext, subject: str, endpoint: str, limit_t
         allowance = ctx.app.rate_limits.take(subject, endpoint, parse_limit(limit_text), ctx.now_ms)
     except LimitExceeded as exc:
         ctx.emit("rate_limit:exceeded", {"endpoint": endpoint, "retryAfter": exc.retry_after_s})
-        raise AppError(
-            ErrorCode.RATE_LIMITED,
-            f"Too many {endpoint} requests; retry in {exc.retry_after_s} s",
-            {"endpoint": endpoint, "retryAfter": exc.retry_after_s, "retryable": True},
-        ) from exc
+        raise rate_limited(endpoint, exc.retry_after_s) from exc
     if allowance.remaining <= ctx.app.settings.rate_limit_warning:
         reset_at = datetime.fromtimestamp(allowance.reset_at_ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         ctx.emit("rate_limit:warning", {"endpoint": endpoint, "remaining": allowance.remaining, "resetAt": reset_at})

@@ -22,6 +22,7 @@ from prdtool.crdt import ClientOp, Document
 from prdtool.documents import Conflict
 from prdtool.editing import Author, LoadedDocument, Submission
 from prdtool.errors import AppError, ErrorCode
+from prdtool.features.ai import enforce_rate_limit
 from prdtool.features.documents import SERVER_KEY
 from prdtool.models import ConflictResolve
 from prdtool.positions import PositionEncoding
@@ -118,6 +119,8 @@ def _start_ai_resolution(ctx: RequestContext, prd_id: str, conflict: Conflict) -
     if not services.settings.ai_state_machine_arn:
         raise AppError(ErrorCode.NOT_AVAILABLE, "AI is not configured on this server")
     _region_now(services.editor.load(prd_id), conflict)  # refuse at once if the region moved on
+    # A merge is a model call like a generation: it counts against the same quota.
+    enforce_rate_limit(ctx, ctx.principal.user_id, "ai:generate", services.settings.ai_generate_limit)
     if not services.documents.settle_conflict(prd_id, conflict.conflict_id, "ai"):
         raise AppError(
             ErrorCode.ALREADY_RESOLVED, "The conflict is already resolved", {"conflictId": conflict.conflict_id}
