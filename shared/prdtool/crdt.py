@@ -82,6 +82,8 @@ class Document:
     def __init__(self, client_id: int | None = None) -> None:
         self.doc = Doc(client_id=client_id) if client_id is not None else Doc()
         self.text: Text = self.doc.get(TEXT_NAME, type=Text)
+        # The text as a str, with what identifies the Doc state it was read at (see content).
+        self._known: tuple[tuple[bytes, int], str] | None = None
 
     @classmethod
     def from_updates(cls, updates: Iterable[bytes], client_id: int | None = None) -> Document:
@@ -100,7 +102,20 @@ class Document:
 
     @property
     def content(self) -> str:
-        return str(self.text)
+        """The text. Reading it from pycrdt costs O(length), so it is kept between reads, valid
+        while the state vector and the byte length are unchanged: any insert grows the state
+        vector, any delete shortens the text (updates applied straight to ``doc`` included)."""
+        stamp = self._stamp()
+        if self._known is None or self._known[0] != stamp:
+            self._known = (stamp, str(self.text))
+        return self._known[1]
+
+    def _stamp(self) -> tuple[bytes, int]:
+        return self.doc.get_state(), len(self.text)
+
+    def _now_reads(self, text: str) -> None:
+        """Record ``text`` as the content of the Doc as it is now (computed, not read)."""
+        self._known = (self._stamp(), text)
 
     def state(self) -> bytes:
         """The whole document as one Yjs update."""
@@ -116,7 +131,7 @@ class Document:
         """Apply client ops in one transaction; each op's position counts in the text as the
         previous ops left it. Returns the Yjs update. Raises ``EditError`` (and changes nothing)
         when any op does not fit the text."""
-        plan = _plan(self.content, ops, encoding)
+        plan, after = _plan(self.content, ops, encoding)
         before = self.state_vector()
         with self.doc.transaction():
             for kind, start, stop, content, attributes in plan:
@@ -126,6 +141,7 @@ class Document:
                     self.text.__delitem__(slice(start, stop))
                 else:
                     self.text.format(start, stop, attributes)
+        self._now_reads(after)
         return self.update_since(before)
 
     def apply(self, update: bytes) -> list[AppliedOp]:
@@ -147,15 +163,16 @@ class Document:
         text = before
         for delta in deltas:
             text = _delta_to_ops(text, delta, applied)
+        self._now_reads(text)
         return applied
 
 
 Plan = tuple[str, int, int, str, "dict[str, Any] | None"]
 
 
-def _plan(text: str, ops: Sequence[ClientOp], encoding: PositionEncoding) -> list[Plan]:
+def _plan(text: str, ops: Sequence[ClientOp], encoding: PositionEncoding) -> tuple[list[Plan], str]:
     """Check every op against the text as the previous ones leave it, and turn it into byte ranges,
-    before anything is applied: a batch applies whole or not at all."""
+    before anything is applied: a batch applies whole or not at all. Also returns the text after."""
     plan: list[Plan] = []
     for i, op in enumerate(ops):
         where = f"operation {i}" if len(ops) > 1 else "operation"
@@ -181,7 +198,7 @@ def _plan(text: str, ops: Sequence[ClientOp], encoding: PositionEncoding) -> lis
             plan.append(("format", byte_offset(text, start), byte_offset(text, stop), "", op.attributes))
         elif op.type == "format":
             raise EditError(f"{where}: format needs attributes")
-    return plan
+    return plan, text
 
 
 def _delta_to_ops(text: str, delta: list[dict[str, Any]], out: list[AppliedOp]) -> str:

@@ -118,3 +118,22 @@ def test_updates_touching_other_types_or_adding_embeds_are_refused() -> None:
         make(client)
         with pytest.raises(EditError):
             server.apply(client.update_since(before))
+
+
+def test_content_follows_updates_applied_straight_to_the_doc() -> None:
+    # Content is kept between reads; however the Doc changes, a read sees the change.
+    doc = Document(client_id=1)
+    other = Document(client_id=2)
+    assert doc.content == ""
+    other.edit([ClientOp("insert", 0, content="hello world")], "utf-16")
+    doc.doc.apply_update(other.state())  # behind the Document's back
+    assert doc.content == "hello world"
+    sv = other.state_vector()
+    other.edit([ClientOp("delete", 0, length=6)], "utf-16")  # a delete: the state vector stays
+    doc.doc.apply_update(other.update_since(sv))
+    assert doc.content == "world"
+    other.edit([ClientOp("delete", 0, length=1), ClientOp("insert", 0, content="W")], "utf-16")  # same length
+    doc.apply(other.update_since(doc.state_vector()))
+    assert doc.content == "World" == other.content
+    doc.text.insert(5, "!")  # straight on the Text
+    assert doc.content == "World!"
