@@ -83,7 +83,7 @@ def _options(args: argparse.Namespace) -> RuntimeOptions:
         # AI generation uses the offline provider.
         extra_env["OPENAI_API_KEY"] = os.environ["OPENAI_API_KEY"]
     if args.conformance:
-        extra_env = {"SOCKET_APP": "prdtool_local.conformance:ConformanceApp", "MAX_MESSAGE_BYTES": "1000000"}
+        extra_env.update({"SOCKET_APP": "prdtool_local.conformance:ConformanceApp", "MAX_MESSAGE_BYTES": "1000000"})
     return RuntimeOptions(
         template=args.template,
         host=args.host,

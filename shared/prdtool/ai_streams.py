@@ -97,9 +97,6 @@ def bind_streams(settings: Settings) -> None:
 
 
 class Streams:
-    def open(self) -> None:
-        _ = _StreamItem._get_connection().connection.client
-
     def create(self, record: StreamRecord, now_ms: int) -> bool:
         """Record a new stream; False when this user already has a stream with that id."""
         item = _StreamItem(

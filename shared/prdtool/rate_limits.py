@@ -8,6 +8,7 @@ by TTL after its window. The subject is a user (``ai:generate`` per hour) or a c
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -53,6 +54,7 @@ def rate_limited(endpoint: str, retry_after_s: int) -> AppError:
 _LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 
 
+@functools.cache  # read on every counted frame; the settings' few strings parse once per instance
 def parse_limit(text: str) -> Limit:
     """``"20/3600"`` -> 20 per hour; the form the template's parameters use."""
     match = _LIMIT.match(text)
@@ -91,9 +93,6 @@ def bind_rate_limits(settings: Settings) -> None:
 
 
 class RateLimits:
-    def open(self) -> None:
-        _ = _Counter._get_connection().connection.client
-
     def take(self, subject: str, endpoint: str, limit: Limit, now_ms: int) -> Allowance:
         """Count one request of ``subject`` on ``endpoint``; ``LimitExceeded`` when none is left."""
         start, end = limit.window(now_ms)
