@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from prdtool.auth import Principal
 from prdtool.context import RequestContext
+from prdtool.errors import AppError
 from prdtool.router import Outcome
 
 if TYPE_CHECKING:
@@ -25,7 +26,7 @@ class ConformanceApp:
     def __init__(self, services: Services) -> None:
         self._services = services
 
-    def authenticate(self, auth: dict[str, Any] | None, token_at_connect: str | None) -> Principal:
+    def authenticate(self, auth: dict[str, Any] | None, at_upgrade: Principal | AppError | None) -> Principal:
         return Principal("conformance", "Conformance suite")
 
     def on_connect(self, ctx: RequestContext, auth: dict[str, Any]) -> None:

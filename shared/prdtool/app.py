@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol
 
-from prdtool.auth import Principal, extract_token
+from prdtool.auth import Principal, expired_token, extract_token
 from prdtool.context import RequestContext
+from prdtool.errors import AppError
 from prdtool.router import Outcome
 
 if TYPE_CHECKING:
@@ -25,8 +26,12 @@ class SocketApp(Protocol):
 
     namespaces: frozenset[str]
 
-    def authenticate(self, auth: dict[str, Any] | None, token_at_connect: str | None) -> Principal:
-        """Who connects, from the CONNECT packet's auth payload; raise ``AppError`` to refuse."""
+    def authenticate(self, auth: dict[str, Any] | None, at_upgrade: Principal | AppError | None) -> Principal:
+        """Who connects, from the CONNECT packet's auth payload; raise ``AppError`` to refuse.
+
+        ``at_upgrade`` is what a token on the upgrade request (query or header) proved at
+        ``$connect``: its principal, the error it was refused with, or None when there was none.
+        """
         ...
 
     def on_connect(self, ctx: RequestContext, auth: dict[str, Any]) -> None:
@@ -47,8 +52,17 @@ class PrdApp:
     def __init__(self, services: Services) -> None:
         self._services = services
 
-    def authenticate(self, auth: dict[str, Any] | None, token_at_connect: str | None) -> Principal:
-        return self._services.verifier.verify(extract_token(auth) or token_at_connect)
+    def authenticate(self, auth: dict[str, Any] | None, at_upgrade: Principal | AppError | None) -> Principal:
+        # The CONNECT's own token wins; else the upgrade request's, as verified at $connect.
+        verifier = self._services.verifier
+        token = extract_token(auth)
+        if token or at_upgrade is None:
+            return verifier.verify(token)
+        if isinstance(at_upgrade, AppError):
+            raise at_upgrade
+        if verifier.has_expired(at_upgrade.expires_at, self._services.clock()):
+            raise expired_token()  # it was valid at $connect, up to ConnectTimeoutMs ago
+        return at_upgrade
 
     def on_connect(self, ctx: RequestContext, auth: dict[str, Any]) -> None:
         return None

@@ -12,13 +12,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
+from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 
 from prdtool.errors import AppError, ErrorCode
 
-__all__ = ["Principal", "TokenVerifier", "extract_token"]
+__all__ = ["Principal", "TokenVerifier", "expired_token", "extract_token"]
 
 HMAC_ALGORITHMS = ("HS256",)
 JWKS_ALGORITHMS = ("RS256",)
+# A subject becomes a key in several tables (and a GSI key, which DynamoDB caps at 2 KB): no real
+# issuer's ids come near this (Cognito: 36 characters, Auth0: about 30).
+MAX_SUBJECT_CHARS = 256
+# 9999-12-31T23:59:59Z: an ``exp`` beyond it means "never" to us, and stays a number DynamoDB stores.
+MAX_EXP_S = 253_402_300_799
 
 
 @dataclass(frozen=True)
@@ -29,6 +35,8 @@ class Principal:
     name: str
     picture: str | None = None
     roles: tuple[str, ...] = field(default=())
+    # When the token that proved it expires (its ``exp``), epoch ms; None when no token did.
+    expires_at: int | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -55,6 +63,14 @@ class TokenVerifier:
         self._audience = audience or None
         self._leeway = leeway_s
 
+    def has_expired(self, expires_at: int | None, now_ms: int) -> bool:
+        """Whether a token that expires at ``expires_at`` (epoch ms) has expired at ``now_ms``.
+
+        The same test, and the same leeway for clock skew, as PyJWT's check of ``exp`` in ``verify``:
+        a session refuses events exactly when its token would no longer verify.
+        """
+        return expires_at is not None and now_ms >= expires_at + self._leeway * 1000
+
     def verify(self, token: str | None) -> Principal:
         """Return the token's principal, or raise ``AppError(UNAUTHORIZED)`` saying what is wrong."""
         if not token:
@@ -68,7 +84,7 @@ class TokenVerifier:
                 key = self._jwks.get_signing_key_from_jwt(token).key
                 algorithms = list(JWKS_ALGORITHMS)
             else:
-                raise _unauthorized(f"Token algorithm {alg!r} is not accepted", "algorithm_not_allowed")
+                raise _unauthorized(_algorithm_refused(alg), "algorithm_not_allowed")
             claims = jwt.decode(
                 token,
                 key,
@@ -78,8 +94,9 @@ class TokenVerifier:
                 leeway=self._leeway,
                 options={"require": ["exp", "sub"], "verify_aud": self._audience is not None},
             )
+        # Each case in our own words: PyJWT's messages are not for clients.
         except jwt.ExpiredSignatureError as exc:
-            raise _unauthorized("Token expired", "token_expired") from exc
+            raise expired_token() from exc
         except jwt.ImmatureSignatureError as exc:
             raise _unauthorized("Token not yet valid", "token_not_yet_valid") from exc
         except jwt.InvalidAudienceError as exc:
@@ -90,22 +107,74 @@ class TokenVerifier:
             raise _unauthorized("Token signature invalid", "invalid_signature") from exc
         except jwt.PyJWKClientError as exc:
             raise _unauthorized("Token signing key not found", "unknown_key") from exc
+        except jwt.MissingRequiredClaimError as exc:
+            raise _unauthorized(f"Token has no {exc.claim!r} claim", "invalid_token") from exc
+        except InvalidSubjectError as exc:
+            raise _invalid_claims("Token subject (sub) must be a non-empty string") from exc
+        except (jwt.InvalidIssuedAtError, InvalidJTIError) as exc:
+            raise _invalid_claims("Token has a malformed 'iat' or 'jti' claim") from exc
+        except jwt.DecodeError as exc:  # not a JWT, bad base64 or JSON, a non-numeric exp, ...
+            raise _unauthorized("Token malformed", "invalid_token") from exc
         except jwt.InvalidTokenError as exc:
-            raise _unauthorized(f"Token invalid: {exc}", "invalid_token") from exc
+            raise _unauthorized("Token invalid", "invalid_token") from exc
         return _principal(claims)
 
 
 def _principal(claims: Mapping[str, Any]) -> Principal:
-    roles = claims.get("roles") or ()
-    if isinstance(roles, str):
+    """The principal the (verified) claims describe; claims of the wrong shape are refused.
+
+    ``sub`` must be a non-empty string: it is the user's key everywhere. ``roles`` must be a list of
+    strings or one string (iterating anything else, such as ``{"admin": 1}``, would grant what the
+    issuer never wrote). A ``name`` or ``picture`` that is not a string is treated as absent.
+    """
+    sub = claims.get("sub")
+    if not _text(sub) or not sub.strip() or len(sub) > MAX_SUBJECT_CHARS:
+        raise _invalid_claims("Token subject (sub) must be a non-empty string")
+    roles = claims.get("roles")
+    if roles is None or roles == "":
+        roles = ()
+    elif _text(roles):
         roles = (roles,)
-    sub = str(claims["sub"])
+    elif isinstance(roles, list) and all(_text(r) for r in roles):
+        roles = tuple(roles)
+    else:
+        raise _invalid_claims("Token roles must be a list of strings")
+    name, picture = claims.get("name"), claims.get("picture")
     return Principal(
         user_id=sub,
-        name=str(claims.get("name") or sub),
-        picture=claims.get("picture"),
-        roles=tuple(str(r) for r in roles),
+        name=name if _text(name) and name else sub,
+        picture=picture if _text(picture) and picture else None,
+        roles=roles,
+        # PyJWT has checked that exp is an integer (or int()-able), the same int() it compared.
+        expires_at=min(int(claims["exp"]), MAX_EXP_S) * 1000,
     )
+
+
+def _text(value: Any) -> bool:
+    """A string that can be stored and sent: JSON allows lone surrogates (``"\\udfff"``), UTF-8 does not."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _algorithm_refused(alg: Any) -> str:
+    # The header is the client's: quote it back only when short (repr escapes what is not printable).
+    if isinstance(alg, str) and len(alg) <= 20:
+        return f"Token algorithm {alg!r} is not accepted"
+    return "Token algorithm is not accepted"
+
+
+def expired_token() -> AppError:
+    """The refusal of an expired token, at CONNECT and on every event of a session past its expiry."""
+    return _unauthorized("Token expired", "token_expired")
+
+
+def _invalid_claims(message: str) -> AppError:
+    return _unauthorized(message, "invalid_claims")
 
 
 def _unauthorized(message: str, reason: str) -> AppError:

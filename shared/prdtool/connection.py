@@ -2,8 +2,10 @@
 
 Two kinds of client connect. A Socket.IO client says ``EIO=4&transport=websocket``: it is never
 refused for its token here (a refused upgrade looks like a network error and Socket.IO clients
-reconnect in a loop); its token is judged at the Socket.IO CONNECT packet. A native client (no
-``EIO``) has no CONNECT packet, so its token is judged here and a bad one refused with 401.
+reconnect in a loop); its token is judged at the Socket.IO CONNECT packet. A token it put on the
+upgrade request (query or header) is verified here all the same, and what it proved (or why it
+failed) kept for that CONNECT: the token itself is never stored. A native client (no ``EIO``) has
+no CONNECT packet, so its token is judged here and a bad one refused with 401.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 from prdtool.apigw import WebSocketEvent
-from prdtool.auth import extract_token
+from prdtool.auth import Principal, extract_token
 from prdtool.codec import EngineIOPacket, EngineIOType, encode_engineio
-from prdtool.errors import AppError
+from prdtool.errors import AppError, ErrorCode
 from prdtool.heartbeat import sweep_after_open
 from prdtool.observability import MetricUnit, logger, metrics
 from prdtool.sender import NATIVE, SOCKETIO, ConnectionGone, Sender
 from prdtool.services import Services
-from prdtool.store import ConnectionRecord
+from prdtool.store import ConnectionRecord, UpgradeAuth
 
 __all__ = ["HANDSHAKE_DEADLINE_S", "connect", "disconnect", "handshake", "new_sid", "open_packet"]
 
@@ -55,7 +57,8 @@ def connect(services: Services, event: WebSocketEvent) -> dict[str, Any]:
             return _status(400, "Only Engine.IO v4 over WebSocket is supported")
         record.protocol = SOCKETIO
         record.eio_sid = new_sid()
-        record.token = token
+        if token:
+            record.upgrade_auth = UpgradeAuth.of(_verify_for_connect(services, token))
         # Without a CONNECT by the deadline, the heartbeat closes it; pings start once the
         # handshake has delivered the OPEN packet.
         record.connect_deadline = record.connected_at + services.settings.connect_timeout_ms
@@ -67,10 +70,14 @@ def connect(services: Services, event: WebSocketEvent) -> dict[str, Any]:
             metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
             logger.info("native connect refused", extra={"reason": (err.data or {}).get("reason")})
             return _status(401, err.message)
+        except Exception:  # noqa: BLE001 - e.g. the signing secret could not be read: say so, don't crash
+            logger.exception("authentication failed")
+            return _status(503, "Authentication unavailable")
         record.protocol = NATIVE
         record.socket_sid = new_sid()
         record.user_id, record.user_name, record.picture = principal.user_id, principal.name, principal.picture
         record.roles = list(principal.roles)
+        record.token_expires_at = principal.expires_at
     services.store.add(record)
     if record.protocol == SOCKETIO:
         services.start_handshake({
@@ -82,6 +89,17 @@ def connect(services: Services, event: WebSocketEvent) -> dict[str, Any]:
         })  # fmt: skip
     metrics.add_metric(name="ConnectionsOpened", unit=MetricUnit.Count, value=1)
     return _status(200)
+
+
+def _verify_for_connect(services: Services, token: str) -> Principal | AppError:
+    """A Socket.IO client's upgrade token, judged now but answered at CONNECT: never raises."""
+    try:
+        return services.verifier.verify(token)
+    except AppError as err:
+        return err
+    except Exception:  # noqa: BLE001 - e.g. the signing secret could not be read: CONNECT will say so
+        logger.exception("authentication failed")
+        return AppError(ErrorCode.INTERNAL, "Authentication unavailable")
 
 
 def open_packet(services: Services, eio_sid: str) -> str:

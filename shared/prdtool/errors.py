@@ -9,7 +9,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["AppError", "ErrorCode"]
+__all__ = ["INTERPRETER_EXITS", "AppError", "ErrorCode"]
+
+
+# What a catch-all must let through: the interpreter's own exits. Any other BaseException that is
+# not an Exception is a library's: pyo3 turns a Rust panic (pycrdt's) into PanicException.
+INTERPRETER_EXITS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 
 
 class ErrorCode(StrEnum):
@@ -28,6 +33,7 @@ class ErrorCode(StrEnum):
     INVALID_UPDATE = "INVALID_UPDATE"  # a Yjs update that cannot be decoded
     DOCUMENT_TOO_LARGE = "DOCUMENT_TOO_LARGE"  # the edit would take the document over its size limit
     STALE_STATE = "STALE_STATE"  # the op was made against a state older than the server still holds
+    DOCUMENT_UNAVAILABLE = "DOCUMENT_UNAVAILABLE"  # the stored history has a hole: refused, never served partly
     OUT_OF_ORDER = "OUT_OF_ORDER"  # an earlier op of the same session has not arrived; retry shortly
     ALREADY_EXISTS = "ALREADY_EXISTS"  # a create named something that exists
     ALREADY_RESOLVED = "ALREADY_RESOLVED"  # a conflict resolves once (or expired, as auto)

@@ -5,15 +5,18 @@ route named by their action (or on ``$default`` when no route matches). Invalid 
 closes the connection, as the reference server does: a malformed packet, an event on a
 namespace the client has not CONNECTed, a second CONNECT to the same namespace. Native clients
 get an ``error:operation`` instead; they have no protocol-level close to fall back on.
+
+Every frame gets an answer, and the handler never raises: on AWS an exception would reach the
+client as API Gateway's bare "Internal server error" frame, which no Socket.IO client can read.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from prdtool.apigw import WebSocketEvent
+from prdtool.auth import expired_token
 from prdtool.codec import (
     EngineIOPacket,
     EngineIOType,
@@ -21,54 +24,89 @@ from prdtool.codec import (
     SocketIOPacket,
     SocketIOType,
     decode_engineio,
+    decode_json,
     decode_socketio,
     encode_engineio,
     encode_socketio,
 )
 from prdtool.connection import new_sid
 from prdtool.context import RequestContext
-from prdtool.errors import AppError, ErrorCode
+from prdtool.errors import INTERPRETER_EXITS, AppError, ErrorCode
 from prdtool.observability import MetricUnit, logger, metrics
 from prdtool.rate_limits import parse_limit, rate_limited
 from prdtool.router import ERROR_EVENT, Outcome
-from prdtool.sender import NATIVE, MessageTooLarge, Recipient, Sender
+from prdtool.sender import NATIVE, SOCKETIO, MessageTooLarge, Recipient, Sender
 from prdtool.services import Services
-from prdtool.store import ConnectionRecord
+from prdtool.store import ConnectionRecord, ConnectOutcome
 
 __all__ = ["handle_frame"]
 
 _PONG = encode_engineio(EngineIOPacket(EngineIOType.PONG))
+_INTERNAL = AppError(ErrorCode.INTERNAL, "Internal error")
+# A connection has one identity for its life (prdtool.store.ConnectionStore.connect_namespace).
+_OTHER_USER = AppError(
+    ErrorCode.UNAUTHORIZED,
+    "This connection is already authenticated as another user",
+    {"reason": "identity_mismatch"},
+)
 
 
 def handle_frame(services: Services, event: WebSocketEvent) -> dict[str, Any]:
-    """Handle one inbound frame; always answers 200 (replies travel by ``PostToConnection``)."""
+    """Handle one inbound frame; always answers 200 (replies travel by ``PostToConnection``).
+
+    Never raises: whatever escapes the handling below is logged and answered ``INTERNAL``,
+    without details.
+    """
     body = event.body or ""
     connection_id = event.connection_id
     ctx = event.requestContext
     sender = services.sender(ctx.apiId, ctx.stage)
     logger.append_keys(connection_id=connection_id)
-    if body == _PONG:
-        # The commonest frame by far: one conditional update, no read.
-        now = services.clock()
-        services.store.record_pong(connection_id, now, now + services.settings.ping_interval_ms)
-        return _OK
-    limited = burst_event(body)
-    burst = None
-    if limited is None:
-        record = services.store.get(connection_id)
-    else:
-        record, burst = _count_burst(services, connection_id, limited)
-    if record is None:
-        logger.info("frame from an unknown connection; closing it")
-        sender.close(connection_id)
-        return _OK
-    if record.user_id:
-        logger.append_keys(user_id=record.user_id)
-    if record.protocol == NATIVE:
-        _native_frame(services, sender, record, body, burst)
-    else:
-        _engineio_frame(services, sender, record, body, burst)
+    record: ConnectionRecord | None = None
+    try:
+        if body == _PONG:
+            # The commonest frame by far: one conditional update, no read.
+            now = services.clock()
+            services.store.record_pong(connection_id, now, now + services.settings.ping_interval_ms)
+            return _OK
+        limited = burst_event(body)
+        burst = None
+        if limited is None:
+            record = services.store.get(connection_id)
+        else:
+            record, burst = _count_burst(services, connection_id, limited)
+        if record is None:
+            logger.info("frame from an unknown connection; closing it")
+            sender.close(connection_id)
+            return _OK
+        if record.user_id:
+            logger.append_keys(user_id=record.user_id)
+        if record.protocol == NATIVE:
+            _native_frame(services, sender, record, body, burst)
+        else:
+            _engineio_frame(services, sender, record, body, burst)
+    except BaseException as exc:  # the last resort, pyo3's panics included (they are BaseExceptions)
+        if isinstance(exc, INTERPRETER_EXITS):
+            raise
+        # The log gets the traceback; the client INTERNAL, without details.
+        logger.exception("frame handling failed")
+        if body != _PONG:  # nobody waits for an answer to a pong
+            _answer_internal(sender, connection_id, record, body)
     return _OK
+
+
+def _answer_internal(sender: Sender, connection_id: str, record: ConnectionRecord | None, body: str) -> None:
+    """Tell the client its frame failed on our side, framed as best we know (maybe no record)."""
+    try:
+        if record is not None:
+            _emit_error(sender, record, None, _INTERNAL)
+        elif body.startswith("{"):
+            sender.emit(Recipient(connection_id, NATIVE), ERROR_EVENT, {"operation": None, **_INTERNAL.to_payload()})
+        else:
+            client = Recipient(connection_id, SOCKETIO, _namespace_of(body) or "/")
+            sender.emit(client, ERROR_EVENT, {"operation": None, **_INTERNAL.to_payload()})
+    except Exception:  # noqa: BLE001 - sending is what failed, perhaps: nothing more can be done
+        logger.exception("could not answer a failed frame")
 
 
 _OK = {"statusCode": 200}
@@ -82,10 +120,10 @@ def burst_event(body: str) -> str | None:
     """The burst-limited event a frame carries, if any, judged from the raw frame alone."""
     if body.startswith("{"):  # a native frame: {"action": ..., "data": ...}
         try:
-            action = json.loads(body).get("action")
-        except (ValueError, AttributeError):
+            action = decode_json(body).get("action")
+        except (InvalidPacket, AttributeError):
             return None
-        return action if action in BURST_KINDS else None
+        return action if isinstance(action, str) and action in BURST_KINDS else None
     if body.startswith("42"):  # a Socket.IO EVENT: 42[/ns,][ack]["name",...]
         start = body.find("[")
         for name in BURST_KINDS:
@@ -117,7 +155,12 @@ def _engineio_frame(
 ) -> None:
     size, limit = len(body.encode("utf-8")), services.settings.max_message_bytes
     if size > limit:
-        _emit_error(sender, record, None, _oversized(size, limit))
+        namespace = _connect_namespace_of(body)
+        if namespace is not None:
+            # A client that is not connected yet reads only the CONNECT's answer (connect_error).
+            _refuse_connect(sender, record.connection_id, namespace, _oversized(size, limit))
+        else:
+            _emit_error(sender, record, None, _oversized(size, limit))
         return
     try:
         packet = decode_engineio(body)
@@ -137,6 +180,24 @@ def _engineio_frame(
 
 
 _BINARY_MESSAGE = "Binary data cannot cross API Gateway WebSockets; send it as a base64 string"
+# Longer than any namespace an app serves: an oversized CONNECT "to" one is not answered on it.
+_MAX_NAMESPACE_CHARS = 256
+
+
+def _namespace_of(body: str) -> str | None:
+    """The namespace of a Socket.IO packet (``4<type>[/nsp,]...``), read from the raw frame alone;
+    None when it is not one or names no namespace we could answer on."""
+    if len(body) < 2 or body[0] != "4" or body[1] not in "0123456":
+        return None
+    if body[2:3] != "/":
+        return "/"
+    comma = body.find(",", 2, 2 + _MAX_NAMESPACE_CHARS + 1)
+    return body[2:comma] if comma != -1 else None
+
+
+def _connect_namespace_of(body: str) -> str | None:
+    """The namespace of a Socket.IO CONNECT (``40[/nsp,][JSON]``), read from the raw frame alone."""
+    return _namespace_of(body) if body.startswith("40") else None
 
 
 def _socketio_packet(
@@ -163,18 +224,23 @@ def _connect_namespace(services: Services, sender: Sender, record: ConnectionRec
         return
     auth = packet.data if isinstance(packet.data, dict) else {}
     try:
-        principal = app.authenticate(auth, record.token)
+        principal = app.authenticate(auth, record.upgrade_identity)
     except AppError as err:
-        metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
-        _connect_error(sender, record.connection_id, ns, err.message, {"code": str(err.code), **(err.data or {})})
+        _refuse_connect(sender, record.connection_id, ns, err)
         return
     except Exception:  # noqa: BLE001 - e.g. the signing secret could not be read: say so, don't hang
         logger.exception("authentication failed")
-        _connect_error(sender, record.connection_id, ns, "Authentication unavailable", {"code": "INTERNAL"})
+        _refuse_connect(sender, record.connection_id, ns, AppError(ErrorCode.INTERNAL, "Authentication unavailable"))
         return
     sid = record.socket_sid or new_sid()
-    if not services.store.connect_namespace(record.connection_id, ns, principal, sid):
-        return  # the connection went away meanwhile
+    # The store decides, with a conditional write, whether this user may have the connection.
+    outcome = services.store.connect_namespace(record.connection_id, ns, principal, sid)
+    if outcome is ConnectOutcome.GONE:
+        return
+    if outcome is ConnectOutcome.OTHER_USER:
+        logger.info("CONNECT as another user refused", extra={"claimed": principal.user_id})
+        _refuse_connect(sender, record.connection_id, ns, _OTHER_USER)
+        return
     logger.append_keys(user_id=principal.user_id)
     reply = SocketIOPacket(SocketIOType.CONNECT, ns, {"sid": sid})
     if sender.deliver(
@@ -183,6 +249,12 @@ def _connect_namespace(services: Services, sender: Sender, record: ConnectionRec
         client = Recipient(record.connection_id, record.protocol, ns)
         ctx = RequestContext(principal, client, sender, services.store, services.clock(), sid, None, services)
         app.on_connect(ctx, auth)
+
+
+def _refuse_connect(sender: Sender, connection_id: str, ns: str, err: AppError) -> None:
+    """A CONNECT_ERROR (``connect_error`` on the client) with the error's code and data."""
+    metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
+    _connect_error(sender, connection_id, ns, err.message, {"code": str(err.code), **(err.data or {})})
 
 
 def _connect_error(sender: Sender, connection_id: str, ns: str, message: str, data: dict[str, Any] | None) -> None:
@@ -200,7 +272,7 @@ def _event(
     name, args = packet.data[0], packet.data[1:]
     if packet.type == SocketIOType.BINARY_EVENT:
         err = AppError(ErrorCode.BINARY_NOT_SUPPORTED, _BINARY_MESSAGE)
-        _reply(sender, client, packet.ack_id, Outcome.failure(str(name), err, packet.ack_id is not None))
+        _reply(sender, client, str(name), packet.ack_id, Outcome.failure(str(name), err, packet.ack_id is not None))
         return
     _dispatch(services, sender, record, client, str(name), args, packet.ack_id, burst)
 
@@ -214,8 +286,8 @@ def _native_frame(
         _emit_error(sender, record, None, _oversized(size, limit))
         return
     try:
-        frame = json.loads(body)
-    except ValueError:
+        frame = decode_json(body)
+    except InvalidPacket:  # not JSON, or nested deeper than anything of the API
         frame = None
     if not isinstance(frame, dict) or not isinstance(frame.get("action"), str):
         err = AppError(ErrorCode.INVALID_PACKET, 'Expected a JSON object {"action": "<event>", "data": {...}}')
@@ -238,39 +310,45 @@ def _dispatch(
     burst: BurstCount | None = None,
 ) -> None:
     principal = record.principal
+    wants_ack = ack_id is not None
     if principal is None:  # cannot happen after CONNECT or a native $connect; refuse rather than guess
         err = AppError(ErrorCode.UNAUTHORIZED, "Not authenticated")
-        _reply(sender, client, ack_id, Outcome.failure(name, err, ack_id is not None))
+        _reply(sender, client, name, ack_id, Outcome.failure(name, err, wants_ack))
+        return
+    if principal.expires_at is not None and services.verifier.has_expired(principal.expires_at, services.clock()):
+        # The token proved who this is until its exp, no longer: reconnect with a fresh one.
+        # The connection stays open (pings go on) so the client reads why.
+        _reply(sender, client, name, ack_id, Outcome.failure(name, expired_token(), wants_ack))
         return
     if name in BURST_KINDS and (burst is None or burst.event != name):
         # The look at the raw frame missed it (unusual spacing or escapes): count it now.
         _, burst = _count_burst(services, record.connection_id, name)
     if burst is not None and burst.event == name and burst.retry_after_s is not None:
         sender.emit(client, "rate_limit:exceeded", {"endpoint": name, "retryAfter": burst.retry_after_s})
-        _reply(
-            sender, client, ack_id, Outcome.failure(name, rate_limited(name, burst.retry_after_s), ack_id is not None)
-        )
+        _reply(sender, client, name, ack_id, Outcome.failure(name, rate_limited(name, burst.retry_after_s), wants_ack))
         return
     ctx = RequestContext(
         principal, client, sender, services.store, services.clock(), record.socket_sid, record, services
     )
-    outcome = services.app.dispatch(ctx, name, args, wants_ack=ack_id is not None)
+    outcome = services.app.dispatch(ctx, name, args, wants_ack=wants_ack)
     metrics.add_metric(name="EventsHandled", unit=MetricUnit.Count, value=1)
-    _reply(sender, client, ack_id, outcome)
+    _reply(sender, client, name, ack_id, outcome)
 
 
-def _reply(sender: Sender, client: Recipient, ack_id: int | str | None, outcome: Outcome) -> None:
+def _reply(sender: Sender, client: Recipient, name: str, ack_id: int | str | None, outcome: Outcome) -> None:
     try:
-        if ack_id is not None and outcome.ack is not None:
-            sender.ack(client, ack_id, outcome.ack)
-        elif outcome.error_event is not None:
-            sender.emit(client, ERROR_EVENT, outcome.error_event)
+        _send_outcome(sender, client, ack_id, outcome)
     except MessageTooLarge:
         logger.warning("reply too large for one frame", extra={"ack": ack_id})
         err = AppError(ErrorCode.PAYLOAD_TOO_LARGE, "The reply was too large for one WebSocket frame")
-        failure = Outcome.failure("", err, ack_id is not None)
-        if ack_id is not None and failure.ack is not None:
-            sender.ack(client, ack_id, failure.ack)
+        _send_outcome(sender, client, ack_id, Outcome.failure(name, err, ack_id is not None))
+
+
+def _send_outcome(sender: Sender, client: Recipient, ack_id: int | str | None, outcome: Outcome) -> None:
+    if ack_id is not None and outcome.ack is not None:
+        sender.ack(client, ack_id, outcome.ack)
+    elif outcome.error_event is not None:
+        sender.emit(client, ERROR_EVENT, outcome.error_event)
 
 
 def _oversized(size: int, limit: int) -> AppError:

@@ -3,7 +3,8 @@
 Order of resolution, for every client event: an event outside the API is ``UNKNOWN_EVENT``; an
 event of the API with no handler on this deployment is ``NOT_AVAILABLE``; then the payload is
 validated (``VALIDATION_FAILED``); then the handler runs. An ``AppError`` it raises reaches the
-client as is; any other exception is logged and becomes ``INTERNAL`` without details.
+client as is; any other exception (a Rust panic from pyo3 too, a BaseException) is logged and
+becomes ``INTERNAL`` without details.
 
 The outcome is the ack payload (``{ok: true, ...result}`` or ``{ok: false, error}``) when the
 client asked for one, else, on failure only, the spec's ``error:operation`` event.
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from prdtool.errors import AppError, ErrorCode
+from prdtool.errors import INTERPRETER_EXITS, AppError, ErrorCode
 from prdtool.models import CLIENT_EVENTS, EventModel
 from prdtool.observability import logger
 from prdtool.sender import MessageTooLarge
@@ -25,10 +26,18 @@ from prdtool.sender import MessageTooLarge
 if TYPE_CHECKING:
     from prdtool.context import RequestContext
 
-__all__ = ["ERROR_EVENT", "Handler", "Outcome", "Router"]
+__all__ = ["ERROR_EVENT", "MAX_ECHOED_NAME", "Handler", "Outcome", "Router", "echoed"]
 
 ERROR_EVENT = "error:operation"
 Handler = Callable[["RequestContext", Any], dict[str, Any] | None]
+# How much of a client's event name is quoted back to it: every event of the API is far shorter,
+# and a frame of 32 KB must not come back as twice that.
+MAX_ECHOED_NAME = 100
+
+
+def echoed(name: str) -> str:
+    """A client-chosen event name as quoted back to it: at most ``MAX_ECHOED_NAME`` characters."""
+    return name if len(name) <= MAX_ECHOED_NAME else name[:MAX_ECHOED_NAME] + "…"
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,7 @@ class Outcome:
         """An error as an ack ``{ok: false, error}`` when one was asked for, else as ``error:operation``."""
         if wants_ack:
             return cls(ack=[{"ok": False, "error": err.to_payload()}])
-        return cls(error_event={"operation": event, **err.to_payload()})
+        return cls(error_event={"operation": echoed(event), **err.to_payload()})
 
 
 class Router:
@@ -78,7 +87,9 @@ class Router:
         except MessageTooLarge:
             err = AppError(ErrorCode.PAYLOAD_TOO_LARGE, "A reply was too large for one WebSocket frame")
             return Outcome.failure(event, err, wants_ack)
-        except Exception:  # noqa: BLE001 - the client gets INTERNAL; the log gets the traceback
+        except BaseException as exc:  # the client gets INTERNAL; the log gets the traceback
+            if isinstance(exc, INTERPRETER_EXITS):
+                raise
             logger.exception("handler failed", extra={"event": event})
             return Outcome.failure(event, AppError(ErrorCode.INTERNAL, "Internal error"), wants_ack)
         if wants_ack:
@@ -88,7 +99,7 @@ class Router:
     def _run(self, ctx: RequestContext, event: str, payload: Any) -> dict[str, Any] | None:
         model: type[EventModel] | None = CLIENT_EVENTS.get(event)
         if model is None:
-            raise AppError(ErrorCode.UNKNOWN_EVENT, f"Unknown event {event!r}")
+            raise AppError(ErrorCode.UNKNOWN_EVENT, f"Unknown event {echoed(event)!r}")
         handler = self._handlers.get(event)
         if handler is None:
             raise AppError(ErrorCode.NOT_AVAILABLE, f"{event!r} is not available on this server")

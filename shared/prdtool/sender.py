@@ -9,7 +9,6 @@ standard retry mode with jittered backoff; a frame over API Gateway's 128 KB bec
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -19,7 +18,15 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from prdtool.codec import EngineIOPacket, EngineIOType, SocketIOPacket, SocketIOType, encode_engineio, encode_socketio
+from prdtool.codec import (
+    EngineIOPacket,
+    EngineIOType,
+    SocketIOPacket,
+    SocketIOType,
+    encode_engineio,
+    encode_json,
+    encode_socketio,
+)
 from prdtool.observability import logger
 
 __all__ = [
@@ -103,7 +110,8 @@ def encode_ack(protocol: str, namespace: str, ack_id: int | str, args: list[Any]
 
 
 def _native(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    # encode_json escapes lone surrogates (valid in JSON, not in UTF-8), so every frame can be posted.
+    return encode_json(frame)
 
 
 def _native_data(args: tuple[Any, ...] | list[Any]) -> Any:

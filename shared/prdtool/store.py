@@ -12,6 +12,7 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from datetime import timedelta
+from enum import StrEnum
 
 from pynamodb.attributes import (
     ListAttribute,
@@ -27,13 +28,16 @@ from pynamodb.models import Model
 
 from prdtool.auth import Principal
 from prdtool.conditions import update_if
+from prdtool.errors import AppError, ErrorCode
 from prdtool.settings import Settings
 from prdtool.tables import bind
 
 __all__ = [
     "SWEEP_SHARDS",
+    "ConnectOutcome",
     "ConnectionRecord",
     "ConnectionStore",
+    "UpgradeAuth",
     "bind_tables",
 ]
 
@@ -60,6 +64,53 @@ class BySweep(GlobalSecondaryIndex["ConnectionRecord"]):
     sweep_at = NumberAttribute(range_key=True)
 
 
+class UpgradeAuth(MapAttribute):
+    """What a token on the upgrade request (``?token=`` or ``Authorization``) proved, verified at
+    ``$connect`` for a Socket.IO CONNECT that carries none: a principal, or why there is none.
+
+    Never the token itself: a table of connections is no place for bearer credentials.
+    """
+
+    user_id = UnicodeAttribute(null=True)
+    user_name = UnicodeAttribute(null=True)
+    picture = UnicodeAttribute(null=True)
+    roles = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+    expires_at = NumberAttribute(null=True)  # the token's exp, epoch ms
+    # Or the refusal, as the client will be told it (our own wording, never a library's).
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    error_reason = UnicodeAttribute(null=True)
+
+    @classmethod
+    def of(cls, result: Principal | AppError) -> UpgradeAuth:
+        if isinstance(result, AppError):
+            reason = (result.data or {}).get("reason")
+            return cls(error_code=str(result.code), error_message=result.message, error_reason=reason)
+        return cls(
+            user_id=result.user_id,
+            user_name=result.name,
+            picture=result.picture,
+            roles=list(result.roles),
+            expires_at=result.expires_at,
+        )
+
+    @property
+    def result(self) -> Principal | AppError:
+        if self.user_id:
+            roles = tuple(self.roles or ())
+            return Principal(self.user_id, self.user_name or self.user_id, self.picture, roles, self.expires_at)
+        data = {"reason": self.error_reason} if self.error_reason else None
+        return AppError(ErrorCode(self.error_code or ErrorCode.UNAUTHORIZED), self.error_message or "", data)
+
+
+class ConnectOutcome(StrEnum):
+    """How recording a Socket.IO CONNECT went."""
+
+    CONNECTED = "connected"
+    GONE = "gone"  # the connection went away meanwhile
+    OTHER_USER = "other_user"  # the connection already belongs to another user: it keeps that one
+
+
 class ConnectionRecord(Model):
     """One WebSocket connection. Times are epoch milliseconds."""
 
@@ -72,7 +123,7 @@ class ConnectionRecord(Model):
     connected_at = NumberAttribute()
     source_ip = UnicodeAttribute(null=True)
     query_params = MapAttribute(attr_name="query", null=True)  # type: ignore[var-annotated]
-    token = UnicodeAttribute(null=True)  # seen at $connect; CONNECT falls back to it
+    upgrade_auth = UpgradeAuth(null=True)  # what a token on the upgrade request proved (Socket.IO)
     eio_sid = UnicodeAttribute(null=True)
     namespaces = UnicodeSetAttribute(null=True)  # Socket.IO namespaces this client has CONNECTed
     socket_sid = UnicodeAttribute(null=True)
@@ -80,6 +131,8 @@ class ConnectionRecord(Model):
     user_name = UnicodeAttribute(null=True)
     picture = UnicodeAttribute(null=True)
     roles = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[var-annotated]
+    # When the token that established user_id expires (its exp); events after it are refused.
+    token_expires_at = NumberAttribute(null=True)
     opened_at = NumberAttribute(null=True)  # when the Engine.IO OPEN packet was delivered
     connect_deadline = NumberAttribute(null=True)  # until the first Socket.IO CONNECT completes
     # The documents this connection has joined: prd id -> {sessionId, namespace, mode, clockKey,
@@ -101,9 +154,16 @@ class ConnectionRecord(Model):
 
     @property
     def principal(self) -> Principal | None:
+        """Who this connection is: set once, by a native $connect or the first Socket.IO CONNECT."""
         if not self.user_id:
             return None
-        return Principal(self.user_id, self.user_name or self.user_id, self.picture, tuple(self.roles or ()))
+        roles = tuple(self.roles or ())
+        return Principal(self.user_id, self.user_name or self.user_id, self.picture, roles, self.token_expires_at)
+
+    @property
+    def upgrade_identity(self) -> Principal | AppError | None:
+        """What a token on the upgrade request proved; None when it carried none."""
+        return self.upgrade_auth.result if self.upgrade_auth is not None else None
 
     def room(self, prd_id: str) -> dict[str, str] | None:
         """This connection's session in a document, if it has joined it."""
@@ -171,22 +231,38 @@ class ConnectionStore:
             return record, int(getattr(record, f"{kind}_count"))
         return None, 0
 
-    def connect_namespace(self, connection_id: str, namespace: str, principal: Principal, socket_sid: str) -> bool:
+    def connect_namespace(
+        self, connection_id: str, namespace: str, principal: Principal, socket_sid: str
+    ) -> ConnectOutcome:
         """Record a completed Socket.IO CONNECT (the connect deadline no longer applies).
 
-        False when the connection is gone meanwhile.
+        A connection has one identity for its life: a CONNECT as another user than the one an
+        earlier CONNECT established changes nothing and is ``OTHER_USER``. One as the same user
+        refreshes what its token says (name, picture, roles, expiry).
         """
+        model = ConnectionRecord
         actions = [
-            ConnectionRecord.namespaces.add({namespace}),
-            ConnectionRecord.user_id.set(principal.user_id),
-            ConnectionRecord.user_name.set(principal.name),
-            ConnectionRecord.roles.set(list(principal.roles)),
-            ConnectionRecord.socket_sid.set(socket_sid),
-            ConnectionRecord.connect_deadline.remove(),
+            model.namespaces.add({namespace}),
+            model.user_id.set(principal.user_id),
+            model.user_name.set(principal.name),
+            model.roles.set(list(principal.roles)),
+            model.socket_sid.set(socket_sid),
+            model.connect_deadline.remove(),
+            model.picture.set(principal.picture) if principal.picture else model.picture.remove(),
+            model.token_expires_at.set(principal.expires_at)
+            if principal.expires_at is not None
+            else model.token_expires_at.remove(),
         ]
-        if principal.picture:
-            actions.append(ConnectionRecord.picture.set(principal.picture))
-        return self._update(connection_id, actions)
+        # The connection is still there (no partial item for a gone one), and it has no identity
+        # yet or has this very one: two CONNECTs racing as different users cannot both win, and
+        # whichever comes second cannot replace the first's user, whatever either of them read.
+        condition = model.connection_id.exists() & (
+            model.user_id.does_not_exist() | (model.user_id == principal.user_id)
+        )
+        if update_if(ConnectionRecord(connection_id), actions, condition):
+            return ConnectOutcome.CONNECTED
+        # Refused: only now is it worth a read, to tell the two reasons apart.
+        return ConnectOutcome.GONE if self.get(connection_id) is None else ConnectOutcome.OTHER_USER
 
     def enter_room(self, connection_id: str, prd_id: str, room: dict[str, str]) -> bool:
         return self._update(connection_id, [ConnectionRecord.rooms[prd_id].set(room)])

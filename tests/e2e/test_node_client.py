@@ -47,7 +47,7 @@ def test_token_in_auth_query_or_header_on_either_path(
     ("token", "message", "reason"),
     [
         (mint("user_1", ttl_s=-60), "Token expired", "token_expired"),
-        ("not-a-token", "Token invalid: Not enough segments", "invalid_token"),
+        ("not-a-token", "Token malformed", "invalid_token"),
         (None, "Authentication token missing", "token_missing"),
     ],
 )

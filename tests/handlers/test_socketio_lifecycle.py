@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import jwt
 import pytest
 
 from tests.fakes.aws_http import FakeAws
@@ -89,6 +90,60 @@ def test_the_token_seen_at_connect_is_used_when_connect_carries_none(stack: Stac
     assert stack.store.get(connection_id).user_id == "user_q"
 
 
+def test_no_token_is_stored_only_what_it_proved(stack: Stack, fake_aws: FakeAws) -> None:
+    query_token, header_token = make_token(sub="user_q"), make_token(sub="user_h")
+    connection_id, response = stack.connect(
+        {**SOCKETIO_QUERY, "token": query_token}, {"Authorization": f"Bearer {header_token}"}
+    )
+    assert response["statusCode"] == 200
+    stored = json.dumps(stack.store.get(connection_id).serialize())
+    for token in (query_token, header_token):
+        assert token not in stored and token.split(".")[2] not in stored  # nor its signature
+    stack.run_handshakes()
+    stack.send(connection_id, "40")
+    assert fake_aws.take(connection_id)[1].startswith("40{")
+    record = stack.store.get(connection_id)
+    assert record.user_id == "user_q"
+    assert query_token not in json.dumps(record.serialize())
+
+
+@pytest.mark.parametrize(
+    ("token", "message", "reason"),
+    [
+        ("garbage", "Token malformed", "invalid_token"),
+        (make_token(ttl=-60), "Token expired", "token_expired"),
+        (make_token(sub=""), "Token subject (sub) must be a non-empty string", "invalid_claims"),
+    ],
+)
+def test_a_bad_upgrade_token_is_answered_at_connect_not_at_the_upgrade(
+    stack: Stack, fake_aws: FakeAws, token: str, message: str, reason: str
+) -> None:
+    connection_id = stack.socketio_client({"token": token})  # the upgrade itself is accepted
+    stack.send(connection_id, "40")
+    assert fake_aws.take(connection_id) == [
+        "44"
+        + json.dumps({"message": message, "data": {"code": "UNAUTHORIZED", "reason": reason}}, separators=(",", ":"))
+    ]
+    stack.send(connection_id, "40" + json.dumps({"token": make_token()}))  # the CONNECT's own token wins
+    assert fake_aws.take(connection_id)[0].startswith("40{")
+
+
+def test_an_upgrade_token_that_expires_before_connect_is_refused(stack: Stack, fake_aws: FakeAws) -> None:
+    token = make_token(ttl=120)
+    connection_id = stack.socketio_client({"token": token})
+    stack.clock.now = expiry_ms(token) + 5_000  # past exp and the verifier's 5 s leeway
+    stack.send(connection_id, "40")
+    [reply] = fake_aws.take(connection_id)
+    assert json.loads(reply[2:]) == {
+        "message": "Token expired",
+        "data": {"code": "UNAUTHORIZED", "reason": "token_expired"},
+    }
+
+
+def expiry_ms(token: str) -> int:
+    return int(jwt.decode(token, options={"verify_signature": False})["exp"]) * 1000
+
+
 def test_the_spec_namespace_ws_is_the_app_namespace(stack: Stack, fake_aws: FakeAws) -> None:
     connection_id = stack.socketio_client()
     stack.send(connection_id, "40/ws," + json.dumps({"token": make_token()}))
@@ -116,6 +171,10 @@ def test_other_namespaces_are_refused(stack: Stack, fake_aws: FakeAws) -> None:
         ),
         (unsigned_token(), "Token algorithm 'none' is not accepted", "algorithm_not_allowed"),
         (None, "Authentication token missing", "token_missing"),
+        ("not-a-jwt", "Token malformed", "invalid_token"),
+        (make_token(sub=""), "Token subject (sub) must be a non-empty string", "invalid_claims"),
+        (make_token(sub=42), "Token subject (sub) must be a non-empty string", "invalid_claims"),
+        (make_token(roles={"admin": 1}), "Token roles must be a list of strings", "invalid_claims"),
     ],
 )
 def test_connect_packet_with_a_bad_token_gets_connect_error(
@@ -146,6 +205,63 @@ def connected(stack: Stack, fake_aws: FakeAws, **claims: str) -> str:
     stack.send(connection_id, "40" + json.dumps({"token": make_token(**claims)}))
     assert fake_aws.take(connection_id)[0].startswith("40{")
     return connection_id
+
+
+def test_a_connection_keeps_the_identity_its_first_connect_established(stack: Stack, fake_aws: FakeAws) -> None:
+    """A CONNECT on another namespace with another user's token must not turn the connection into
+    that user (its rooms and edits would then be theirs)."""
+    connection_id = connected(stack, fake_aws, sub="user_b", name="Bob")
+    stack.send(
+        connection_id, "40/ws," + json.dumps({"token": make_token(sub="user_m", name="Mallory", roles=["admin"])})
+    )
+    [reply] = fake_aws.take(connection_id)
+    assert reply.startswith("44/ws,{")
+    refusal = json.loads(reply[len("44/ws,") :])
+    assert refusal["data"] == {"code": "UNAUTHORIZED", "reason": "identity_mismatch"}
+    assert "another user" in refusal["message"]
+    record = stack.store.get(connection_id)
+    assert (record.user_id, record.user_name, record.roles, record.namespaces) == ("user_b", "Bob", [], {"/"})
+    stack.send(connection_id, '421["session:info",{}]')
+    info = json.loads(fake_aws.take(connection_id)[0][3:])[0]
+    assert (info["userId"], info["roles"]) == ("user_b", [])
+    # The same user may open another namespace, with a fresh token of theirs.
+    stack.send(connection_id, "40/ws," + json.dumps({"token": make_token(sub="user_b", name="Bob")}))
+    assert fake_aws.take(connection_id)[0].startswith('40/ws,{"sid":')
+    assert stack.store.get(connection_id).namespaces == {"/", "/ws"}
+
+
+def test_a_non_string_name_or_picture_is_treated_as_absent(stack: Stack, fake_aws: FakeAws) -> None:
+    connection_id = connected(stack, fake_aws, sub="user_p", name=5, picture={"url": "https://img/p.png"})
+    stack.send(connection_id, '421["session:info",{}]')
+    info = json.loads(fake_aws.take(connection_id)[0][3:])[0]
+    assert (info["ok"], info["userId"], info["userName"], info["picture"]) == (True, "user_p", "user_p", None)
+
+
+def test_events_after_the_token_expires_are_refused_while_pings_go_on(stack: Stack, fake_aws: FakeAws) -> None:
+    token = make_token(sub="user_x", ttl=120)
+    connection_id = stack.socketio_client()
+    stack.send(connection_id, "40" + json.dumps({"token": token}))
+    assert fake_aws.take(connection_id)[0].startswith("40{")
+    stack.clock.now = expiry_ms(token) + 4_999  # within the 5 s the verifier allows for clock skew
+    stack.send(connection_id, '421["session:info",{}]')
+    assert json.loads(fake_aws.take(connection_id)[0][3:])[0]["ok"] is True
+    stack.clock.now = expiry_ms(token) + 5_000
+    expired = {"code": "UNAUTHORIZED", "message": "Token expired", "data": {"reason": "token_expired"}}
+    stack.send(connection_id, '422["session:info",{}]')
+    assert fake_aws.take(connection_id) == [
+        "432" + json.dumps([{"ok": False, "error": expired}], separators=(",", ":"))
+    ]
+    stack.send(connection_id, '42["document:create",{"title":"After expiry"}]')
+    [event] = fake_aws.take(connection_id)
+    assert json.loads(event[2:]) == ["error:operation", {"operation": "document:create", **expired}]
+    stack.send(connection_id, "3")  # a pong is still recorded: the connection stays up to read why
+    assert stack.store.get(connection_id).last_pong_at == stack.clock()
+    assert fake_aws.deleted == []
+    # A fresh token of the same user, on another namespace, renews the connection's expiry.
+    stack.send(connection_id, "40/ws," + json.dumps({"token": make_token(sub="user_x", ttl=3600)}))
+    assert fake_aws.take(connection_id)[0].startswith("40/ws,{")
+    stack.send(connection_id, '423["session:info",{}]')
+    assert json.loads(fake_aws.take(connection_id)[0][3:])[0]["ok"] is True
 
 
 def test_event_with_ack_is_answered_in_the_same_invocation(stack: Stack, fake_aws: FakeAws) -> None:

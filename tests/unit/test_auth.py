@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import jwt
@@ -29,7 +30,10 @@ def refusal(verifier: TokenVerifier, token: str | None) -> str:
 
 def test_valid_hs256_token_gives_the_principal() -> None:
     token = make_token(sub="user_9", name="Sarah Smith", picture="https://img/s.png", roles=["admin"])
-    assert hs256().verify(token) == Principal("user_9", "Sarah Smith", "https://img/s.png", ("admin",))
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    assert hs256().verify(token) == Principal(
+        "user_9", "Sarah Smith", "https://img/s.png", ("admin",), expires_at=exp * 1000
+    )
 
 
 def test_name_defaults_to_the_user_id_and_a_single_role_string_is_accepted() -> None:
@@ -54,6 +58,79 @@ def test_name_defaults_to_the_user_id_and_a_single_role_string_is_accepted() -> 
 )
 def test_bad_tokens_are_refused_with_a_reason(token: str | None, reason: str) -> None:
     assert refusal(hs256(), token) == reason
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"roles": {"admin": 1}},  # iterating an object would make its keys roles
+        {"roles": ["editor", {"admin": True}]},
+        {"roles": 1},
+        {"sub": ""},
+        {"sub": "   "},
+        {"sub": 42},
+        {"sub": "x" * 257},
+    ],
+)
+def test_claims_of_the_wrong_shape_are_refused(claims: dict[str, object]) -> None:
+    with pytest.raises(AppError) as caught:
+        hs256().verify(make_token(**claims))
+    assert caught.value.code == ErrorCode.UNAUTHORIZED
+    assert caught.value.data == {"reason": "invalid_claims"}
+    assert caught.value.message in (
+        "Token roles must be a list of strings",
+        "Token subject (sub) must be a non-empty string",
+    )
+
+
+def test_a_name_or_picture_that_is_not_a_string_is_treated_as_absent() -> None:
+    principal = hs256().verify(make_token(sub="u1", name=5, picture={"url": "x"}))
+    assert (principal.user_id, principal.name, principal.picture) == ("u1", "u1", None)
+    principal = hs256().verify(make_token(sub="u1", name=["Ann"], picture=7))
+    assert (principal.name, principal.picture) == ("u1", None)
+
+
+def test_refusals_are_in_our_own_words() -> None:
+    """No PyJWT message reaches a client: each case has its own wording and reason."""
+    now = int(time.time())
+
+    def signed(claims: dict[str, object]) -> str:
+        return jwt.encode(claims, SECRET, algorithm="HS256")
+
+    malformed = "Token has a malformed 'iat' or 'jti' claim"
+    cases = [
+        ("not.a.jwt", "Token malformed", "invalid_token"),
+        ("garbage", "Token malformed", "invalid_token"),
+        (signed({"sub": "u1", "exp": "tomorrow"}), "Token malformed", "invalid_token"),
+        (signed({"sub": "u1"}), "Token has no 'exp' claim", "invalid_token"),
+        (signed({"exp": now + 60}), "Token has no 'sub' claim", "invalid_token"),
+        (signed({"sub": "u1", "exp": now + 60, "iat": "x"}), malformed, "invalid_claims"),
+        (signed({"sub": "u1", "exp": now + 60, "jti": 5}), malformed, "invalid_claims"),
+        (_unsigned({"alg": "x" * 200}, {"sub": "u1", "exp": now + 60}), "Token algorithm is not accepted",
+         "algorithm_not_allowed"),
+        # A header nested past Python's recursion limit (PyJWT's message would quote json's).
+        (_b64(b"[" * 5000 + b"]" * 5000) + ".e30.c2ln", "Token malformed", "invalid_token"),
+    ]  # fmt: skip
+    for token, message, reason in cases:
+        with pytest.raises(AppError) as caught:
+            hs256().verify(token)
+        assert (caught.value.message, caught.value.data) == (message, {"reason": reason}), token
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unsigned(header: dict[str, object], claims: dict[str, object]) -> str:
+    """A token as anyone can write one: the header and claims as given, a made-up signature."""
+    return ".".join((_b64(json.dumps(header).encode()), _b64(json.dumps(claims).encode()), "c2ln"))
+
+
+def test_expiry_is_judged_with_the_verifiers_leeway() -> None:
+    verifier = TokenVerifier(secret=lambda: SECRET, leeway_s=5)
+    assert not verifier.has_expired(10_000, 14_999)
+    assert verifier.has_expired(10_000, 15_000)
+    assert not verifier.has_expired(None, 10**15)  # a principal no token proved
 
 
 def test_token_without_sub_or_exp_is_refused() -> None:

@@ -57,6 +57,17 @@ def test_unknown_event(router: Router) -> None:
     }
 
 
+def test_an_unknown_event_name_is_echoed_only_in_part(router: Router) -> None:
+    out = router.dispatch(ctx(), "x" * 30_000, {}, wants_ack=False)
+    assert out.error_event == {
+        "operation": "x" * 100 + "…",
+        "code": "UNKNOWN_EVENT",
+        "message": "Unknown event '" + "x" * 100 + "…'",
+    }
+    ack = router.dispatch(ctx(), "y" * 101, {}, wants_ack=True).ack
+    assert ack == [{"ok": False, "error": {"code": "UNKNOWN_EVENT", "message": "Unknown event '" + "y" * 100 + "…'"}}]
+
+
 def test_event_of_the_api_without_a_handler_is_not_available(router: Router) -> None:
     out = router.dispatch(ctx(), "comment:add", {}, wants_ack=True)
     assert out.ack == [

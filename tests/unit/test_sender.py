@@ -41,6 +41,16 @@ def test_framing_per_protocol() -> None:
     assert json.loads(encode_ack(NATIVE, "/", "req-1", [{"ok": True}])) == {"ack": "req-1", "data": {"ok": True}}
 
 
+def test_a_lone_surrogate_is_escaped_so_every_native_frame_can_be_posted(fake_aws: FakeAws, sender: Sender) -> None:
+    # JSON allows "\udfff" (a client may send it); UTF-8 cannot encode it as is.
+    frame = encode_event(NATIVE, "/", "error:operation", {"operation": "\udfff", "name": "é"})
+    assert json.loads(frame) == {"event": "error:operation", "data": {"operation": "\udfff", "name": "é"}}
+    assert "é" in frame  # still not ASCII-escaped
+    fake_aws.open.add("n1")
+    assert sender.ack(Recipient("n1", NATIVE), "\ud800", [{"ok": False}]) is True
+    assert json.loads(fake_aws.frames("n1")[0]) == {"ack": "\ud800", "data": {"ok": False}}
+
+
 def test_endpoint_comes_from_the_api_unless_overridden() -> None:
     assert (
         management_endpoint("abc123", "eu-west-1", "prod") == "https://abc123.execute-api.eu-west-1.amazonaws.com/prod"

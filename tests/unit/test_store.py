@@ -6,8 +6,9 @@ import pytest
 from pynamodb.exceptions import PutError
 
 from prdtool.auth import Principal
+from prdtool.errors import AppError, ErrorCode
 from prdtool.settings import Settings
-from prdtool.store import ConnectionRecord, ConnectionStore, bind_tables
+from prdtool.store import ConnectionRecord, ConnectionStore, ConnectOutcome, UpgradeAuth, bind_tables
 
 
 @pytest.fixture
@@ -33,7 +34,7 @@ def test_updates_never_resurrect_a_removed_connection(store: ConnectionStore) ->
     store.add(record("c1"))
     store.remove("c1")
     store.remove("c1")  # idempotent
-    assert store.connect_namespace("c1", "/", Principal("u1", "U"), "sid") is False
+    assert store.connect_namespace("c1", "/", Principal("u1", "U"), "sid") is ConnectOutcome.GONE
     assert store.get("c1") is None
 
 
@@ -41,7 +42,9 @@ def test_connect_ping_and_pong_move_the_sweep_time(store: ConnectionStore) -> No
     r = record("c1")
     r.connect_deadline = 45_000
     store.add(r)
-    assert store.connect_namespace("c1", "/ws", Principal("u1", "Ada", None, ("admin",)), "sid1")
+    assert store.connect_namespace("c1", "/ws", Principal("u1", "Ada", None, ("admin",)), "sid1") is (
+        ConnectOutcome.CONNECTED
+    )
     r = store.get("c1")
     assert (r.namespaces, r.principal, r.socket_sid, r.connect_deadline) == (
         {"/ws"},
@@ -71,3 +74,35 @@ def test_connections_of_a_user(store: ConnectionStore) -> None:
         store.connect_namespace(cid, "/", Principal("u1", "U"), "s")
     store.add(record("c"))
     assert sorted(store.connections_of("u1")) == ["a", "b"]
+
+
+def test_a_connection_keeps_the_user_its_first_connect_established(store: ConnectionStore) -> None:
+    store.add(record("c1"))
+    first = Principal("u1", "Ada", "https://img/a.png", ("admin",), expires_at=5_000)
+    assert store.connect_namespace("c1", "/", first, "sid1") is ConnectOutcome.CONNECTED
+    # Another user's CONNECT on another namespace: the write's condition refuses it, whatever
+    # the caller read before.
+    other = Principal("u2", "Mallory", None, ("admin",), expires_at=9_000)
+    assert store.connect_namespace("c1", "/ws", other, "sid1") is ConnectOutcome.OTHER_USER
+    r = store.get("c1")
+    assert (r.namespaces, r.principal) == ({"/"}, first)
+    # The same user again (a fresher token): what the token says is refreshed.
+    again = Principal("u1", "Ada L.", None, (), expires_at=8_000)
+    assert store.connect_namespace("c1", "/ws", again, "sid1") is ConnectOutcome.CONNECTED
+    r = store.get("c1")
+    assert (r.namespaces, r.principal) == ({"/", "/ws"}, again)
+    assert store.connections_of("u2") == []
+
+
+def test_what_the_upgrade_token_proved_round_trips_without_the_token(store: ConnectionStore) -> None:
+    proved = Principal("u1", "Ada", "https://img/a.png", ("admin",), expires_at=5_000)
+    refused = AppError(ErrorCode.UNAUTHORIZED, "Token expired", {"reason": "token_expired"})
+    for cid, result in (("c1", proved), ("c2", refused)):
+        r = record(cid)
+        r.upgrade_auth = UpgradeAuth.of(result)
+        store.add(r)
+    assert store.get("c1").upgrade_identity == proved
+    back = store.get("c2").upgrade_identity
+    assert isinstance(back, AppError)
+    assert (back.code, back.message, back.data) == (refused.code, refused.message, refused.data)
+    assert store.get("c1").user_id is None  # nothing is established before CONNECT
