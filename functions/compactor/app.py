@@ -17,4 +17,7 @@ services = Services.from_env()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     assert services.snapshots is not None, "SNAPSHOTS_BUCKET is not configured"
     retention_ms = services.settings.log_retention_days * 86_400_000
-    return asdict(compact(services.snapshots, services.log, event["prdId"], int(event["seq"]), retention_ms))
+    report = compact(
+        services.snapshots, services.log, event["prdId"], int(event["seq"]), retention_ms, services.clock()
+    )
+    return asdict(report)

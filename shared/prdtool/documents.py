@@ -14,6 +14,7 @@ from typing import Any
 from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
 from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from prdtool.conditions import condition_failed, update_if
 from prdtool.settings import Settings
@@ -132,10 +133,16 @@ class DocumentRecords:
     # ---------------------------------------------------------------- documents and members
 
     def create(self, meta: DocumentMeta, owner: str) -> None:
+        """Create a document and its owner's membership together, or neither (``PutError``-like
+        ``TransactWriteError`` when the id exists)."""
         meta.item = META
-        # A document id is created once; an id clash must fail, not overwrite someone's PRD.
-        meta.save(condition=DocumentMeta.prd_id.does_not_exist())
-        Membership(meta.prd_id, MEMBER + owner, user_id=owner, role="owner").save()
+        owner_item = Membership(meta.prd_id, MEMBER + owner, user_id=owner, role="owner")
+        connection = _DocumentItem._get_connection().connection
+        with TransactWrite(connection=connection) as transaction:
+            # A document id is created once: a clash must fail, not overwrite someone's PRD (nor
+            # make its creator an owner of it). One transaction: never a PRD without its owner.
+            transaction.save(meta, condition=DocumentMeta.prd_id.does_not_exist())
+            transaction.save(owner_item, condition=Membership.prd_id.does_not_exist())
 
     def meta(self, prd_id: str) -> DocumentMeta | None:
         return _get(DocumentMeta, prd_id, META)
@@ -143,6 +150,16 @@ class DocumentRecords:
     def role_of(self, prd_id: str, user_id: str) -> str | None:
         member = _get(Membership, prd_id, MEMBER + user_id)
         return member.role if member else None
+
+    def metas_and_roles(self, prd_ids: list[str], user_id: str) -> dict[str, tuple[DocumentMeta | None, str | None]]:
+        """For each document, its metadata and the user's role, in two batched reads (not two
+        reads per document)."""
+        metas = {m.prd_id: m for m in DocumentMeta.batch_get([(p, META) for p in prd_ids], consistent_read=True)}
+        roles = {
+            m.prd_id: m.role
+            for m in Membership.batch_get([(p, MEMBER + user_id) for p in prd_ids], consistent_read=True)
+        }
+        return {p: (metas.get(p), roles.get(p)) for p in prd_ids}
 
     def share(self, prd_id: str, user_id: str, role: str) -> None:
         Membership(prd_id, MEMBER + user_id, user_id=user_id, role=role).save()
@@ -220,8 +237,12 @@ class DocumentRecords:
             Conflict.item.exists() & (Conflict.status == "open"),
         )
 
-    def reopen_conflict(self, prd_id: str, conflict_id: str) -> None:
-        Conflict(prd_id, CONFLICT + conflict_id).update(actions=[Conflict.status.set("open")])
+    def reopen_conflict(self, prd_id: str, conflict_id: str, resolution: str) -> None:
+        """Give back a conflict settled as ``resolution`` whose resolution failed: open, as before."""
+        item = Conflict(prd_id, CONFLICT + conflict_id)
+        # Only the settlement this resolution made: never reopen one another resolver has made since.
+        condition = Conflict.item.exists() & (Conflict.status == "resolved") & (Conflict.resolution == resolution)
+        update_if(item, [Conflict.status.set("open"), Conflict.resolution.remove()], condition)
 
     # ---------------------------------------------------------------- clock keys
 

@@ -1,14 +1,17 @@
 """The edit pipeline: every operation, from any client, becomes the next entry of the update log.
 
 For each op: recognise a retry (its clock key and counter, or its opId, already name an entry);
-wait briefly for a missing predecessor of the same session; apply it to the document as its author
-saw it (so a stale op keeps its intent) and merge the resulting Yjs update into the current
-document; then append it at the next seq with a conditional write. Losing that race means another
-Lambda wrote first: reload, and retry.
+wait briefly for a missing predecessor of the same session; make it on the author's view of the
+document (the document as the author's vector clock says they saw it, so a stale op keeps its
+intent); then append it at the next seq with a conditional write. Losing that race means another
+Lambda wrote first: read the entries it wrote, and try again with the same update.
 
-A warm Lambda keeps loaded documents (``LoadedDocument``): in the common case an op costs no read
-before its write, since the conditional write itself says whether the cache was current. The cache
-is an optimisation only: it is dropped whenever it might be wrong, and rebuilt from the log.
+A warm Lambda keeps loaded documents (``LoadedDocument``): an op costs no read before its write,
+since the conditional write itself says whether the cache was current. The cache is an
+optimisation only: every part of it can be rebuilt from the snapshots and the log.
+
+What an acknowledged op means: its entry is in the log, and every later load holds it (a cold
+load refuses to serve a document whose log has a hole, rather than serve it without some edits).
 """
 
 from __future__ import annotations
@@ -16,24 +19,21 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from prdtool.crdt import ClientOp, Document, EditError, client_id_for
+from prdtool.crdt import AppliedOp, ClientOp, EditError, client_id_for
 from prdtool.errors import AppError, ErrorCode
+from prdtool.loaded_document import AuthorView, BeforeOrigin, LoadedDocument, LogGap, Origin, covers
 from prdtool.positions import PositionEncoding
 from prdtool.snapshots import SnapshotStore
 from prdtool.update_log import LogEntry, SeqTaken, UpdateLog
 
 __all__ = ["Applied", "Author", "Editor", "LoadedDocument", "Submission"]
 
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 25  # writes of one op; each lost race costs a read of what the winner wrote
 PREDECESSOR_WAIT_S = 1.0
+FIRST_WAIT_S = 0.05  # then doubling: a predecessor usually arrives within a few ms
 CACHED_DOCUMENTS = 32
-# Entries kept in memory beyond the base state: a stale op older than these gets STALE_STATE.
-KEPT_ENTRIES = 5000
-# Per document, the authors whose current view is kept, so an up-to-date op costs its own
-# size, not the document's (a fresh view means encoding and decoding the whole document).
-KEPT_VIEWS = 8
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class Author:
 
 @dataclass(frozen=True)
 class Submission:
-    """One client transaction: client ops (one, or a batch) or a Yjs update, with its vector clock."""
+    """One client transaction: client ops (one, or a batch) or a Yjs update, with its vector clock.
+    Without the author's own key in ``clock``, the next counter is assigned when it is written."""
 
     ops: list[ClientOp] | None = None
     update: bytes | None = None
@@ -62,76 +63,17 @@ class Applied:
 
 
 @dataclass
-class LoadedDocument:
-    """A document as of ``seq``: a base state, the entries since it, and the current Doc."""
+class _Made:
+    """A submission as a Yjs update. ``applied`` and ``size`` are what it does to the current
+    document as of ``at_seq`` when it was made on a view holding all of it; else they are found
+    by trying the update (``LoadedDocument.observe``)."""
 
-    prd_id: str
-    document: Document = field(default_factory=Document)
-    seq: int = 0
-    clock: dict[str, int] = field(default_factory=dict)
-    base_state: bytes | None = None
-    base_clock: dict[str, int] = field(default_factory=dict)
-    entries: list[LogEntry] = field(default_factory=list)
-    views: OrderedDict[int, tuple[Document, int]] = field(default_factory=OrderedDict)
-
-    def add(self, entry: LogEntry, applied_already: bool = False) -> None:
-        if not applied_already:
-            # The entry already says what it did (entry.ops): no need to observe it again.
-            self.document.doc.apply_update(entry.update)
-        self.entries.append(entry)
-        self.seq = entry.seq
-        self.clock[entry.clock_key] = max(self.clock.get(entry.clock_key, 0), entry.counter)
-        if len(self.entries) > KEPT_ENTRIES:
-            self._fold(len(self.entries) // 2)
-
-    def _fold(self, count: int) -> None:
-        folded, self.entries = self.entries[:count], self.entries[count:]
-        base = Document.from_updates([self.base_state] if self.base_state else [])
-        for entry in folded:
-            base.doc.apply_update(entry.update)
-            self.base_clock[entry.clock_key] = max(self.base_clock.get(entry.clock_key, 0), entry.counter)
-        self.base_state = base.state()
-
-    def find(self, clock_key: str, counter: int) -> LogEntry | None:
-        return next((e for e in reversed(self.entries) if e.clock_key == clock_key and e.counter == counter), None)
-
-    def find_op_id(self, op_id: str) -> LogEntry | None:
-        return next((e for e in reversed(self.entries) if e.op_id == op_id), None)
-
-    def current_view(self, client_id: int) -> Document:
-        """The whole current document as one author's Doc (kept, and caught up, between ops)."""
-        kept = self.views.pop(client_id, None)
-        first_held = self.entries[0].seq if self.entries else self.seq + 1
-        if kept is not None and kept[1] + 1 >= first_held:
-            view, at = kept
-            # Entries hold consecutive seqs: the ones the view lacks are the tail after ``at``.
-            for entry in self.entries[max(0, at + 1 - first_held) :]:
-                view.doc.apply_update(entry.update)
-        else:
-            view = Document(client_id)
-            view.doc.apply_update(self.document.state())
-        self.views[client_id] = (view, self.seq)
-        while len(self.views) > KEPT_VIEWS:
-            self.views.popitem(last=False)
-        return view
-
-    def view(self, client_id: int, clock: dict[str, int] | None) -> Document:
-        """The document as an author with ``clock`` saw it (``None``: all of it), as that author."""
-        if clock is None:
-            return self.current_view(client_id)
-        view = Document(client_id)
-        if any(clock.get(key, 0) < counter for key, counter in self.base_clock.items()):
-            raise AppError(
-                ErrorCode.STALE_STATE,
-                "The operation was made against a state older than the server keeps; resync and retry",
-                {"suggestedResolution": "retry_with_latest", "seq": self.seq},
-            )
-        if self.base_state:
-            view.doc.apply_update(self.base_state)
-        for entry in self.entries:
-            if entry.counter <= clock.get(entry.clock_key, 0):
-                view.doc.apply_update(entry.update)
-        return view
+    update: bytes
+    view: AuthorView | None = None
+    client_id: int | None = None
+    applied: list[AppliedOp] | None = None
+    size: tuple[int, int] = (0, 0)  # the text's UTF-8 size before and after
+    at_seq: int | None = None
 
 
 class Editor:
@@ -152,120 +94,225 @@ class Editor:
         self._sleep = sleep
         self._cache: OrderedDict[str, LoadedDocument] = OrderedDict()
 
+    # ---------------------------------------------------------------- loading
+
     def load(self, prd_id: str, catch_up: bool = True) -> LoadedDocument:
-        """The document from the cache (caught up with the log unless told not to), else from the log."""
+        """The document from the cache (caught up with the log unless told not to), else from the
+        latest snapshot and the log since."""
         loaded = self._cache.get(prd_id)
+        if loaded is not None and catch_up:
+            try:
+                self._catch_up(loaded)
+            except LogGap:  # held so long that the entries after it expired: start afresh
+                loaded = None
         if loaded is None:
-            loaded = self._from_snapshot(prd_id)
-            self._catch_up(loaded)
+            loaded = self._load_cold(prd_id)
             self._cache[prd_id] = loaded
             while len(self._cache) > CACHED_DOCUMENTS:
                 self._cache.popitem(last=False)
-        elif catch_up:
-            self._catch_up(loaded)
         self._cache.move_to_end(prd_id)
         return loaded
 
     def forget(self, prd_id: str) -> None:
         self._cache.pop(prd_id, None)
 
+    def _load_cold(self, prd_id: str) -> LoadedDocument:
+        """From the latest snapshot, then the log after it. The log must resume exactly after the
+        snapshot: a hole is refused (and repaired by a snapshot that covers it, if there is one),
+        never served as a document with edits missing."""
+        snapshot = self._snapshots.latest(prd_id) if self._snapshots else None
+        while True:
+            origin = Origin(snapshot.seq, dict(snapshot.clock), snapshot.state) if snapshot else Origin()
+            loaded = LoadedDocument(prd_id, origin)
+            try:
+                self._catch_up(loaded)
+                return loaded
+            except LogGap as gap:
+                repair = self._snapshots.covering(prd_id, gap.found - 1) if self._snapshots else None
+                if repair is None or repair.seq <= origin.seq:
+                    raise AppError(
+                        ErrorCode.DOCUMENT_UNAVAILABLE,
+                        "The document's history is incomplete on the server; it cannot be served",
+                        {"prdId": prd_id, "retryable": False},
+                    ) from gap
+                snapshot = repair
+
+    def _catch_up(self, loaded: LoadedDocument) -> None:
+        for entry in self._log.since(loaded.prd_id, loaded.seq):
+            loaded.add(entry)
+
+    def _reach_back(self, loaded: LoadedDocument, clock: dict[str, int]) -> None:
+        """Give ``loaded`` an origin old enough for ``clock``: an older snapshot (or the empty
+        document) that ``clock`` has fully seen, plus the log entries from there to the current
+        origin. STALE_STATE only when the log no longer holds them."""
+        older = self._snapshots.older_than(loaded.prd_id, loaded.origin.seq) if self._snapshots else iter(())
+        candidates = (Origin(s.seq, dict(s.clock), s.state) for s in older)
+        for origin in (*candidates, Origin()):
+            if not covers(clock, origin.clock):
+                continue
+            entries = list(self._log.between(loaded.prd_id, origin.seq, loaded.origin.seq))
+            if [e.seq for e in entries] == list(range(origin.seq + 1, loaded.origin.seq + 1)):
+                loaded.extend_back(origin, entries)
+                return
+            break  # entries have expired: an older origin would need even more of them
+        raise AppError(
+            ErrorCode.STALE_STATE,
+            "The operation was made against a state older than the server keeps; resync and retry",
+            {"suggestedResolution": "retry_with_latest", "seq": loaded.seq},
+        )
+
+    # ---------------------------------------------------------------- submitting
+
     def submit(self, prd_id: str, author: Author, submission: Submission) -> Applied:
         """Apply one submission; a retried one gets its first answer back (``duplicate``)."""
         loaded = self.load(prd_id, catch_up=False)
-        waited = 0.0
-        for _ in range(MAX_ATTEMPTS + int(PREDECESSOR_WAIT_S / 0.05)):
-            earlier = self._earlier_answer(loaded, author, submission)
+        earlier = self._earlier_answer(loaded, author, submission, read_log=True) or self._await_predecessors(
+            loaded, author, submission
+        )
+        if earlier is not None:
+            return Applied(earlier, dict(loaded.clock), duplicate=True)
+        return self._commit(loaded, author, submission)
+
+    def submit_as_server(
+        self, prd_id: str, user_id: str, key: str, op_id: str, make_ops: Callable[[LoadedDocument], list[ClientOp]]
+    ) -> Applied:
+        """An edit the server makes on ``user_id``'s behalf (a conflict resolution), under clock
+        key ``key`` with the next counter, named by ``op_id``. ``make_ops`` turns the current
+        document into the ops (positions in code points); it is called again after a lost race,
+        so a server edit is always made against the latest state: concurrent server edits never
+        reuse a counter, or the Yjs ids of one another."""
+        author = Author(user_id, key, "utf-32")
+        for _ in range(MAX_ATTEMPTS):
+            loaded = self.load(prd_id)
+            submission = Submission(ops=make_ops(loaded), batch=True, op_id=op_id)
+            earlier = self._earlier_answer(loaded, author, submission, read_log=True)
             if earlier is not None:
                 return Applied(earlier, dict(loaded.clock), duplicate=True)
-            counter = self._counter(loaded, author, submission)
-            if counter > loaded.clock.get(author.clock_key, 0) + 1 or self._behind(loaded, author, submission):
-                # The client has seen more than this instance has: read what it missed. If the
-                # gap is this session's own earlier op, it may still be on its way: wait a little.
-                if waited >= PREDECESSOR_WAIT_S:
-                    raise _out_of_order(counter, loaded.clock.get(author.clock_key, 0))
-                before = loaded.seq
-                self._catch_up(loaded)
-                if loaded.seq == before:
-                    self._sleep(0.05)
-                    waited += 0.05
-                continue
             try:
-                return self._apply(loaded, author, submission, counter)
+                return self._commit(loaded, author, submission, retry_in_place=False)
             except SeqTaken:
-                self.forget(prd_id)
-                loaded = self.load(prd_id)
-        raise AppError(ErrorCode.RATE_LIMITED, "The document is too busy; retry", {"retryable": True})
+                continue
+        raise _busy()
 
-    def _apply(self, loaded: LoadedDocument, author: Author, submission: Submission, counter: int) -> Applied:
-        update, from_view = self._update_for(loaded, author, submission)
-        size_before = len(loaded.document.text)  # pycrdt counts UTF-8 bytes, as the limit does
+    def _commit(
+        self, loaded: LoadedDocument, author: Author, submission: Submission, retry_in_place: bool = True
+    ) -> Applied:
+        """Make the submission's update once, then write it at the next seq until a write wins."""
+        given = (submission.clock or {}).get(author.clock_key)
+        made: _Made | None = None
         try:
-            applied = loaded.document.apply(update)
-        except Exception as exc:
-            self.forget(loaded.prd_id)
-            raise AppError(ErrorCode.INVALID_UPDATE, f"The Yjs update cannot be applied: {exc}") from exc
-        size_after = len(loaded.document.text)
-        # Only growth past the limit is refused: a document already over it (the limit was
-        # lowered since) can still be cut down.
-        if size_after > self._max_bytes and size_after > size_before:
-            self.forget(loaded.prd_id)  # the cached doc holds the refused edit: drop it
-            raise AppError(
-                ErrorCode.DOCUMENT_TOO_LARGE,
-                f"The document would exceed {self._max_bytes} bytes",
-                {"limit": self._max_bytes},
-            )
-        entry = LogEntry(
-            prd_id=loaded.prd_id,
-            seq=loaded.seq + 1,
-            update=update,
-            ops=applied,
-            author=author.user_id,
-            clock_key=author.clock_key,
-            counter=counter,
-            clock={**(submission.clock or {}), author.clock_key: counter},
-            at=self._now(),
-            op_id=submission.op_id,
-            batch=submission.batch,
-        )
-        try:
-            self._log.append(entry)
-        except SeqTaken:
+            made = self._make(loaded, author, submission, given)
+            for _ in range(MAX_ATTEMPTS):
+                if made.at_seq == loaded.seq:
+                    applied, size = made.applied or [], made.size
+                else:
+                    applied, size = self._try_update(loaded, made.update)
+                _check_size(size, self._max_bytes)
+                counter = given if given is not None else loaded.clock.get(author.clock_key, 0) + 1
+                seen = loaded.clock if submission.clock is None else submission.clock  # a server edit: all
+                entry = LogEntry(
+                    prd_id=loaded.prd_id,
+                    seq=loaded.seq + 1,
+                    update=made.update,
+                    ops=applied,
+                    author=author.user_id,
+                    clock_key=author.clock_key,
+                    counter=counter,
+                    clock={**seen, author.clock_key: counter},
+                    at=self._now(),
+                    op_id=submission.op_id,
+                    batch=submission.batch,
+                )
+                try:
+                    self._log.append(entry)
+                except SeqTaken:
+                    if not retry_in_place:
+                        raise
+                    # Another Lambda wrote first: read what it wrote and try again. The update
+                    # stands (the author's view did not change); where it lands is found anew.
+                    self._catch_up(loaded)
+                    earlier = self._earlier_answer(loaded, author, submission, read_log=False)
+                    if earlier is not None:  # it was this very op (a retry racing its original)
+                        _forget_made(loaded, made)
+                        return Applied(earlier, dict(loaded.clock), duplicate=True)
+                    continue
+                loaded.add(entry)
+                if made.view is not None:  # the view holds the op: it made it
+                    made.view.clock[author.clock_key] = counter
+                    # Made on the document as of the seq before: it is now the document as of this one.
+                    made.view.at_seq = entry.seq if made.at_seq == entry.seq - 1 else None
+                loaded.refused.discard((author.clock_key, counter))
+                return Applied(entry, dict(loaded.clock))
+            raise _busy()
+        except BaseException as exc:
+            # Nothing of this op may stay in what the instance keeps: it is not in the log.
+            if made is not None:
+                _forget_made(loaded, made)
+            if given is not None and isinstance(exc, AppError) and exc.code != ErrorCode.RATE_LIMITED:
+                loaded.refused.add((author.clock_key, given))
             raise
-        except Exception:
-            self.forget(loaded.prd_id)
-            raise
-        loaded.add(entry, applied_already=True)
-        if from_view is not None:
-            # The update was made on the author's current view: it holds the entry already.
-            loaded.views[from_view] = (loaded.views[from_view][0], entry.seq)
-        return Applied(entry, dict(loaded.clock))
 
-    def _update_for(self, loaded: LoadedDocument, author: Author, submission: Submission) -> tuple[bytes, int | None]:
-        """The submission as a Yjs update, and the client id of the kept view it was made on (if any)."""
+    def _make(self, loaded: LoadedDocument, author: Author, submission: Submission, given: int | None) -> _Made:
+        """The submission as a Yjs update; ops are made on the author's view."""
         if submission.update is not None:
-            return submission.update, None
+            return _Made(submission.update)
         assert submission.ops is not None
-        clock = submission.clock or {}
-        sees_everything = all(
-            clock.get(key, 0) >= counter for key, counter in loaded.clock.items() if key != author.clock_key
-        )
+        # What the author had seen when making the op: their clock, their own earlier ops
+        # included. A server edit (no clock) is made against everything.
+        seen = dict(loaded.clock) if submission.clock is None else dict(submission.clock)
+        if given is not None:
+            seen[author.clock_key] = given - 1
         client_id = client_id_for(loaded.prd_id, author.clock_key)
-        view = loaded.view(client_id, None if sees_everything else clock)
         try:
-            return view.edit(submission.ops, author.encoding), client_id if sees_everything else None
-        except EditError as exc:
-            raise AppError(ErrorCode.INVALID_OPERATION, str(exc)) from exc
+            view = loaded.view(client_id, seen)
+        except BeforeOrigin:
+            self._reach_back(loaded, seen)
+            view = loaded.view(client_id, seen)
+        size_before = len(view.document.text)
+        current = covers(seen, loaded.clock)  # the view holds the whole current document
+        try:
+            # What the edit does is needed only when made on the current document (else it is
+            # found by trying the update on it): read back from pycrdt only where formatting may be.
+            edit = view.document.edit(submission.ops, author.encoding, formatted=current and loaded.formatted)
+        except BaseException as exc:
+            loaded.drop_view(client_id)  # whatever failed, the view may hold part of the batch
+            if isinstance(exc, EditError):
+                raise AppError(ErrorCode.INVALID_OPERATION, str(exc)) from exc
+            raise
+        if current:
+            # Made on a view holding the whole current document: what it did there is what it
+            # does to the document, as of this seq.
+            size = (size_before, len(view.document.text))
+            return _Made(edit.update, view, client_id, edit.applied, size, loaded.seq)
+        return _Made(edit.update, view, client_id)
 
-    def _earlier_answer(self, loaded: LoadedDocument, author: Author, submission: Submission) -> LogEntry | None:
+    @staticmethod
+    def _try_update(loaded: LoadedDocument, update: bytes) -> tuple[list[AppliedOp], tuple[int, int]]:
+        try:
+            return loaded.observe(update)
+        except EditError as exc:
+            raise AppError(ErrorCode.INVALID_UPDATE, f"The Yjs update cannot be applied: {exc}") from exc
+
+    # ---------------------------------------------------------------- retries and order
+
+    def _earlier_answer(
+        self, loaded: LoadedDocument, author: Author, submission: Submission, read_log: bool
+    ) -> LogEntry | None:
+        """The entry this submission already made, if it is a retry. ``read_log``: also look in
+        the log's indexes (once per submission: the instance may not hold the entry)."""
         if submission.op_id:
-            earlier = loaded.find_op_id(submission.op_id) or self._log.find_client_op(loaded.prd_id, submission.op_id)
+            earlier = loaded.find_op_id(submission.op_id)
+            if earlier is None and read_log:
+                earlier = self._log.find_client_op(loaded.prd_id, submission.op_id)
             if earlier is not None:
                 return earlier
         # With or without an opId, a counter already used names an op that is in the log.
         counter = (submission.clock or {}).get(author.clock_key)
         if counter is None or counter > loaded.clock.get(author.clock_key, 0):
             return None
-        earlier = loaded.find(author.clock_key, counter) or self._log.find(loaded.prd_id, author.clock_key, counter)
+        earlier = loaded.find(author.clock_key, counter)
+        if earlier is None and read_log:
+            earlier = self._log.find(loaded.prd_id, author.clock_key, counter)
         if earlier is None:
             raise AppError(
                 ErrorCode.VALIDATION_FAILED,
@@ -274,34 +321,66 @@ class Editor:
             )
         return earlier
 
-    @staticmethod
-    def _counter(loaded: LoadedDocument, author: Author, submission: Submission) -> int:
-        given = (submission.clock or {}).get(author.clock_key)
-        return given if given is not None else loaded.clock.get(author.clock_key, 0) + 1
+    def _await_predecessors(self, loaded: LoadedDocument, author: Author, submission: Submission) -> LogEntry | None:
+        """Wait until the document holds everything the op's clock says its author had seen (an
+        earlier op of the same session may still be on its way: API Gateway does not order
+        concurrent invocations). Returns the op's own entry if it arrived meanwhile."""
+        waited, delay = 0.0, FIRST_WAIT_S
+        while (missing := _first_missing(loaded, author, submission)) is not None:
+            before = loaded.seq
+            self._catch_up(loaded)
+            if loaded.seq != before:
+                earlier = self._earlier_answer(loaded, author, submission, read_log=False)
+                if earlier is not None:
+                    return earlier
+                continue
+            key, counter = missing
+            current = loaded.clock.get(key, 0)
+            if missing in loaded.refused:
+                # This instance refused that op: it will not arrive. The client sends the next op
+                # under the refused op's counter (a refused op does not use its counter up).
+                raise _out_of_order(key, counter, current, refused=True)
+            if waited >= PREDECESSOR_WAIT_S:
+                raise _out_of_order(key, counter, current)
+            self._sleep(delay)
+            waited += delay
+            delay = min(delay * 2, PREDECESSOR_WAIT_S - waited) or FIRST_WAIT_S
+        return None
 
-    @staticmethod
-    def _behind(loaded: LoadedDocument, author: Author, submission: Submission) -> bool:
-        clock = submission.clock or {}
-        return any(counter > loaded.clock.get(key, 0) for key, counter in clock.items() if key != author.clock_key)
 
-    def _from_snapshot(self, prd_id: str) -> LoadedDocument:
-        """A cold document starts from its latest snapshot, so loading it costs the log since."""
-        snapshot = self._snapshots.base_for_loading(prd_id) if self._snapshots else None
-        if snapshot is None:
-            return LoadedDocument(prd_id)
-        document = Document.from_updates([snapshot.state])
-        return LoadedDocument(
-            prd_id, document, snapshot.seq, dict(snapshot.clock), snapshot.state, dict(snapshot.clock)
-        )
-
-    def _catch_up(self, loaded: LoadedDocument) -> None:
-        for entry in self._log.since(loaded.prd_id, loaded.seq):
-            loaded.add(entry)
+def _check_size(size: tuple[int, int], limit: int) -> None:
+    # Only growth past the limit is refused: a document already over it (the limit was lowered
+    # since) can still be cut down. pycrdt counts UTF-8 bytes, as the limit does.
+    before, after = size
+    if after > limit and after > before:
+        raise AppError(ErrorCode.DOCUMENT_TOO_LARGE, f"The document would exceed {limit} bytes", {"limit": limit})
 
 
-def _out_of_order(counter: int, current: int) -> AppError:
-    return AppError(
-        ErrorCode.OUT_OF_ORDER,
-        f"Operation {counter} arrived before operation {current + 1} of the same session; retry it",
-        {"retryable": True, "expected": current + 1},
-    )
+def _forget_made(loaded: LoadedDocument, made: _Made) -> None:
+    """The op will not be committed from here: nothing made for it may stay in the instance."""
+    loaded.abandon(made.update)
+    if made.client_id is not None:
+        loaded.drop_view(made.client_id)
+
+
+def _first_missing(loaded: LoadedDocument, author: Author, submission: Submission) -> tuple[str, int] | None:
+    """The first (clock key, counter) the op depends on that the document does not hold."""
+    clock = submission.clock or {}
+    for key, counter in clock.items():
+        needed = counter - 1 if key == author.clock_key else counter  # its own counter is this op
+        if needed > loaded.clock.get(key, 0):
+            return key, loaded.clock.get(key, 0) + 1
+    return None
+
+
+def _out_of_order(key: str, counter: int, current: int, refused: bool = False) -> AppError:
+    if refused:
+        message = f"Operation {counter} of {key!r} was refused; send this op with counter {counter}"
+    else:
+        message = f"Operation {counter} of {key!r} has not arrived yet; retry"
+    data: dict[str, object] = {"retryable": not refused, "expected": current + 1, "clockKey": key}
+    return AppError(ErrorCode.OUT_OF_ORDER, message, data)
+
+
+def _busy() -> AppError:
+    return AppError(ErrorCode.RATE_LIMITED, "The document is too busy; retry", {"retryable": True})

@@ -211,7 +211,7 @@ def _fail(services: Services, record: StreamRecord, error: dict[str, Any]) -> st
     if record.request.get("kind") == "merge":
         # The conflict was settled for the AI: give it back to its authors, and tell the resolver.
         conflict_id = record.request["conflictId"]
-        services.documents.reopen_conflict(record.prd_id, conflict_id)
+        services.documents.reopen_conflict(record.prd_id, conflict_id, "ai")
         failure = {
             "operation": "conflict:resolve",
             "code": code,

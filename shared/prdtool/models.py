@@ -8,9 +8,9 @@ keep working against an older server.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 __all__ = [
     "CLIENT_EVENTS",
@@ -41,6 +41,20 @@ __all__ = [
 
 Id = Field(min_length=1, max_length=200)
 
+# Limits on what one payload may hold, so no frame can cause unbounded work (docs/events.md lists
+# them). A frame is at most 32 KB; these bound lists and numbers that a small frame can still make
+# expensive (a list of 3,000 PRD ids, a counter of 10**30).
+MAX_RECOVERED_SESSIONS = 20
+MAX_CLOCK_KEYS = 1000
+MAX_NUMBER = 2**53 - 1  # JavaScript's largest safe integer: every client can count this far
+MAX_USERS = 50
+MAX_ATTRIBUTES = 32
+
+Key = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Counter = Annotated[int, Field(ge=0, le=MAX_NUMBER)]
+VectorClock = Annotated[dict[Key, Counter], Field(max_length=MAX_CLOCK_KEYS)]
+UserIds = Annotated[list[Key], Field(max_length=MAX_USERS)]
+
 
 class EventModel(BaseModel):
     """Base of every client event payload."""
@@ -51,8 +65,8 @@ class EventModel(BaseModel):
 class Position(EventModel):
     """A place in the text as editors show it: zero-based line and character."""
 
-    line: int = Field(ge=0)
-    ch: int = Field(ge=0)
+    line: int = Field(ge=0, le=MAX_NUMBER)
+    ch: int = Field(ge=0, le=MAX_NUMBER)
 
 
 class Selection(EventModel):
@@ -62,12 +76,12 @@ class Selection(EventModel):
 
 class CRDTOperation(EventModel):
     type: Literal["insert", "delete", "retain", "format"]
-    position: int = Field(ge=0)
-    length: int | None = Field(default=None, ge=0)
+    position: int = Field(ge=0, le=MAX_NUMBER)
+    length: int | None = Field(default=None, ge=0, le=MAX_NUMBER)
     content: str | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: dict[str, Any] | None = Field(default=None, max_length=MAX_ATTRIBUTES)
     # Required on a single operation; in a batch, one vectorClock stands beside the list.
-    vectorClock: dict[str, int] | None = None
+    vectorClock: VectorClock | None = None
 
 
 class DocumentCreate(EventModel):
@@ -96,7 +110,7 @@ class DocumentSync(EventModel):
     """Our extension: the operations after ``sinceSeq``, for a gap found while connected."""
 
     prdId: str = Id
-    sinceSeq: int = Field(ge=0)
+    sinceSeq: int = Field(ge=0, le=MAX_NUMBER)
 
 
 class DocumentLeave(EventModel):
@@ -116,7 +130,7 @@ class OperationEdit(EventModel):
     operation: CRDTOperation | None = None
     operations: list[CRDTOperation] | None = Field(default=None, min_length=1, max_length=1000)
     update: str | None = Field(default=None, min_length=1)
-    vectorClock: dict[str, int] | None = None
+    vectorClock: VectorClock | None = None
     opId: str | None = Field(default=None, min_length=1, max_length=200)
 
     @model_validator(mode="after")
@@ -182,26 +196,26 @@ class CommentAdd(EventModel):
     content: str = Field(min_length=1, max_length=20_000)
     position: Position
     selection: Selection | None = None
-    mentions: list[str] = []
+    mentions: UserIds = []
 
 
 class ApprovalRequest(EventModel):
     prdId: str = Id
     version: str = Id
-    approvers: list[str] = Field(min_length=1)
+    approvers: UserIds = Field(min_length=1)
     message: str | None = None
 
 
 class ConflictResolve(EventModel):
     conflictId: str = Id
     resolution: Literal["manual", "auto", "ai"]
-    chosenOperations: list[str] | None = None
+    chosenOperations: list[Key] | None = Field(default=None, max_length=2)
     mergedContent: str | None = None
 
 
 class SessionRecover(EventModel):
-    activeSessions: list[str]
-    lastVectorClocks: dict[str, dict[str, int]] = {}
+    activeSessions: list[Key] = Field(max_length=MAX_RECOVERED_SESSIONS)
+    lastVectorClocks: Annotated[dict[Key, VectorClock], Field(max_length=MAX_RECOVERED_SESSIONS)] = {}
 
 
 class SessionInfo(EventModel):

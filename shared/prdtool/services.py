@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import ClientError
 
+from prdtool.access import ROLE_TTL_MS, Roles
 from prdtool.ai_streams import StreamRecord, Streams, bind_streams
 from prdtool.auth import TokenVerifier
 from prdtool.documents import DocumentRecords, bind_document_tables
@@ -60,6 +61,7 @@ class Services:
         self.rate_limits = RateLimits()
         self.snapshots = SnapshotStore(self._s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
         self.editor = Editor(self.log, clock, settings.max_document_bytes, snapshots=self.snapshots)
+        self.roles = Roles(self.documents.role_of, lambda: self.clock(), ROLE_TTL_MS)
         self._senders: dict[str, Sender] = {}
         self._to_forget: list[str] = []
         self._forgetting = False

@@ -3,11 +3,16 @@
 One object per snapshot, ``snapshots/<prd>/<seq, zero-padded>.yjs``: a JSON header line (seq and
 vector clock) then the Yjs state, encoded by loading a document and re-encoding it (never
 ``merge_updates`` over a long log). Keys sort by seq, so the latest is the last one listed.
+
+A cold load starts from the latest snapshot: the log entries it covers are the only ones that
+ever expire (see ``prdtool.compaction``), so the log always continues right after it. Older
+snapshots serve ops made against a state from before the latest one.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,11 +38,16 @@ class SnapshotStore:
         keys = self._keys(prd_id)
         return self._read(prd_id, keys[-1]) if keys else None
 
-    def base_for_loading(self, prd_id: str) -> Snapshot | None:
-        """The oldest snapshot kept: loading from it keeps the last ~1000 entries in memory, so an op
-        made just before the newest snapshot still merges instead of getting STALE_STATE."""
-        keys = self._keys(prd_id)
-        return self._read(prd_id, keys[0]) if keys else None
+    def older_than(self, prd_id: str, seq: int) -> Iterator[Snapshot]:
+        """The snapshots kept before ``seq``, newest first (each read only when reached)."""
+        for key in reversed(self._keys(prd_id)):
+            if _seq_of(key) < seq:
+                yield self._read(prd_id, key)
+
+    def covering(self, prd_id: str, seq: int) -> Snapshot | None:
+        """The oldest snapshot holding everything up to ``seq`` (to load past a hole in the log)."""
+        key = next((k for k in self._keys(prd_id) if _seq_of(k) >= seq), None)
+        return self._read(prd_id, key) if key else None
 
     def _read(self, prd_id: str, key: str) -> Snapshot:
         body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
@@ -65,3 +75,7 @@ class SnapshotStore:
 
 def _key(prd_id: str, seq: int) -> str:
     return f"snapshots/{prd_id}/{seq:012d}.yjs"
+
+
+def _seq_of(key: str) -> int:
+    return int(key.rsplit("/", 1)[1].split(".", 1)[0])

@@ -125,6 +125,14 @@ class UpdateLog:
         for item in _LogItem.query(prd_id, _LogItem.seq > after_seq, consistent_read=True):
             yield _entry(item)
 
+    def between(self, prd_id: str, after_seq: int, upto_seq: int) -> Iterator[LogEntry]:
+        """Entries with ``after_seq < seq <= upto_seq`` in seq order (those still kept)."""
+        if upto_seq <= after_seq:
+            return
+        condition = _LogItem.seq.between(after_seq + 1, upto_seq)
+        for item in _LogItem.query(prd_id, condition, consistent_read=True):
+            yield _entry(item)
+
     def find(self, prd_id: str, clock_key: str, counter: int) -> LogEntry | None:
         for item in _LogItem.by_op.query(_op_key(prd_id, clock_key, counter)):
             return _entry(item)

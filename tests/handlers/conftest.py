@@ -57,8 +57,16 @@ class Stack:
     def store(self) -> Any:
         return self.functions["gateway"].services.store
 
-    def invoke(self, name: str, event: dict[str, Any]) -> Any:
-        return self.functions[name].lambda_handler(event, LambdaContext(function_name=name))
+    def invoke(self, name: str, event: dict[str, Any], instance: Any = None) -> Any:
+        """Run a function's handler: its warm instance, or ``instance`` (from ``new_instance``)."""
+        module = instance if instance is not None else self.functions[name]
+        return module.lambda_handler(event, LambdaContext(function_name=name))
+
+    def new_instance(self, name: str) -> Any:
+        """Another warm instance of a function (a second Lambda container, with caches of its own)."""
+        module = load_function(name)
+        module.services.clock = self.clock
+        return module
 
     def connect(self, query: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[str, dict]:
         """Run $connect for a new connection id; API Gateway opens it when the answer is 2xx."""
@@ -89,11 +97,11 @@ class Stack:
         assert opened and opened[0].startswith("0{")
         return connection_id
 
-    def send(self, connection_id: str, body: str, route: str = "$default") -> dict:
+    def send(self, connection_id: str, body: str, route: str = "$default", instance: Any = None) -> dict:
         event = copy.deepcopy(sample_event("default"))
         event["requestContext"].update(connectionId=connection_id, routeKey=route, requestTimeEpoch=self.clock())
         event["body"] = body
-        return self.invoke("gateway", event)
+        return self.invoke("gateway", event, instance)
 
     def send_native(self, connection_id: str, action: str, data: Any = None, ack_id: Any = None) -> None:
         frame: dict[str, Any] = {"action": action, "data": data}

@@ -20,10 +20,13 @@ def client(stack: Stack, fake: FakeAws, sub: str, name: str | None = None, **cla
     return connection_id
 
 
-def call(stack: Stack, fake: FakeAws, connection_id: str, event: str, data: Any) -> dict[str, Any]:
-    """Emit with an ack; returns the ack (other frames stay for events())."""
+def call(
+    stack: Stack, fake: FakeAws, connection_id: str, event: str, data: Any, instance: Any = None
+) -> dict[str, Any]:
+    """Emit with an ack (through the gateway's warm instance, or ``instance``); returns the ack
+    (other frames stay for events())."""
     ack_id = next(_acks)
-    stack.send(connection_id, f"42{ack_id}" + json.dumps([event, data]))
+    stack.send(connection_id, f"42{ack_id}" + json.dumps([event, data]), instance=instance)
     frames = fake.take(connection_id)
     acks = [f for f in frames if f.startswith(f"43{ack_id}[")]
     assert acks, frames

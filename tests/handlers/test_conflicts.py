@@ -127,3 +127,91 @@ def test_who_may_resolve_and_when(stack: Stack, fake_aws: FakeAws, prd) -> None:
     assert stale["error"]["code"] == "CONFLICT_DETECTED"
     assert stale["error"]["data"]["suggestedResolution"] == "retry_with_latest"
     assert call(stack, fake_aws, b, "conflict:resolve", {"conflictId": cid, "resolution": "auto"})["ok"]
+
+
+def test_two_resolutions_at_once_on_two_instances_both_reach_the_log(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    """Each resolution is a server edit: a second instance whose cache is a step behind must not
+    take the first one's counter for its own, and call its own resolution a duplicate."""
+    prd_id, a, b = prd
+    first = both_insert_at_5(stack, fake_aws, prd_id, a, b)
+    end = len(text(stack, fake_aws, a, prd_id))
+    call(
+        stack,
+        fake_aws,
+        a,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", end, {"server": 1, "user_a": 2, "user_b": 1}, content="!")},
+    )
+    call(
+        stack,
+        fake_aws,
+        b,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", end, {"server": 1, "user_a": 1, "user_b": 2}, content="?")},
+    )
+    [second] = [d for d in events(fake_aws, a, "conflict:detected") if d["conflictId"] != first["conflictId"]]
+    other = stack.new_instance("gateway")
+    call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"}, instance=other)  # warm, as of now
+    one: dict = {}
+    append = other.services.log.append
+
+    def the_first_resolution_lands_meanwhile(entry: object) -> None:
+        # The two resolutions race: the first is written while the second one is being made.
+        if not one:
+            one.update(
+                call(
+                    stack,
+                    fake_aws,
+                    a,
+                    "conflict:resolve",
+                    {"conflictId": first["conflictId"], "resolution": "manual", "mergedContent": " A+B"},
+                )
+            )
+        append(entry)
+
+    other.services.log.append = the_first_resolution_lands_meanwhile
+    two = call(
+        stack,
+        fake_aws,
+        b,
+        "conflict:resolve",
+        {"conflictId": second["conflictId"], "resolution": "manual", "mergedContent": "!?"},
+        instance=other,
+    )
+    assert one["ok"] and two["ok"] and {one["seq"], two["seq"]} == {6, 7}
+    assert text(stack, fake_aws, a, prd_id) == "Hello A+B world!?"
+    assert call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"}, instance=other)[
+        "currentContent"
+    ] == "Hello A+B world!?"  # fmt: skip
+
+
+def test_an_author_who_may_no_longer_edit_cannot_resolve(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    detected = both_insert_at_5(stack, fake_aws, prd_id, a, b)
+    call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_b", "role": "viewer"})
+    refused = call(
+        stack,
+        fake_aws,
+        b,
+        "conflict:resolve",
+        {"conflictId": detected["conflictId"], "resolution": "manual", "mergedContent": "mine"},
+    )
+    assert refused["error"]["code"] == "FORBIDDEN" and refused["error"]["data"]["role"] == "viewer"
+    assert "mine" not in text(stack, fake_aws, a, prd_id)
+
+
+def test_a_refused_resolution_leaves_the_conflict_as_it_was(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    detected = both_insert_at_5(stack, fake_aws, prd_id, a, b)
+    cid = detected["conflictId"]
+    stored = stack.functions["gateway"].services.documents
+    before = stored.conflict(prd_id, cid).attribute_values
+    for bad, code in (
+        ({"resolution": "manual"}, "VALIDATION_FAILED"),
+        ({"resolution": "manual", "chosenOperations": ["bogus"]}, "VALIDATION_FAILED"),
+        ({"resolution": "manual", "mergedContent": "a\udfffb"}, "INVALID_OPERATION"),
+    ):
+        refused = call(stack, fake_aws, b, "conflict:resolve", {"conflictId": cid, **bad})
+        assert refused["error"]["code"] == code
+        assert stored.conflict(prd_id, cid).attribute_values == before
+    assert call(stack, fake_aws, b, "conflict:resolve", {"conflictId": cid, "resolution": "auto"})["ok"]

@@ -273,3 +273,162 @@ def test_a_document_too_large_for_one_frame_is_joined_in_parts(stack: Stack, fak
     doc = Doc()
     doc.apply_update(base64.b64decode("".join(p["state"] for p in parts)))
     assert str(doc.get("content", type=Text)) == content
+
+
+def test_a_refused_batch_is_answered_and_its_counter_stays_free(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    for spoiler in (
+        {"type": "insert", "position": 0, "content": "\ud800"},
+        {"type": "format", "position": 0, "length": 2, "attributes": {"size": 10**30}},
+    ):
+        batch = {"prdId": prd_id, "vectorClock": {"server": 1, "user_a": 1},
+                 "operations": [{"type": "insert", "position": 0, "content": "PHANTOM "}, spoiler]}  # fmt: skip
+        refused = call(stack, fake_aws, a, "operation:edit", batch)
+        assert refused["ok"] is False and refused["error"]["code"] in ("INVALID_OPERATION", "VALIDATION_FAILED")
+    kept = call(
+        stack,
+        fake_aws,
+        a,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": 1}, content="KEEP ")},
+    )
+    assert kept["ok"] and kept["duplicate"] is False
+    assert kept["operations"] == [{"type": "insert", "position": 0, "content": "KEEP "}]
+    call(
+        stack,
+        fake_aws,
+        a,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", 5, {"server": 1, "user_a": 2}, content="| ")},
+    )
+    assert [e["seq"] for e in events(fake_aws, b, "operation:applied")] == [2, 3]
+    assert call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"] == (
+        "KEEP | Hello world"
+    )
+
+
+def test_a_yjs_update_with_non_text_content_is_refused(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    from pycrdt import Array
+
+    prd_id, a, b = prd
+    state = base64.b64decode(call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})["state"])
+    doc = Doc()
+    doc.apply_update(state)
+    sv = doc.get_state()
+    doc.get("content", type=Array).append(42)  # a client that declared the content as a Y.Array
+    update = base64.b64encode(doc.get_update(sv)).decode()
+    refused = call(stack, fake_aws, a, "operation:edit", {"prdId": prd_id, "update": update})
+    assert refused["error"]["code"] == "INVALID_UPDATE" and events(fake_aws, b, "operation:applied") == []
+    ok = call(
+        stack,
+        fake_aws,
+        a,
+        "operation:edit",
+        {"prdId": prd_id, "operation": op("insert", 11, {"server": 1, "user_a": 1}, content="!")},
+    )
+    assert ok["seq"] == 2 and ok["operations"] == [{"type": "insert", "position": 11, "content": "!"}]
+
+
+def test_a_role_taken_away_stops_the_writes_of_open_sessions(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    other = stack.new_instance("gateway")
+    edit = {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_b": 1}, content="b")}
+    assert call(stack, fake_aws, b, "operation:edit", edit, instance=other)["ok"]  # it knows b as an editor
+    call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_b", "role": "viewer"})
+    again = {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_b": 2}, content="b")}
+    refused = call(stack, fake_aws, b, "operation:edit", again)  # the instance that changed the role: at once
+    assert refused["error"]["code"] == "FORBIDDEN" and refused["error"]["data"]["role"] == "viewer"
+    stack.clock.advance(5)  # any other instance: within ROLE_TTL_MS
+    refused = call(stack, fake_aws, b, "operation:edit", again, instance=other)
+    assert refused["error"]["code"] == "FORBIDDEN"
+    assert call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"] == (
+        "bHello world"
+    )
+
+
+def test_session_recover_is_bounded_and_reads_in_batches(
+    stack: Stack, fake_aws: FakeAws, prd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.client import BaseClient
+
+    prd_id, _, b = prd
+    too_many = call(stack, fake_aws, b, "session:recover", {"activeSessions": [f"prd_{n}" for n in range(21)]})
+    assert too_many["error"]["code"] == "VALIDATION_FAILED"
+    calls: list[str] = []
+    original = BaseClient._make_api_call
+
+    def counted(client: BaseClient, operation: str, params: dict) -> dict:
+        calls.append(operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+    recovered = call(
+        stack, fake_aws, b, "session:recover", {"activeSessions": [prd_id] + [f"prd_{n}" for n in range(19)]}
+    )
+    monkeypatch.setattr(BaseClient, "_make_api_call", original)
+    assert [s.get("error", {}).get("code") for s in recovered["sessions"]] == [None] + ["NOT_FOUND"] * 19
+    # Two batched reads find what exists; only the PRD that does costs more (rejoining its room).
+    assert calls.count("BatchGetItem") == 2 and calls.count("GetItem") <= 2 and len(calls) <= 15, calls
+
+
+def test_authors_typing_at_once_through_two_gateway_instances_and_a_snapshot(
+    stack: Stack, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three authors, each a Socket.IO session whose document sees the log a few entries late,
+    send their ops through either of two warm gateway instances; every 40 entries the compactor
+    snapshots the document, and a cold instance takes one's place. All end at the reference."""
+    import random
+
+    from prdtool.update_log import UpdateLog
+    from tests.concurrent_authors import Author, converged_text, trace_patches
+
+    monkeypatch.setenv("SNAPSHOT_EVERY", "40")
+    owner = client(stack, fake_aws, "owner")
+    prd_id = call(stack, fake_aws, owner, "document:create", {"title": "Together", "content": ""})["prdId"]
+    rng, log = random.Random(7), UpdateLog()
+    instances = [stack.new_instance("gateway"), stack.new_instance("gateway")]
+    authors = []
+    for n in range(3):
+        user = f"agent{n}"
+        call(stack, fake_aws, owner, "document:share", {"prdId": prd_id, "userId": user, "role": "editor"})
+        connection = client(stack, fake_aws, user)
+        joined = call(stack, fake_aws, connection, "document:join",
+                      {"prdId": prd_id, "mode": "edit", "positionEncoding": "utf-32"})  # fmt: skip
+        author = Author(prd_id, joined["clockKey"])
+        author.start(base64.b64decode(joined["state"]), joined["vectorClock"], joined["seq"])
+        authors.append((author, connection))
+    received: list = []
+    patches = trace_patches()
+    for _ in range(150):
+        author, connection = rng.choice(authors)
+        author.receive_lagging(received, rng, lag=4)
+        ops, clock = author.make_op(next(patches))
+        edit = {"prdId": prd_id, "vectorClock": clock, "operations": [
+            {"type": o.type, "position": o.position, "length": o.length, "content": o.content} for o in ops
+        ]}  # fmt: skip
+        assert call(stack, fake_aws, connection, "operation:edit", edit, instance=rng.choice(instances))["ok"]
+        received.extend((e.seq, e.clock_key, e.counter, e.update) for e in log.since(prd_id, len(received)))
+        for invocation in [i for i in fake_aws.invocations if i.function == "prdtool-compactor"]:
+            fake_aws.invocations.remove(invocation)
+            stack.invoke("compactor", invocation.payload)
+            instances[rng.randrange(2)] = stack.new_instance("gateway")  # cold: from the new snapshot
+    assert [r[0] for r in received] == list(range(1, 151))
+    for author, _ in authors:
+        author.receive(received, len(received))
+    expected = converged_text([a for a, _ in authors])
+    assert all(a.document.content == expected for a, _ in authors)
+    for instance in (*instances, None):
+        joined = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "view"}, instance=instance)
+        assert joined["currentContent"] == expected and joined["seq"] == 150
+
+
+def test_a_document_whose_content_is_not_text_is_not_created(stack: Stack, fake_aws: FakeAws) -> None:
+    import boto3
+
+    owner = client(stack, fake_aws, "owner")
+    refused = call(stack, fake_aws, owner, "document:create", {"title": "t", "content": "a\udfffb"})
+    assert refused["error"]["code"] == "VALIDATION_FAILED"
+    assert refused["error"]["data"]["errors"][0]["field"] == "content"
+    dynamodb = boto3.client("dynamodb")
+    for table in (stack.settings.documents_table, stack.settings.updates_table):
+        assert dynamodb.scan(TableName=table)["Items"] == []  # nothing written, not even in part

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -18,9 +19,9 @@ from prdtool.ai_prompts import MergeRequest
 from prdtool.ai_streams import StreamRecord
 from prdtool.conflicts import Span, overlaps, spans_after, text_after, touched
 from prdtool.context import RequestContext
-from prdtool.crdt import ClientOp, Document
+from prdtool.crdt import ClientOp, Document, EditError, check_op
 from prdtool.documents import Conflict
-from prdtool.editing import Author, LoadedDocument, Submission
+from prdtool.editing import LoadedDocument
 from prdtool.errors import AppError, ErrorCode
 from prdtool.features.ai import enforce_rate_limit
 from prdtool.features.documents import SERVER_KEY
@@ -37,15 +38,15 @@ RESOLUTION_OPTIONS = ["manual", "auto", "ai"]
 
 def detect_conflict(ctx: RequestContext, loaded: LoadedDocument, entry: LogEntry) -> str | None:
     """After ``entry`` was applied: the conflict it makes with a concurrent op, if any."""
-    concurrent = [
-        e for e in loaded.entries
-        if e.seq < entry.seq and e.author != entry.author and e.counter > entry.clock.get(e.clock_key, 0)
-    ]  # fmt: skip
     ours = touched(entry.ops)
+    if not ours:
+        return None
+    # Found through the clock index: the cost follows the ops concurrent with this one.
+    concurrent = sorted((e for e in loaded.concurrent_with(entry) if e.author != entry.author), key=lambda e: e.seq)
     for theirs_entry in concurrent:
-        later = [op for x in loaded.entries if theirs_entry.seq < x.seq <= entry.seq for op in x.ops]
+        later = [op for x in loaded.entries_after(theirs_entry.seq, entry.seq) for op in x.ops]
         theirs = spans_after(touched(theirs_entry.ops), later)
-        if ours and theirs and overlaps(ours, theirs):
+        if theirs and overlaps(ours, theirs):
             return _record(ctx, loaded, theirs_entry, entry, ours + theirs)
     return None
 
@@ -87,9 +88,7 @@ def conflict_resolve(ctx: RequestContext, data: ConflictResolve) -> dict[str, An
     services = ctx.app
     prd_id, conflict = _find(ctx, data.conflictId)
     authors = json.loads(conflict.authors)
-    if ctx.principal.user_id not in authors:
-        require(ctx.principal, services.documents.role_of(prd_id, ctx.principal.user_id), "owner",
-                "Resolving someone else's conflict", prd_id)  # fmt: skip
+    _may_resolve(ctx, prd_id, authors)
     if conflict.status != "open" or (conflict.expires_at and conflict.expires_at.timestamp() * 1000 < ctx.now_ms):
         raise AppError(ErrorCode.ALREADY_RESOLVED, "The conflict is already resolved", {"conflictId": data.conflictId})
     if data.resolution == "ai":
@@ -97,19 +96,35 @@ def conflict_resolve(ctx: RequestContext, data: ConflictResolve) -> dict[str, An
     loaded = services.editor.load(prd_id)
     # "auto" keeps the merge as it stands; a manual one rewrites the region, which must be current.
     region = _region_now(loaded, conflict) if data.resolution == "manual" else None
+    if region is not None:  # refuse a bad resolution before the conflict is settled, not after
+        _check_replacement(_replacement(loaded, conflict, region, data))
     if not services.documents.settle_conflict(prd_id, data.conflictId, data.resolution):
         raise AppError(ErrorCode.ALREADY_RESOLVED, "The conflict is already resolved", {"conflictId": data.conflictId})
     result: dict[str, Any] = {"prdId": prd_id, "conflictId": data.conflictId, "resolution": data.resolution}
     if region is not None:
+
+        def region_of(now: LoadedDocument) -> tuple[Span, str]:
+            region = _region_now(now, conflict)
+            return region, _replacement(now, conflict, region, data)
+
         try:
-            replacement = _replacement(loaded, conflict, region, data)
-            result["seq"] = _replace(ctx, loaded, region, replacement)
+            result["seq"] = _replace(ctx, prd_id, data.conflictId, region_of)
         except Exception:
-            services.documents.reopen_conflict(prd_id, data.conflictId)
+            services.documents.reopen_conflict(prd_id, data.conflictId, data.resolution)
             raise
     resolved = {**result, "resolvedBy": {"id": ctx.principal.user_id, "name": ctx.principal.name}}
     broadcast(services, ctx.sender, prd_id, "conflict:resolved", lambda _: resolved, users=set(authors))
     return result
+
+
+def _may_resolve(ctx: RequestContext, prd_id: str, authors: list[str]) -> None:
+    """Its authors resolve a conflict while they may edit; anyone else needs to own the PRD. The
+    role is the current one: a resolution is a write."""
+    role = ctx.app.roles.of(prd_id, ctx.principal.user_id)
+    if ctx.principal.user_id in authors:
+        require(ctx.principal, role, "editor", "Resolving a conflict", prd_id)
+    else:
+        require(ctx.principal, role, "owner", "Resolving someone else's conflict", prd_id)
 
 
 def _start_ai_resolution(ctx: RequestContext, prd_id: str, conflict: Conflict) -> dict[str, Any]:
@@ -139,7 +154,7 @@ def _start_ai_resolution(ctx: RequestContext, prd_id: str, conflict: Conflict) -
         services.streams.create(record, ctx.now_ms)
         services.start_generation(record, f"merge-{secrets.token_hex(12)}", merge=True)
     except Exception:
-        services.documents.reopen_conflict(prd_id, conflict.conflict_id)
+        services.documents.reopen_conflict(prd_id, conflict.conflict_id, "ai")
         services.streams.finish(record, "failed")
         raise
     return {"prdId": prd_id, "conflictId": conflict.conflict_id, "resolution": "ai", "status": "merging"}
@@ -165,9 +180,8 @@ def apply_merge(ctx: RequestContext, prd_id: str, conflict_id: str, merged: str)
     services = ctx.app
     conflict = services.documents.conflict(prd_id, conflict_id)
     assert conflict is not None, "an AI resolution settles the conflict, it never deletes it"
-    loaded = services.editor.load(prd_id)
-    region = _region_now(loaded, conflict)
-    seq = _replace(ctx, loaded, region, merged)
+    _may_resolve(ctx, prd_id, json.loads(conflict.authors))  # the role may have changed while the model worked
+    seq = _replace(ctx, prd_id, conflict_id, lambda now: (_region_now(now, conflict), merged))
     resolved = {"prdId": prd_id, "conflictId": conflict_id, "resolution": "ai", "seq": seq,
                 "resolvedBy": {"id": ctx.principal.user_id, "name": ctx.principal.name}}  # fmt: skip
     broadcast(
@@ -188,7 +202,7 @@ def _region_now(loaded: LoadedDocument, conflict: Conflict) -> Span:
     """The conflict region in today's text; an edit touching it since means the resolution would
     be made against a stale view of it."""
     region = Span(int(conflict.region_start), int(conflict.region_end))
-    since = [e for e in loaded.entries if e.seq > int(conflict.at_seq)]
+    since = loaded.entries_after(int(conflict.at_seq))
     for n, entry in enumerate(since):
         moved = spans_after([region], [op for e in since[:n] for op in e.ops])
         carried = spans_after(touched(entry.ops), [op for e in since[n + 1 :] for op in e.ops])
@@ -217,19 +231,24 @@ def _replacement(loaded: LoadedDocument, conflict: Conflict, region: Span, data:
     return _without(loaded, undone_seq, region)
 
 
+def _check_replacement(text: str) -> None:
+    try:
+        check_op(ClientOp("insert", 0, content=text))
+    except EditError as exc:
+        raise AppError(ErrorCode.INVALID_OPERATION, f"mergedContent: {exc}") from exc
+
+
 def _without(loaded: LoadedDocument, seq: int, region: Span) -> str:
     """The region's text with one entry's effect undone: its inserts removed, its deletions back."""
-    entries = {e.seq: e for e in loaded.entries}
-    if seq not in entries:
+    if seq < loaded.first_held:
         raise AppError(ErrorCode.CONFLICT_DETECTED, "The conflicting operation is older than the server keeps",
                        {"suggestedResolution": "retry_with_latest"})  # fmt: skip
-    undone = entries[seq]
-    before = Document.from_updates(
-        ([loaded.base_state] if loaded.base_state else []) + [e.update for e in loaded.entries if e.seq < seq]
-    ).content
-    later = [op for e in loaded.entries if e.seq > seq for op in e.ops]
+    [undone] = loaded.entries_after(seq - 1, seq)
+    origin = [loaded.origin.state] if loaded.origin.state else []
+    before = Document.from_updates(origin + [e.update for e in loaded.entries_after(loaded.origin.seq, seq - 1)])
+    text_then = before.content
+    later = [op for e in loaded.entries_after(seq) for op in e.ops]
     edits: list[tuple[int, int, str]] = []  # (start, end, text) in today's text
-    text_then = before
     for i, op in enumerate(undone.ops):
         rest = list(undone.ops[i + 1 :]) + later
         if op.type == "insert":
@@ -248,20 +267,28 @@ def _without(loaded: LoadedDocument, seq: int, region: Span) -> str:
     return text[region.start : region.end + growth]
 
 
-def _replace(ctx: RequestContext, loaded: LoadedDocument, region: Span, replacement: str) -> int:
-    """Replace the region, as the server on the resolver's behalf: an ordinary applied op."""
+def _replace(
+    ctx: RequestContext, prd_id: str, conflict_id: str, region_of: Callable[[LoadedDocument], tuple[Span, str]]
+) -> int:
+    """Replace the conflict's region, as the server on the resolver's behalf: an ordinary applied
+    op, named by the conflict, so it is written once. ``region_of`` gives the region and its
+    replacement in the document as it is when the edit is made (made again after a lost race)."""
     from prdtool.features.editing import _after_commit  # the same after-commit path as any edit
 
-    ops = []
-    if region.end > region.start:
-        ops.append(ClientOp("delete", region.start, length=region.end - region.start))
-    if replacement:
-        ops.append(ClientOp("insert", region.start, content=replacement))
-    clock = {**loaded.clock, SERVER_KEY: loaded.clock.get(SERVER_KEY, 0) + 1}
-    applied = ctx.app.editor.submit(
-        loaded.prd_id, Author(ctx.principal.user_id, SERVER_KEY, "utf-32"), Submission(ops=ops, clock=clock, batch=True)
+    def make_ops(loaded: LoadedDocument) -> list[ClientOp]:
+        region, replacement = region_of(loaded)
+        ops = []
+        if region.end > region.start:
+            ops.append(ClientOp("delete", region.start, length=region.end - region.start))
+        if replacement:
+            ops.append(ClientOp("insert", region.start, content=replacement))
+        return ops
+
+    applied = ctx.app.editor.submit_as_server(
+        prd_id, ctx.principal.user_id, SERVER_KEY, f"resolve:{conflict_id}", make_ops
     )
-    _after_commit(ctx, applied.entry, applied.clock, exclude=None)
+    if not applied.duplicate:
+        _after_commit(ctx, applied.entry, applied.clock, exclude=None)
     return applied.entry.seq
 
 

@@ -6,12 +6,12 @@ import base64
 import secrets
 from typing import Any
 
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import TransactWriteError
 
 from prdtool.access import MODE_ROLE, require
-from prdtool.conditions import condition_failed
+from prdtool.conditions import transaction_condition_failed
 from prdtool.context import RequestContext
-from prdtool.crdt import Document, client_id_for
+from prdtool.crdt import Document, EditError, client_id_for
 from prdtool.documents import DocumentMeta
 from prdtool.editing import Author, Submission
 from prdtool.errors import AppError, ErrorCode
@@ -27,28 +27,37 @@ __all__ = ["SERVER_KEY", "create_document", "register"]
 SERVER_KEY = "server"
 
 
-def create_document(ctx: RequestContext, title: str, content: str, prd_id: str | None = None) -> dict[str, Any]:
-    """Create a PRD owned by the caller; its initial content is the log's first entry."""
+def create_document(ctx: RequestContext, title: str, content: str) -> dict[str, Any]:
+    """Create a PRD owned by the caller; its initial content is the log's first entry.
+
+    The content is written first, under a new random id, and the document's records after it: a
+    failure in between leaves only a log entry no document names (never shown), not a PRD whose
+    content is missing. The records' conditional create still refuses an id that exists.
+    """
     services = ctx.app
-    prd_id = prd_id or "prd_" + secrets.token_urlsafe(9)
-    if len(content.encode()) > services.settings.max_document_bytes:
-        raise AppError(ErrorCode.DOCUMENT_TOO_LARGE, "The content exceeds the document size limit")
-    meta = DocumentMeta(
-        prd_id, title=title, owner_id=ctx.principal.user_id, created_at=ctx.now_ms, updated_at=ctx.now_ms
-    )
+    prd_id = "prd_" + secrets.token_urlsafe(9)
     try:
-        services.documents.create(meta, ctx.principal.user_id)
-    except PutError as exc:
-        if condition_failed(exc):
-            raise AppError(ErrorCode.ALREADY_EXISTS, f"PRD {prd_id!r} exists") from exc
-        raise
-    if content:
         seed = Document.with_content(content, client_id_for(prd_id, SERVER_KEY))
+    except EditError as exc:
+        raise AppError(ErrorCode.VALIDATION_FAILED, f"Invalid payload: content: {exc}",
+                       {"errors": [{"field": "content", "message": str(exc)}]}) from exc  # fmt: skip
+    if len(seed.text) > services.settings.max_document_bytes:  # pycrdt counts UTF-8 bytes, as the limit does
+        raise AppError(ErrorCode.DOCUMENT_TOO_LARGE, "The content exceeds the document size limit")
+    if content:
         services.editor.submit(
             prd_id,
             Author(ctx.principal.user_id, SERVER_KEY),
             Submission(update=seed.state(), clock={SERVER_KEY: 1}),
         )
+    meta = DocumentMeta(
+        prd_id, title=title, owner_id=ctx.principal.user_id, created_at=ctx.now_ms, updated_at=ctx.now_ms
+    )
+    try:
+        services.documents.create(meta, ctx.principal.user_id)
+    except TransactWriteError as exc:
+        if transaction_condition_failed(exc):
+            raise AppError(ErrorCode.ALREADY_EXISTS, f"PRD {prd_id!r} exists") from exc
+        raise
     return {"prdId": prd_id, "title": title, "version": meta.version, "status": meta.status}
 
 
@@ -65,6 +74,7 @@ def document_share(ctx: RequestContext, data: DocumentShare) -> dict[str, Any]:
         ctx.principal, services.documents.role_of(data.prdId, ctx.principal.user_id), "owner", "Sharing", data.prdId
     )
     services.documents.share(data.prdId, data.userId, data.role)
+    services.roles.changed(data.prdId, data.userId)
     return {"prdId": data.prdId, "userId": data.userId, "role": data.role}
 
 

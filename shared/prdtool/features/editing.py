@@ -14,6 +14,7 @@ from prdtool.editing import Author, LoadedDocument, Submission
 from prdtool.errors import AppError, ErrorCode
 from prdtool.features.conflicts import detect_conflict
 from prdtool.features.documents import send_in_parts
+from prdtool.loaded_document import covers
 from prdtool.models import CRDTOperation, DocumentSync, OperationEdit, SessionRecover
 from prdtool.observability import logger
 from prdtool.positions import PositionEncoding
@@ -28,6 +29,8 @@ def operation_edit(ctx: RequestContext, data: OperationEdit) -> dict[str, Any]:
     room = joined_room(ctx, data.prdId)
     if room.get("mode") != "edit" or not room.get("clockKey"):
         raise AppError(ErrorCode.FORBIDDEN, "Join the PRD in edit mode to edit it", {"prdId": data.prdId})
+    # The role that allowed joining in edit mode may have been taken away since.
+    require(ctx.principal, ctx.app.roles.of(data.prdId, ctx.principal.user_id), "editor", "Editing", data.prdId)
     encoding: PositionEncoding = room.get("encoding", "utf-16")  # type: ignore[assignment]
     author = Author(ctx.principal.user_id, room["clockKey"], encoding)
     applied = ctx.app.editor.submit(data.prdId, author, _submission(data))
@@ -72,9 +75,11 @@ def document_sync(ctx: RequestContext, data: DocumentSync) -> dict[str, Any]:
 def session_recover(ctx: RequestContext, data: SessionRecover) -> dict[str, Any]:
     """Rejoin each document (in the highest mode the role allows) and send what was missed."""
     services, sessions = ctx.app, []
-    for prd_id in data.activeSessions:
-        role = services.documents.role_of(prd_id, ctx.principal.user_id)
-        if services.documents.meta(prd_id) is None or (role is None and not ctx.principal.is_admin):
+    prd_ids = list(dict.fromkeys(data.activeSessions))  # each once, in the order given
+    found = services.documents.metas_and_roles(prd_ids, ctx.principal.user_id) if prd_ids else {}
+    for prd_id in prd_ids:
+        meta, role = found[prd_id]
+        if meta is None or (role is None and not ctx.principal.is_admin):
             sessions.append({"prdId": prd_id, "error": {"code": "NOT_FOUND", "message": f"No PRD {prd_id!r}"}})
             continue
         mode = "edit" if ctx.principal.is_admin else _best_mode(role)
@@ -136,9 +141,9 @@ def _applied_event(entry: LogEntry, clock: dict[str, int], encoding: PositionEnc
 
 def _covered_prefix(loaded: LoadedDocument, clock: dict[str, int]) -> int:
     """The last seq up to which the client's clock covers every entry (what it has, in seq order)."""
-    if not clock or any(clock.get(key, 0) < counter for key, counter in loaded.base_clock.items()):
-        return 0  # it has not even got the base state: a full resync
-    seq = loaded.entries[0].seq - 1 if loaded.entries else loaded.seq
+    if not clock or not covers(clock, loaded.origin.clock):
+        return 0  # it has not even got the origin's state: a full resync
+    seq = loaded.origin.seq
     for entry in loaded.entries:
         if entry.counter > clock.get(entry.clock_key, 0):
             break
@@ -150,8 +155,7 @@ def _catch_up_payload(loaded: LoadedDocument, since: int, encoding: PositionEnco
     """The entries after ``since`` with their positions as applied, or a full resync when the
     instance no longer holds them all."""
     payload: dict[str, Any] = {"prdId": loaded.prd_id, "seq": loaded.seq, "vectorClock": dict(loaded.clock)}
-    first_held = loaded.entries[0].seq if loaded.entries else loaded.seq + 1
-    if since + 1 < first_held and since < loaded.seq:
+    if since + 1 < loaded.first_held and since < loaded.seq:
         payload.update(
             fullResync=True,
             currentContent=loaded.document.content,
@@ -161,8 +165,7 @@ def _catch_up_payload(loaded: LoadedDocument, since: int, encoding: PositionEnco
     payload["fromSeq"] = since
     payload["operations"] = [
         {"seq": entry.seq, "userId": entry.author, "vectorClock": entry.clock, **op.as_client_op(encoding)}
-        for entry in loaded.entries
-        if entry.seq > since
+        for entry in loaded.entries_after(since)
         for op in entry.ops
     ]
     return payload

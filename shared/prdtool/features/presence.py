@@ -72,7 +72,7 @@ def presence_of(session: RoomSession, loaded: LoadedDocument, encoding: Position
     text = loaded.document.content
     payload = _seen(session, session.status or "active")
     if session.cursor is not None:
-        ops = [op for e in loaded.entries if e.seq > (session.anchor_seq or 0) for op in e.ops]
+        ops = [op for e in loaded.entries_after(int(session.anchor_seq or 0)) for op in e.ops]
 
         def where(index: float) -> dict[str, int]:
             moved = min(transform(int(index), ops), len(text))
