@@ -3,9 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v p
 VENV := .venv
 SAM_VENV := .venv-sam
 SAM_VERSION := 1.170.0
+MUTMUT_VERSION := 3.8.0
 NODE_CLIENTS := tests/e2e/node
 
-.PHONY: dev test bench install lint build clean
+.PHONY: dev test bench fuzz mutation install lint build clean
 
 dev: $(VENV)/.installed
 	$(VENV)/bin/prdtool-local serve $(DEV_ARGS)
@@ -18,6 +19,16 @@ test: install
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.run
 
+# The gateway's property-based test at length (docs/testing.md); `make test` runs a few hundred frames.
+FUZZ_EXAMPLES ?= 20000
+fuzz: $(VENV)/.installed
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest tests/handlers/test_fuzz.py -q --hypothesis-show-statistics
+
+# Mutation testing of codec, positions and crdt against the unit tests; not part of `make test`
+# (docs/testing.md). MUTATION_ARGS go to `mutmut run`, e.g. MUTATION_ARGS='prdtool.codec*'.
+mutation: $(VENV)/.installed $(VENV)/.mutmut-$(MUTMUT_VERSION)
+	$(VENV)/bin/python tools/mutation.py $(MUTATION_ARGS)
+
 install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_CLIENTS)/node_modules/.installed
 
 # The dev install: the core package and the local runtime (editable), with test tools.
@@ -25,6 +36,11 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# mutmut, only for `make mutation` (pinned: its configuration and output change between releases).
+$(VENV)/.mutmut-$(MUTMUT_VERSION): | $(VENV)/.installed
+	$(VENV)/bin/python -m pip install --quiet mutmut==$(MUTMUT_VERSION)
 	touch $@
 
 # aws-sam-cli pins an older boto3, so it lives in a virtual environment of its own.
