@@ -20,7 +20,7 @@ from bench.harness import Result
 
 ROOT = Path(__file__).resolve().parents[1]
 # Case modules in the order of docs/benchmarks.md; each has run() -> list[Result].
-CASES = ["engine", "history", "requests", "join", "fanout", "coldstart", "endtoend", "cost"]
+CASES = ["engine", "history", "requests", "join", "fanout", "coldstart", "endtoend", "cost", "concurrent"]
 LIBRARIES = ["pycrdt", "boto3", "pynamodb", "moto", "aws-lambda-powertools", "python-socketio", "openai"]
 
 

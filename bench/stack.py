@@ -26,7 +26,7 @@ from tests.handlers.conftest import Stack
 from tests.handlers.rooms import call, client
 from tests.support import SECRET, create_table_from_template
 
-__all__ = ["BenchStack", "MemoryLog", "Writer", "trace_ops", "write_history"]
+__all__ = ["BenchStack", "MemoryLog", "MemorySnapshots", "Writer", "trace_ops", "write_history"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -157,11 +157,36 @@ class MemoryLog:
     def since(self, prd_id: str, after_seq: int) -> Iterator[LogEntry]:
         return iter(self._entries.get(prd_id, [])[after_seq:])
 
+    def between(self, prd_id: str, after_seq: int, upto_seq: int) -> Iterator[LogEntry]:
+        return iter(self._entries.get(prd_id, [])[after_seq:upto_seq])
+
+    def expire(self, prd_id: str, seq: int, at_epoch_s: int) -> None:
+        """Entries are kept (the benchmarks never outlive a retention window)."""
+
     def find(self, prd_id: str, clock_key: str, counter: int) -> LogEntry | None:
         return self._by_op.get((prd_id, clock_key, counter))
 
     def find_client_op(self, prd_id: str, op_id: str) -> LogEntry | None:
         return self._by_client_op.get((prd_id, op_id))
+
+
+class MemorySnapshots:
+    """What ``Editor`` and ``compact`` use of ``SnapshotStore``, held in memory."""
+
+    def __init__(self) -> None:
+        self._kept: dict[str, list[Snapshot]] = {}
+
+    def save(self, snapshot: Snapshot) -> None:
+        self._kept.setdefault(snapshot.prd_id, []).append(snapshot)
+
+    def latest(self, prd_id: str) -> Snapshot | None:
+        return (self._kept.get(prd_id) or [None])[-1]
+
+    def older_than(self, prd_id: str, seq: int) -> Iterator[Snapshot]:
+        return (s for s in reversed(self._kept.get(prd_id, [])) if s.seq < seq)
+
+    def covering(self, prd_id: str, seq: int) -> Snapshot | None:
+        return next((s for s in self._kept.get(prd_id, []) if s.seq >= seq), None)
 
 
 TRACE = ROOT.parent / "shared" / "data" / "automerge-paper.json.gz"
