@@ -15,7 +15,7 @@ test: install
 	$(VENV)/bin/ruff check .
 	SAM_CLI=$(SAM_VENV)/bin/sam $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# Benchmarks: prints the table and writes docs/benchmarks.md (about 10 minutes on 2 cores).
+# Benchmarks: prints the table and writes docs/benchmarks.md (about 14 minutes on 2 cores).
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.run
 
