@@ -29,7 +29,7 @@ from prdtool.editing import Author, Editor, Submission
 __all__ = ["MemoryLog", "run"]
 
 CASE = "1. Engine overhead"
-TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "automerge-paper.json.gz"
+TRACE = Path(__file__).resolve().parents[1] / "tests" / "data" / "automerge-paper.json.gz"
 BARE_RUNS = 3
 ENGINE_RUNS = 3
 # The engine's cost per edit grows with the text (it reads the whole text several times per

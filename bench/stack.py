@@ -189,7 +189,7 @@ class MemorySnapshots:
         return next((s for s in self._kept.get(prd_id, []) if s.seq >= seq), None)
 
 
-TRACE = ROOT.parent / "shared" / "data" / "automerge-paper.json.gz"
+TRACE = ROOT / "tests" / "data" / "automerge-paper.json.gz"  # see tests/data/README.md
 
 
 def trace_ops(count: int | None = None) -> Iterator[ClientOp]:

@@ -23,7 +23,7 @@ __all__ = ["Author", "Received", "converged_text", "trace_patches"]
 
 Received = tuple[int, str, int, bytes]  # an entry as an author gets it: (seq, clock key, counter, update)
 
-TRACE = Path(__file__).resolve().parents[2] / "shared" / "data" / "automerge-paper.json.gz"
+TRACE = Path(__file__).resolve().parent / "data" / "automerge-paper.json.gz"
 
 
 def trace_patches() -> Iterator[tuple[int, int, str]]:

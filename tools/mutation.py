@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = ROOT / ".mutation"
 # What the staging folder holds: the package at the top level, and what the unit tests read (the
-# editing trace they find beside the checkout, which is beside mutants/ in the copy).
+# editing trace is tests/data/, so it comes with tests/ into mutants/ as well).
 LINKS = {
     "prdtool": "shared/prdtool",
     "tests": "tests",
@@ -29,7 +29,6 @@ LINKS = {
     "statemachines": "statemachines",
     "functions": "functions",
     "events": "events",
-    "shared/data": "../shared/data",
 }
 MODULES = ("codec", "positions", "crdt")
 AS_MUTMUT = "--as-mutmut"

@@ -23,7 +23,7 @@ from tests.concurrent_authors import Author as ConcurrentAuthor
 from tests.concurrent_authors import converged_text, trace_patches
 
 DAY_MS = 86_400_000
-TRACE = Path(__file__).resolve().parents[3] / "shared" / "data" / "automerge-paper.json.gz"
+TRACE = Path(__file__).resolve().parents[1] / "data" / "automerge-paper.json.gz"
 
 
 @pytest.fixture
