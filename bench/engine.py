@@ -29,6 +29,11 @@ from prdtool.editing import Author, Editor, Submission
 __all__ = ["MemoryLog", "run"]
 
 CASE = "1. Engine overhead"
+# Printed above this case's table in docs/benchmarks.md: the data its figures come from.
+INTRO = [
+    "The replays use Martin Kleppmann's automerge-paper editing trace (259,778 single-character edits,",
+    "typing the LaTeX source of a paper), kept in `tests/data/`; its origin is in tests/data/README.md.",
+]
 TRACE = Path(__file__).resolve().parents[1] / "tests" / "data" / "automerge-paper.json.gz"
 BARE_RUNS = 3
 ENGINE_RUNS = 3

@@ -19,7 +19,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 from bench.harness import Result
 
 ROOT = Path(__file__).resolve().parents[1]
-# Case modules in the order of docs/benchmarks.md; each has run() -> list[Result].
+# Case modules in the order of docs/benchmarks.md; each has run() -> list[Result], and may have CASE
+# (its case's title) with INTRO (lines printed above its table).
 CASES = ["engine", "history", "requests", "join", "fanout", "coldstart", "endtoend", "cost", "concurrent"]
 LIBRARIES = ["pycrdt", "boto3", "pynamodb", "moto", "aws-lambda-powertools", "python-socketio", "openai"]
 
@@ -47,7 +48,7 @@ def machine() -> list[str]:
     ]
 
 
-def render(results: list[Result], seconds: float) -> str:
+def render(results: list[Result], seconds: float, intros: dict[str, list[str]] | None = None) -> str:
     lines = [
         "# Benchmarks", "",
         "Written by `make bench` (`bench/`); every figure is from the run below, on one machine.",
@@ -58,7 +59,10 @@ def render(results: list[Result], seconds: float) -> str:
     for r in results:
         if r.case != case:
             case = r.case
-            lines += ["", f"## {case}", "", "| what | figure | note |", "|---|---|---|"]
+            lines += ["", f"## {case}", ""]
+            if intro := (intros or {}).get(case):
+                lines += [*intro, ""]
+            lines += ["| what | figure | note |", "|---|---|---|"]
         lines.append(f"| {r.what} | {r.value} | {r.note} |")
     return "\n".join(lines) + "\n"
 
@@ -69,13 +73,16 @@ def main(argv: list[str]) -> int:
     chosen = argv or CASES
     started = time.perf_counter()
     results: list[Result] = []
+    intros: dict[str, list[str]] = {}
     for name in chosen:
         print(f"== {name}", flush=True)
         module = importlib.import_module(f"bench.{name}")
+        if hasattr(module, "INTRO"):
+            intros[module.CASE] = module.INTRO
         for result in module.run():
             print(f"  {result.what}: {result.value}  {result.note}", flush=True)
             results.append(result)
-    text = render(results, time.perf_counter() - started)
+    text = render(results, time.perf_counter() - started, intros)
     if not argv:  # only a full run replaces the published figures
         (ROOT / "docs" / "benchmarks.md").write_text(text)
         print("written to docs/benchmarks.md")
