@@ -1,0 +1,217 @@
+"""events/: every function of template.yaml has a sample event, and each sample still reads the way
+its function reads its event, so `sam local invoke <LogicalId> -e events/<sample>.json` (README)
+gives the handler what AWS would.
+
+The checks go through the real readers: the WebSocket functions' ``WebSocketEvent.parse``, the codec
+and the payload models for the frames, ``handshake`` and ``run_step`` themselves, the calls that
+invoke the compactor and start the AI state machine, and powertools' EventBridge model.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
+from prdtool.apigw import WebSocketEvent
+from prdtool.codec import EngineIOType, SocketIOType, decode_engineio, decode_json, decode_socketio
+from prdtool.connection import handshake
+from prdtool.generation import run_step
+from prdtool.models import CLIENT_EVENTS
+from prdtool.services import Services
+from prdtool.settings import Settings
+from tests.support import ROOT, load_template, sample_event
+
+TEMPLATE = load_template()
+RESOURCES = TEMPLATE["Resources"]
+
+# Each function's samples (events/<name>.json), by its logical id in template.yaml.
+SAMPLES: dict[str, list[str]] = {
+    "ConnectFunction": ["connect"],
+    "DisconnectFunction": ["disconnect"],
+    "GatewayFunction": ["default", "document-join", "session-info"],
+    "HandshakeFunction": ["handshake"],
+    "HeartbeatFunction": ["heartbeat"],
+    "CompactorFunction": ["compactor"],
+    "AiWorkerFunction": ["ai-worker-generate"],
+}
+EVENT_TYPES = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}  # every other route: MESSAGE
+
+
+def of_type(kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in RESOURCES.items() if r["Type"] == kind}
+
+
+def routes_of(function: str) -> set[str]:
+    """The WebSocket route keys whose integration invokes ``function``."""
+    integrations = {
+        name
+        for name, r in of_type("AWS::ApiGatewayV2::Integration").items()
+        if f"${{{function}.Arn}}" in r["Properties"]["IntegrationUri"]["Fn::Sub"]
+    }
+    return {
+        r["Properties"]["RouteKey"]
+        for r in of_type("AWS::ApiGatewayV2::Route").values()
+        if r["Properties"]["Target"]["Fn::Sub"] in {f"integrations/${{{i}}}" for i in integrations}
+    }
+
+
+def websocket_event(function: str, event: dict[str, Any]) -> WebSocketEvent:
+    parsed = WebSocketEvent.parse(event)
+    route = parsed.requestContext.routeKey
+    assert route in routes_of(function), f"{function} serves {sorted(routes_of(function))}, not {route}"
+    assert parsed.requestContext.eventType == EVENT_TYPES.get(route, "MESSAGE")
+    return parsed
+
+
+def client_event(body: str, route: str) -> tuple[str, Any]:
+    """The event a frame names and its payload: a Socket.IO EVENT on ``$default``, where every
+    Engine.IO frame lands, else a native ``{"action", "data"}`` frame whose action chose the route."""
+    if route == "$default":
+        packet = decode_engineio(body)
+        assert packet.type == EngineIOType.MESSAGE and isinstance(packet.data, str)
+        message = decode_socketio(packet.data)
+        assert message.type == SocketIOType.EVENT
+        name, *args = message.data
+        return name, args[0] if args else None
+    frame = decode_json(body)
+    assert isinstance(frame, dict)
+    assert frame.get("action") == route, "API Gateway picks the route by the frame's action"
+    return frame["action"], frame.get("data")
+
+
+def check_connect(event: dict[str, Any]) -> None:
+    websocket_event("ConnectFunction", event)
+
+
+def check_disconnect(event: dict[str, Any]) -> None:
+    websocket_event("DisconnectFunction", event)
+
+
+def check_gateway(event: dict[str, Any]) -> None:
+    parsed = websocket_event("GatewayFunction", event)
+    name, data = client_event(parsed.body or "", parsed.requestContext.routeKey)
+    assert name in CLIENT_EVENTS, f"{name!r} is no client event"
+    CLIENT_EVENTS[name].model_validate({} if data is None else data)  # as the router validates it
+
+
+def check_handshake(event: dict[str, Any]) -> None:
+    """The real handshake on the sample: it posts the OPEN packet to the connection it names."""
+    posts: list[tuple[str, str, str, str]] = []
+    opened: list[str] = []
+
+    def sender(api_id: str, stage: str) -> SimpleNamespace:
+        return SimpleNamespace(post=lambda connection_id, frame: posts.append((api_id, stage, connection_id, frame)))
+
+    services = SimpleNamespace(
+        settings=Settings(connections_table="unused"),
+        sender=sender,
+        clock=lambda: 1_795_602_600_000,
+        store=SimpleNamespace(mark_opened=lambda connection_id, now, sweep_at: opened.append(connection_id)),
+    )
+    assert handshake(services, event, sleep=lambda s: None) is True  # type: ignore[arg-type]
+    [(api_id, stage, connection_id, frame)] = posts
+    assert (api_id, stage) == (event["apiId"], event["stage"])
+    assert opened == [connection_id] == [event["connectionId"]]
+    packet = decode_engineio(frame)
+    assert packet.type == EngineIOType.OPEN
+    assert json.loads(str(packet.data))["sid"] == event["eioSid"]
+
+
+def check_heartbeat(event: dict[str, Any]) -> None:
+    """An EventBridge scheduled event, as the function's Schedule in the template sends it."""
+    scheduled = EventBridgeModel.model_validate(event)
+    assert (scheduled.source, scheduled.detail_type) == ("aws.events", "Scheduled Event")
+    events = RESOURCES["HeartbeatFunction"]["Properties"]["Events"].values()
+    assert any(e["Type"] == "Schedule" for e in events)
+
+
+def check_compactor(event: dict[str, Any]) -> None:
+    """Exactly what the gateway sends when it invokes the compactor."""
+    assert type(event.get("prdId")) is str and type(event.get("seq")) is int
+    sent: list[dict[str, Any]] = []
+    caller = SimpleNamespace(
+        settings=SimpleNamespace(compactor_function="compactor"), _invoke_async=lambda f, p: sent.append(p)
+    )
+    Services.start_compaction(caller, event["prdId"], event["seq"])  # type: ignore[arg-type]
+    assert sent == [event]
+
+
+def ai_worker_payloads() -> dict[str, dict[str, Any]]:
+    """The payload each state of the AI state machine invokes the worker with, by step."""
+    machine = RESOURCES["AiStateMachine"]["Properties"]
+    [(variable, arn)] = machine["DefinitionSubstitutions"].items()
+    assert arn == {"Fn::GetAtt": ["AiWorkerFunction", "Arn"]}
+    states = json.loads((ROOT / machine["DefinitionUri"]).read_text())["States"].values()
+    return {
+        params["Payload"]["step"]: params["Payload"]
+        for params in (state.get("Parameters", {}) for state in states)
+        if params.get("FunctionName") == f"${{{variable}}}"
+    }
+
+
+def check_ai_worker(event: dict[str, Any]) -> None:
+    """A step the state machine runs, with the keys its state passes, and the stream as the
+    execution's input names it; run_step reads it (and finds no such stream here)."""
+    payloads = ai_worker_payloads()
+    assert event.get("step") in payloads, f"the state machine runs {sorted(payloads)}"
+    assert set(event) == {key.removesuffix(".$") for key in payloads[event["step"]]}
+    inputs: list[dict[str, Any]] = []
+
+    def start_execution(**call: Any) -> dict[str, str]:
+        inputs.append(json.loads(call["input"]))
+        return {"executionArn": "arn"}
+
+    caller = SimpleNamespace(
+        settings=SimpleNamespace(ai_state_machine_arn="arn"), _states=SimpleNamespace(start_execution=start_execution)
+    )
+    stream = event["stream"]
+    record = SimpleNamespace(user_id=stream["userId"], stream_id=stream["streamId"])
+    Services.start_generation(caller, record, "execution")  # type: ignore[arg-type]
+    assert [i["stream"] for i in inputs] == [stream]
+
+    asked: list[tuple[str, str]] = []
+
+    def get(user_id: str, stream_id: str) -> None:
+        asked.append((user_id, stream_id))
+
+    assert run_step(SimpleNamespace(streams=SimpleNamespace(get=get)), None, event) == {"status": "gone"}  # type: ignore[arg-type]
+    assert asked == [(stream["userId"], stream["streamId"])]
+
+
+CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "ConnectFunction": check_connect,
+    "DisconnectFunction": check_disconnect,
+    "GatewayFunction": check_gateway,
+    "HandshakeFunction": check_handshake,
+    "HeartbeatFunction": check_heartbeat,
+    "CompactorFunction": check_compactor,
+    "AiWorkerFunction": check_ai_worker,
+}
+
+
+def test_every_function_has_a_sample_and_every_sample_a_function() -> None:
+    functions = set(of_type("AWS::Serverless::Function"))
+    assert set(SAMPLES) == functions == set(CHECKS)
+    assert all(SAMPLES.values()), "a function without a sample event"
+    listed = [name for names in SAMPLES.values() for name in names]
+    assert len(listed) == len(set(listed)), "a sample listed for two functions"
+    assert sorted(listed) == sorted(path.stem for path in (ROOT / "events").glob("*.json"))
+
+
+def test_each_websocket_route_the_samples_use_belongs_to_its_function() -> None:
+    served = {f: routes_of(f) for f in ("ConnectFunction", "DisconnectFunction", "GatewayFunction")}
+    assert served["ConnectFunction"] == {"$connect"}
+    assert served["DisconnectFunction"] == {"$disconnect"}
+    assert served["GatewayFunction"] == set(CLIENT_EVENTS) | {"$default"}
+
+
+@pytest.mark.parametrize(
+    ("function", "name"), [(function, name) for function, names in SAMPLES.items() for name in names]
+)
+def test_the_sample_reads_as_its_function_reads_it(function: str, name: str) -> None:
+    CHECKS[function](sample_event(name))
