@@ -28,9 +28,9 @@ import pycrdt
 
 from bench.harness import Result
 from bench.stack import MemoryLog, MemorySnapshots
-from prdtool.compaction import compact
-from prdtool.editing import Author, Editor, Submission
-from prdtool.update_log import SeqTaken
+from prdtool.engine.compaction import compact
+from prdtool.engine.editor import Author, Editor, Submission
+from prdtool.engine.update_log import SeqTaken
 from tests.concurrent_authors import Author as Typist
 from tests.concurrent_authors import converged_text, trace_patches
 

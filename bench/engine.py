@@ -23,8 +23,8 @@ from pycrdt import Doc, Text
 
 from bench.harness import Result, count_aws_calls, figure, repeat
 from bench.stack import BenchStack, MemoryLog
-from prdtool.crdt import ClientOp
-from prdtool.editing import Author, Editor, Submission
+from prdtool.engine.crdt import ClientOp
+from prdtool.engine.editor import Author, Editor, Submission
 
 __all__ = ["MemoryLog", "run"]
 

@@ -10,9 +10,9 @@ import pycrdt
 
 from bench.harness import Result, count_aws_calls, figure, split
 from bench.stack import BenchStack, MemoryLog, Writer
-from prdtool.crdt import ClientOp, Document
-from prdtool.editing import Author, Editor, Submission
-from prdtool.snapshots import Snapshot
+from prdtool.engine.crdt import ClientOp, Document
+from prdtool.engine.editor import Author, Editor, Submission
+from prdtool.engine.snapshots import Snapshot
 
 CASE = "4. Join"
 SIZES = (10_000, 100_000, 1_000_000)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from bench.harness import Result, count_aws_calls, figure
 from bench.stack import BenchStack, Writer, trace_ops
-from prdtool.crdt import ClientOp
+from prdtool.engine.crdt import ClientOp
 
 CASE = "3. Requests per edit"
 EDITS = 2_000  # four snapshots at the default SnapshotEvery (500)

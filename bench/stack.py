@@ -15,11 +15,11 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from prdtool.crdt import ClientOp, Document
-from prdtool.editing import Author, Editor, Submission
-from prdtool.settings import Settings
-from prdtool.snapshots import Snapshot
-from prdtool.update_log import LogEntry, SeqTaken
+from prdtool.engine.crdt import ClientOp, Document
+from prdtool.engine.editor import Author, Editor, Submission
+from prdtool.engine.snapshots import Snapshot
+from prdtool.engine.update_log import LogEntry, SeqTaken
+from prdtool.kernel.settings import Settings
 from prdtool_local.atomic_dynamodb import make_dynamodb_atomic
 from tests.fakes.aws_http import FakeAws, start
 from tests.handlers.conftest import Stack

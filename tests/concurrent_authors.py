@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from prdtool.crdt import ClientOp, Document, client_id_for
+from prdtool.engine.crdt import ClientOp, Document, client_id_for
 
 __all__ = ["Author", "Received", "converged_text", "trace_patches"]
 

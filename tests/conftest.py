@@ -6,7 +6,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from prdtool.settings import Settings
+from prdtool.kernel.settings import Settings
 from prdtool_local.atomic_dynamodb import make_dynamodb_atomic
 from tests.fakes.aws_http import FakeAws, start
 from tests.support import SECRET, create_table_from_template

@@ -17,14 +17,16 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-from prdtool.apigw import WebSocketEvent
-from prdtool.codec import EngineIOType, SocketIOType, decode_engineio, decode_json, decode_socketio
-from prdtool.connection import handshake
-from prdtool.generation import run_step
-from prdtool.models import CLIENT_EVENTS
-from prdtool.services import Services
-from prdtool.settings import Settings
+from prdtool.api import build_router
+from prdtool.engine.services import Services
+from prdtool.features.ai.steps import run_step
+from prdtool.kernel.apigw import WebSocketEvent
+from prdtool.kernel.codec import EngineIOType, SocketIOType, decode_engineio, decode_json, decode_socketio
+from prdtool.kernel.lifecycle import handshake
+from prdtool.kernel.settings import Settings
 from tests.support import ROOT, load_template, sample_event
+
+ROUTER = build_router()  # every event of the API, as the areas register them
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -95,8 +97,8 @@ def check_disconnect(event: dict[str, Any]) -> None:
 def check_gateway(event: dict[str, Any]) -> None:
     parsed = websocket_event("GatewayFunction", event)
     name, data = client_event(parsed.body or "", parsed.requestContext.routeKey)
-    assert name in CLIENT_EVENTS, f"{name!r} is no client event"
-    CLIENT_EVENTS[name].model_validate({} if data is None else data)  # as the router validates it
+    assert name in ROUTER.events, f"{name!r} is no client event served here"
+    ROUTER.model_of(name).model_validate({} if data is None else data)  # as the router validates it
 
 
 def check_handshake(event: dict[str, Any]) -> None:
@@ -207,7 +209,7 @@ def test_each_websocket_route_the_samples_use_belongs_to_its_function() -> None:
     served = {f: routes_of(f) for f in ("ConnectFunction", "DisconnectFunction", "GatewayFunction")}
     assert served["ConnectFunction"] == {"$connect"}
     assert served["DisconnectFunction"] == {"$disconnect"}
-    assert served["GatewayFunction"] == set(CLIENT_EVENTS) | {"$default"}
+    assert served["GatewayFunction"] == ROUTER.api_events | {"$default"}
 
 
 @pytest.mark.parametrize(

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from prdtool.apigw import WebSocketEvent
-from prdtool.models import CLIENT_EVENTS
-from prdtool.store import ConnectionRecord
+from prdtool.api import build_router
+from prdtool.kernel.apigw import WebSocketEvent
+from prdtool.kernel.connections import ConnectionRecord
 from tests.support import ROOT, load_template, sample_event
+
+ROUTER = build_router()  # every event of the API, as the areas register them
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]
@@ -45,7 +47,7 @@ def test_sam_validate(args: list[str]) -> None:
 
 def test_one_native_route_per_client_event_plus_the_special_routes() -> None:
     routes = {r["Properties"]["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route").values()}
-    assert routes == set(CLIENT_EVENTS) | {"$connect", "$disconnect", "$default"}
+    assert routes == ROUTER.api_events | {"$connect", "$disconnect", "$default"}
     integrations = set(of_type("AWS::ApiGatewayV2::Integration"))
     for route in of_type("AWS::ApiGatewayV2::Route").values():
         target = route["Properties"]["Target"]["Fn::Sub"]
@@ -82,7 +84,7 @@ def test_connections_table_matches_the_model() -> None:
     assert table["KeySchema"] == [{"AttributeName": "connection_id", "KeyType": "HASH"}]
     declared = {g["IndexName"]: g["KeySchema"] for g in table["GlobalSecondaryIndexes"]}
     projections = {g["IndexName"]: g["Projection"] for g in table["GlobalSecondaryIndexes"]}
-    for index in (ConnectionRecord.by_user, ConnectionRecord.by_sweep):
+    for index in (ConnectionRecord.by_sweep,):
         schema = index._get_schema()
         keys = sorted(schema["key_schema"], key=lambda k: k["KeyType"])  # HASH before RANGE, as declared
         assert declared[index.Meta.index_name] == keys

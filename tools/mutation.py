@@ -73,7 +73,8 @@ def verdicts() -> dict[str, dict[str, str]]:
     by_module: dict[str, dict[str, str]] = {m: {} for m in MODULES}
     for line in out.stdout.splitlines():
         name, sep, status = line.strip().rpartition(": ")
-        module = name.split(".")[1] if name.startswith("prdtool.") else ""
+        # prdtool.kernel.codec.x_decode_json__mutmut_3: the module is the third part
+        module = name.split(".")[2] if name.startswith("prdtool.") and name.count(".") >= 3 else ""
         if sep and module in by_module:
             by_module[module][name] = status
     return by_module

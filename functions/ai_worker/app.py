@@ -1,4 +1,4 @@
-"""The AI worker: each state of the AI state machine runs one step here (see prdtool.generation).
+"""The AI worker: each state of the AI state machine runs one step here (see prdtool.features.ai.steps).
 
 The only function that imports ``openai`` (from its own layer), so the functions that serve
 every frame never pay for it.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from prdtool.ai_providers import provider_from_settings
-from prdtool.generation import run_step
-from prdtool.observability import logger, metrics
-from prdtool.services import Services
+from prdtool.engine.services import Services
+from prdtool.features.ai.providers import provider_from_settings
+from prdtool.features.ai.steps import run_step
+from prdtool.kernel.observability import logger, metrics
 
 services = Services.from_env()
 provider = provider_from_settings(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from prdtool.apigw import WebSocketEvent
-from prdtool.connection import connect
-from prdtool.observability import logger, metrics
-from prdtool.services import Services
+from prdtool.kernel.apigw import WebSocketEvent
+from prdtool.kernel.lifecycle import connect
+from prdtool.kernel.observability import logger, metrics
+from prdtool.kernel.transport import Transport
 
-services = Services.from_env()
+services = Transport.from_env()  # connections only: no documents, no router
 
 
 @metrics.log_metrics

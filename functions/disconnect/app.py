@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from prdtool.apigw import WebSocketEvent
-from prdtool.connection import disconnect
-from prdtool.observability import logger, metrics
-from prdtool.services import Services
+from prdtool.engine.services import Services
+from prdtool.kernel.apigw import WebSocketEvent
+from prdtool.kernel.lifecycle import disconnect
+from prdtool.kernel.observability import logger, metrics
 
 services = Services.from_env()
 

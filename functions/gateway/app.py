@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from prdtool.apigw import WebSocketEvent
-from prdtool.frames import handle_frame
-from prdtool.observability import logger, metrics
-from prdtool.services import Services
+from prdtool.engine.services import Services
+from prdtool.kernel.apigw import WebSocketEvent
+from prdtool.kernel.frames import handle_frame
+from prdtool.kernel.observability import logger, metrics
 
 services = Services.from_env()
+_ = services.app  # the router and every area, at cold start rather than on the first frame
 
 
 @metrics.log_metrics

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from prdtool.connection import handshake
-from prdtool.observability import logger, metrics
-from prdtool.services import Services
+from prdtool.kernel.lifecycle import handshake
+from prdtool.kernel.observability import logger, metrics
+from prdtool.kernel.transport import Transport
 
-services = Services.from_env()
+services = Transport.from_env()  # connections only: no documents, no router
 
 
 @metrics.log_metrics

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from prdtool.heartbeat import sweep
-from prdtool.observability import logger, metrics
-from prdtool.services import Services
+from prdtool.engine.services import Services
+from prdtool.kernel.heartbeat import sweep
+from prdtool.kernel.observability import logger, metrics
 
 services = Services.from_env()
 

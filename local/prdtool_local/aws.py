@@ -64,7 +64,7 @@ class EmbeddedAws:
 
     def create_secret(self, name: str, value: str) -> str:
         """A Secrets Manager secret; returns its ARN."""
-        return self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"]
+        return str(self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"])
 
     def provision(self, template: Template) -> None:
         """Create the template's tables and buckets, then restore what the data folder holds."""

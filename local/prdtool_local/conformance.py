@@ -9,13 +9,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from prdtool.auth import Principal
-from prdtool.context import RequestContext
-from prdtool.errors import AppError
-from prdtool.router import Outcome
+from prdtool.kernel.auth import Principal
+from prdtool.kernel.errors import AppError
+from prdtool.kernel.socket_app import Caller, Outcome
 
 if TYPE_CHECKING:
-    from prdtool.services import Services
+    from prdtool.kernel.transport import Transport
 
 __all__ = ["ConformanceApp"]
 
@@ -23,18 +22,18 @@ __all__ = ["ConformanceApp"]
 class ConformanceApp:
     namespaces = frozenset({"/", "/custom"})
 
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Transport) -> None:
         self._services = services
 
     def authenticate(self, auth: dict[str, Any] | None, at_upgrade: Principal | AppError | None) -> Principal:
         return Principal("conformance", "Conformance suite")
 
-    def on_connect(self, ctx: RequestContext, auth: dict[str, Any]) -> None:
-        ctx.emit("auth", auth)
+    def on_connect(self, caller: Caller, auth: dict[str, Any]) -> None:
+        caller.emit("auth", auth)
 
-    def dispatch(self, ctx: RequestContext, event: str, args: list[Any], wants_ack: bool) -> Outcome:
+    def dispatch(self, caller: Caller, event: str, args: list[Any], wants_ack: bool) -> Outcome:
         if event == "message":
-            ctx.emit("message-back", *args)
+            caller.emit("message-back", *args)
         elif event == "message-with-ack":
             return Outcome(ack=list(args))
         return Outcome()

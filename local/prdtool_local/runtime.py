@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
-from prdtool.settings import Settings
+from prdtool.kernel.settings import Settings
 from prdtool_local.aws import LOCAL_CREDENTIALS, EmbeddedAws
 from prdtool_local.demo import DEMO_PRD, seed
 from prdtool_local.gateway import Gateway, GatewayLimits
@@ -78,7 +78,7 @@ class LocalRuntime:
         await self._runner.setup()
         site = web.TCPSite(self._runner, opts.host, opts.port)
         await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked for
+        self.port = int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]  # the real port when 0 was asked for
         self.gateway.host = f"{opts.host}:{self.port}"
 
         base = f"http://{opts.host}:{self.port}"

@@ -48,4 +48,4 @@ def route_lambda_tasks(lambda_endpoint: str, credentials: dict[str, str]) -> Non
             config=Config(retries={"total_max_attempts": 1}, read_timeout=_TASK_READ_TIMEOUT_S),
         )
 
-    lambda_eval_utils.boto_client_for = client_for  # type: ignore[assignment]
+    lambda_eval_utils.boto_client_for = client_for  # type: ignore[attr-defined]  # moto re-exports it implicitly

@@ -37,8 +37,10 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
             value = value.split(".", 1)
     elif isinstance(node, yaml.SequenceNode):
         value = loader.construct_sequence(node, deep=True)
-    else:
+    elif isinstance(node, yaml.MappingNode):
         value = loader.construct_mapping(node, deep=True)
+    else:
+        raise yaml.constructor.ConstructorError(None, None, f"unexpected {node.tag}", node.start_mark)
     return {name: value}
 
 
@@ -88,7 +90,8 @@ class Template:
 
 def read_template(path: Path) -> dict[str, Any]:
     """The template as data, with short-form tags in their long form (``{"Ref": ...}``)."""
-    return yaml.load(path.read_text(), Loader=_Loader)
+    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=_Loader)
+    return loaded
 
 
 def load_template(path: Path, overrides: dict[str, str] | None = None, stack_name: str = "prdtool-local") -> Template:
@@ -142,7 +145,7 @@ def load_template(path: Path, overrides: dict[str, str] | None = None, stack_nam
     )
 
 
-def _definition(resource: dict, resolver: _Resolver, root: Path) -> str:
+def _definition(resource: dict[str, Any], resolver: _Resolver, root: Path) -> str:
     """A state machine's ASL with its ``DefinitionSubstitutions`` applied, as SAM deploys it."""
     props = resource["Properties"]
     if "Definition" in props:
@@ -154,7 +157,9 @@ def _definition(resource: dict, resolver: _Resolver, root: Path) -> str:
     return text
 
 
-def _function(lid: str, resource: dict, globals_: dict, resolver: _Resolver, root: Path) -> FunctionSpec:
+def _function(
+    lid: str, resource: dict[str, Any], globals_: dict[str, Any], resolver: _Resolver, root: Path
+) -> FunctionSpec:
     props = {**globals_, **resource.get("Properties", {})}
     env = {
         **(globals_.get("Environment", {}).get("Variables", {})),
@@ -162,7 +167,7 @@ def _function(lid: str, resource: dict, globals_: dict, resolver: _Resolver, roo
     }
     props = resolver.resolve(props)
     layers = resolver.resolve(list(globals_.get("Layers", [])) + list(resource.get("Properties", {}).get("Layers", [])))
-    layer_dirs = [root / resolver.layer_dir(ref) for ref in layers if resolver.layer_dir(ref)]
+    layer_dirs = [root / found for ref in layers if (found := resolver.layer_dir(ref))]
     schedules = [
         _rate_seconds(resolver.resolve(e["Properties"]["Schedule"]))
         for e in (props.get("Events") or {}).values()
@@ -206,9 +211,9 @@ def _function_from_integration_uri(uri: str) -> str:
 class _Resolver:
     """Resolves intrinsic functions against one local stack."""
 
-    def __init__(self, raw: dict, overrides: dict[str, str], stack_name: str) -> None:
+    def __init__(self, raw: dict[str, Any], overrides: dict[str, str], stack_name: str) -> None:
         self.raw = raw
-        self.resources: dict[str, dict] = raw.get("Resources", {})
+        self.resources: dict[str, dict[str, Any]] = raw.get("Resources", {})
         self.stack_name = stack_name
         self.parameters = {
             name: str(overrides.get(name, spec.get("Default", ""))) for name, spec in raw.get("Parameters", {}).items()
@@ -218,7 +223,7 @@ class _Resolver:
             raise ValueError(f"unknown template parameters: {', '.join(sorted(unknown))}")
         self._conditions: dict[str, bool] = {}
 
-    def active(self, resource: dict) -> bool:
+    def active(self, resource: dict[str, Any]) -> bool:
         return "Condition" not in resource or self.condition(resource["Condition"])
 
     def condition(self, name: str) -> bool:
@@ -272,7 +277,7 @@ class _Resolver:
     def layer_dir(self, ref: str) -> str | None:
         for lid, r in self.resources.items():
             if r["Type"] == "AWS::Serverless::LayerVersion" and self.ref(lid) == ref:
-                return r["Properties"]["ContentUri"]
+                return str(r["Properties"]["ContentUri"])
         return None
 
     def resolve(self, value: Any) -> Any:  # noqa: C901 - one branch per intrinsic function

@@ -24,7 +24,8 @@ HELP = """commands:  a TEXT  append a line   i POS TEXT  insert   d POS LEN  del
 class PlainClient:
     def __init__(self, sio: socketio.AsyncClient, prd_id: str) -> None:
         self.sio, self.prd_id = sio, prd_id
-        self.text, self.seq, self.clock, self.key = "", 0, {}, ""
+        self.text, self.seq, self.key = "", 0, ""
+        self.clock: dict[str, int] = {}
         self.pending: dict[int, list[dict[str, Any]]] = {}
 
     def join(self, joined: dict[str, Any]) -> None:
@@ -60,7 +61,7 @@ def _splice(text: str, op: dict[str, Any]) -> str:
     units = text.encode("utf-16-le")
     at = op["position"] * 2
     if op["type"] == "insert":
-        return (units[:at] + op["content"].encode("utf-16-le") + units[at:]).decode("utf-16-le")
+        return (units[:at] + str(op["content"]).encode("utf-16-le") + units[at:]).decode("utf-16-le")
     if op["type"] == "delete":
         return (units[:at] + units[at + op["length"] * 2 :]).decode("utf-16-le")
     return text
@@ -70,7 +71,7 @@ async def edit(url: str, path: str, user: str, prd_id: str) -> None:
     sio = socketio.AsyncClient(reconnection=False)
     client = PlainClient(sio, prd_id)
 
-    @sio.on("operation:applied", namespace="/ws")
+    @sio.on("operation:applied", namespace="/ws")  # type: ignore[untyped-decorator]  # python-socketio is untyped
     def on_applied(data: dict[str, Any]) -> None:
         ops = data.get("operations") or [data["operation"]]
         client.applied(data["seq"], ops, data["newVectorClock"])

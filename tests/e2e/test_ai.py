@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import socketio
 
-from prdtool.ai_prompts import MERGE_SYSTEM_PROMPT
-from prdtool.ai_streams import stream_key
-from prdtool.positions import length
+from prdtool.engine.positions import length
+from prdtool.engine.streams import stream_key
+from prdtool.features.ai.prompts import MERGE_SYSTEM_PROMPT
 from prdtool_local.tokens import mint
 from tests.e2e.conftest import LocalStack, start_stack
 from tests.e2e.test_conflicts import _conflict, _texts

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from prdtool.settings import Settings
+from prdtool.kernel.settings import Settings
 from tests.fakes.aws_http import FakeAws
 from tests.support import LambdaContext, load_function, sample_event
 

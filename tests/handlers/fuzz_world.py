@@ -21,13 +21,15 @@ import boto3
 from hypothesis import currently_in_test_context, event
 from pycrdt import Doc, Text
 
-from prdtool.editing import Editor
-from prdtool.models import CLIENT_EVENTS
-from prdtool.observability import logger
+from prdtool.api import build_router
+from prdtool.engine.editor import Editor
+from prdtool.kernel.observability import logger
 from tests.fakes.aws_http import FakeAws
 from tests.handlers.conftest import Stack
 from tests.handlers.rooms import call, client
 from tests.support import make_token
+
+ROUTER = build_router()  # every event of the API, as the areas register them
 
 __all__ = [
     "BOOKKEEPING",
@@ -292,7 +294,7 @@ def _native_route(body: str) -> str:
         action = json.loads(body).get("action")
     except (ValueError, AttributeError, RecursionError):
         return "$default"
-    return action if isinstance(action, str) and action in CLIENT_EVENTS else "$default"
+    return action if isinstance(action, str) and action in ROUTER.api_events else "$default"
 
 
 # ---------------------------------------------------------------------------------------- the baseline

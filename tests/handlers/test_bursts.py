@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from prdtool.frames import burst_event
+from prdtool.kernel.frames import read_frame
 from tests.fakes.aws_http import FakeAws
 from tests.handlers.conftest import Stack
 from tests.handlers.rooms import call, events, op
@@ -100,5 +100,5 @@ def test_native_frames_count_too(stack: Stack, fake_aws: FakeAws, small_bursts: 
         ('42["operation:editor",{}]', None),
     ],
 )
-def test_burst_event_is_read_from_the_raw_frame(body: str, event: str | None) -> None:
-    assert burst_event(body) == event
+def test_burst_event_is_read_from_the_frame_as_decoded(body: str, event: str | None) -> None:
+    assert read_frame(body, 32_768).burst_event == event

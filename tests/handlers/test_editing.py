@@ -379,7 +379,7 @@ def test_authors_typing_at_once_through_two_gateway_instances_and_a_snapshot(
     snapshots the document, and a cold instance takes one's place. All end at the reference."""
     import random
 
-    from prdtool.update_log import UpdateLog
+    from prdtool.engine.update_log import UpdateLog
     from tests.concurrent_authors import Author, converged_text, trace_patches
 
     monkeypatch.setenv("SNAPSHOT_EVERY", "40")

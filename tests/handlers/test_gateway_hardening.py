@@ -8,7 +8,7 @@ import json
 import boto3
 import pytest
 
-from prdtool.settings import Settings
+from prdtool.kernel.settings import Settings
 from tests.fakes.aws_http import FakeAws
 from tests.handlers.conftest import Stack
 from tests.support import make_token

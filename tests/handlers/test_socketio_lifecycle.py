@@ -58,7 +58,7 @@ def test_handshake_gives_up_on_a_connection_that_never_appears(stack: Stack, fak
     connection_id, _ = stack.connect(SOCKETIO_QUERY)
     fake_aws.open.discard(connection_id)
     slept: list[float] = []
-    from prdtool.connection import handshake
+    from prdtool.kernel.lifecycle import handshake
 
     services = stack.functions["handshake"].services
     payload = fake_aws.invocations[0].payload

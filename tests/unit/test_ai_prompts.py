@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prdtool.ai_prompts import (
+from prdtool.features.ai.prompts import (
     SYSTEM_PROMPT,
     GenerationRequest,
     Section,

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from prdtool.ai_prompts import GenerationRequest, build_messages, estimate_tokens
-from prdtool.ai_providers import (
+from prdtool.features.ai.prompts import GenerationRequest, build_messages, estimate_tokens
+from prdtool.features.ai.providers import (
     OfflineProvider,
     OpenAiProvider,
     Provider,
@@ -187,6 +187,6 @@ def test_provider_from_settings() -> None:
 
 
 def test_importing_the_module_does_not_import_openai() -> None:
-    code = "import sys, prdtool.ai_providers; print('openai' in sys.modules, 'httpx2' in sys.modules)"
+    code = "import sys, prdtool.features.ai.providers; print('openai' in sys.modules, 'httpx2' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.split() == ["False", "False"]

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from prdtool.auth import Principal, TokenVerifier, extract_token
-from prdtool.errors import AppError, ErrorCode
+from prdtool.kernel.auth import Principal, TokenVerifier, extract_token
+from prdtool.kernel.errors import AppError, ErrorCode
 from tests.fakes.aws_http import FakeAws
 from tests.support import SECRET, make_token, unsigned_token
 

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from socketio.packet import Packet as ReferencePacket
 
-from prdtool.codec import (
+from prdtool.kernel.codec import (
     MAX_ACK_ID,
     MAX_ATTACHMENTS,
     MAX_JSON_DEPTH,

@@ -6,14 +6,14 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from prdtool.compaction import compact, due_for_snapshot
-from prdtool.crdt import ClientOp, Document
-from prdtool.editing import Author, Editor, Submission
-from prdtool.errors import AppError
-from prdtool.loaded_document import LogGap
-from prdtool.settings import Settings
-from prdtool.snapshots import SnapshotStore
-from prdtool.update_log import UpdateLog, _LogItem, bind_update_log
+from prdtool.engine.compaction import compact, due_for_snapshot
+from prdtool.engine.crdt import ClientOp, Document
+from prdtool.engine.editor import Author, Editor, Submission
+from prdtool.engine.loaded_document import LogGap
+from prdtool.engine.snapshots import SnapshotStore
+from prdtool.engine.update_log import UpdateLog, _LogItem, bind_update_log
+from prdtool.kernel.errors import AppError
+from prdtool.kernel.settings import Settings
 
 DAY_MS = 86_400_000
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from prdtool.conflicts import Span, overlaps, spans_after, text_after, touched
-from prdtool.crdt import AppliedOp
+from prdtool.engine.anchors import Span, overlaps, spans_after, text_after, touched
+from prdtool.engine.crdt import AppliedOp
 
 
 def ins(at: int, text: str) -> AppliedOp:

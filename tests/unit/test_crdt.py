@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pycrdt import Array, Decoder, Doc, Map, Text, get_state
 
-from prdtool.crdt import (
+from prdtool.engine.crdt import (
     MAX_ATTRIBUTES,
     AppliedOp,
     ClientOp,
@@ -19,7 +19,7 @@ from prdtool.crdt import (
     client_id_for,
     splice,
 )
-from prdtool.positions import PositionEncoding
+from prdtool.engine.positions import PositionEncoding
 
 
 def doc(content: str, client: str = "a") -> Document:

@@ -14,11 +14,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prdtool.crdt import ClientOp, Document
-from prdtool.editing import Author, Editor, Submission
-from prdtool.errors import AppError
-from prdtool.settings import Settings
-from prdtool.update_log import LogEntry, UpdateLog, bind_update_log
+from prdtool.engine.crdt import ClientOp, Document
+from prdtool.engine.editor import Author, Editor, Submission
+from prdtool.engine.update_log import LogEntry, UpdateLog, bind_update_log
+from prdtool.kernel.errors import AppError
+from prdtool.kernel.settings import Settings
 from tests.concurrent_authors import Author as ConcurrentAuthor
 from tests.concurrent_authors import converged_text, trace_patches
 
@@ -320,8 +320,8 @@ def test_authors_typing_at_once_through_two_instances_and_snapshots_end_at_the_r
     text of the authors' documents merged."""
     import boto3
 
-    from prdtool.compaction import compact
-    from prdtool.snapshots import SnapshotStore
+    from prdtool.engine.compaction import compact
+    from prdtool.engine.snapshots import SnapshotStore
 
     bind_update_log(settings)
     log = UpdateLog()

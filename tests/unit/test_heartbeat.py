@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from prdtool.heartbeat import Action, Decision, decide, sweep_after_open
-from prdtool.settings import Settings
-from prdtool.store import ConnectionRecord
+from prdtool.kernel.connections import ConnectionRecord
+from prdtool.kernel.heartbeat import Action, Decision, decide, sweep_after_open
+from prdtool.kernel.settings import Settings
 
 S = Settings(connections_table="t", ping_interval_ms=60_000, ping_timeout_ms=90_000, connect_timeout_ms=45_000)
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from prdtool.positions import (
+from prdtool.engine.positions import (
     PositionEncoding,
     PositionError,
     byte_offset,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prdtool.crdt import ClientOp, Document
-from prdtool.presence import PALETTE, pick_color, transform
+from prdtool.engine.anchors import transform
+from prdtool.engine.crdt import ClientOp, Document
+from prdtool.engine.rooms import PALETTE, pick_color
 
 
 def test_colors_are_stable_and_distinct_while_the_palette_lasts() -> None:

@@ -6,24 +6,28 @@ from typing import Any
 
 import pytest
 
-from prdtool.auth import Principal
-from prdtool.context import RequestContext
-from prdtool.errors import AppError, ErrorCode
-from prdtool.models import CLIENT_EVENTS, DocumentJoin
-from prdtool.router import Outcome, Router
-from prdtool.sender import Recipient
+from prdtool.api import build_router
+from prdtool.engine.context import RequestContext
+from prdtool.features.documents.events import DocumentJoin, DocumentLeave
+from prdtool.kernel.auth import Principal
+from prdtool.kernel.errors import AppError, ErrorCode
+from prdtool.kernel.router import Router
+from prdtool.kernel.sender import Recipient
+from prdtool.kernel.socket_app import Outcome
+
+ROUTER = build_router()  # every event of the API, as the areas register them
 
 
 def ctx() -> RequestContext:
     # The router never sends; handlers under test here do not either.
-    return RequestContext(Principal("user_123", "John"), Recipient("c1"), sender=None, store=None, now_ms=0)  # type: ignore[arg-type]
+    return RequestContext(Principal("user_123", "John"), Recipient("c1"), sender=None, now_ms=0, services=None)  # type: ignore[arg-type]
 
 
 @pytest.fixture
 def router() -> Router:
     r = Router()
 
-    @r.on("document:join")
+    @r.on("document:join", DocumentJoin)
     def join(_: RequestContext, data: DocumentJoin) -> dict[str, Any]:
         if data.prdId == "prd_missing":
             raise AppError(ErrorCode.NOT_FOUND, "No such PRD", {"prdId": data.prdId})
@@ -31,7 +35,7 @@ def router() -> Router:
             raise RuntimeError("secret internals")
         return {"prdId": data.prdId, "mode": data.mode}
 
-    @r.on("document:leave")
+    @r.on("document:leave", DocumentLeave)
     def leave(_: RequestContext, data: Any) -> None:
         return None
 
@@ -105,10 +109,10 @@ def test_unexpected_errors_become_internal_without_details(router: Router) -> No
 def test_registration_is_checked() -> None:
     r = Router()
     with pytest.raises(ValueError):
-        r.on("not:an-event")
-    r.on("document:leave")(lambda c, d: None)
+        r.on("not:an-event", dict)  # type: ignore[arg-type]  # a payload needs a model to be validated with
+    r.on("document:leave", DocumentLeave)(lambda c, d: None)
     with pytest.raises(ValueError):
-        r.on("document:leave")(lambda c, d: None)
+        r.on("document:leave", DocumentLeave)(lambda c, d: None)
 
 
 def test_every_spec_client_event_has_a_model() -> None:
@@ -130,11 +134,11 @@ def test_every_spec_client_event_has_a_model() -> None:
         "conflict:resolve",
         "session:recover",
     }
-    assert spec_events <= set(CLIENT_EVENTS)
+    assert spec_events <= ROUTER.api_events
 
 
 def test_spec_example_payloads_validate() -> None:
-    CLIENT_EVENTS["operation:edit"].model_validate(
+    ROUTER.model_of("operation:edit").model_validate(
         {
             "prdId": "prd_123",
             "operation": {
@@ -146,20 +150,20 @@ def test_spec_example_payloads_validate() -> None:
             },
         }
     )
-    CLIENT_EVENTS["presence:cursor"].model_validate(
+    ROUTER.model_of("presence:cursor").model_validate(
         {
             "prdId": "prd_123",
             "cursor": {"line": 10, "ch": 25},
             "selection": {"start": {"line": 10, "ch": 20}, "end": {"line": 10, "ch": 30}},
         }
     )
-    CLIENT_EVENTS["session:recover"].model_validate(
+    ROUTER.model_of("session:recover").model_validate(
         {
             "activeSessions": ["prd_123", "prd_456"],
             "lastVectorClocks": {"prd_123": {"user_123": 15, "user_456": 8}, "prd_456": {"user_123": 5}},
         }
     )
-    CLIENT_EVENTS["conflict:resolve"].model_validate(
+    ROUTER.model_of("conflict:resolve").model_validate(
         {
             "conflictId": "conflict_123",
             "resolution": "manual",

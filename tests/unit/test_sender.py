@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from prdtool.sender import (
+from prdtool.kernel.sender import (
     NATIVE,
     ConnectionGone,
     MessageTooLarge,

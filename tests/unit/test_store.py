@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from pynamodb.exceptions import PutError
 
-from prdtool.auth import Principal
-from prdtool.errors import AppError, ErrorCode
-from prdtool.settings import Settings
-from prdtool.store import ConnectionRecord, ConnectionStore, ConnectOutcome, UpgradeAuth, bind_tables
+from prdtool.kernel.auth import Principal
+from prdtool.kernel.connections import ConnectionRecord, ConnectionStore, ConnectOutcome, UpgradeAuth, bind_tables
+from prdtool.kernel.errors import AppError, ErrorCode
+from prdtool.kernel.settings import Settings
 
 
 @pytest.fixture
@@ -68,14 +68,6 @@ def test_due_for_sweep_returns_only_what_is_due_from_every_shard(store: Connecti
     assert due == {f"due{i}" for i in range(40)}
 
 
-def test_connections_of_a_user(store: ConnectionStore) -> None:
-    for cid in ("a", "b"):
-        store.add(record(cid))
-        store.connect_namespace(cid, "/", Principal("u1", "U"), "s")
-    store.add(record("c"))
-    assert sorted(store.connections_of("u1")) == ["a", "b"]
-
-
 def test_a_connection_keeps_the_user_its_first_connect_established(store: ConnectionStore) -> None:
     store.add(record("c1"))
     first = Principal("u1", "Ada", "https://img/a.png", ("admin",), expires_at=5_000)
@@ -91,7 +83,6 @@ def test_a_connection_keeps_the_user_its_first_connect_established(store: Connec
     assert store.connect_namespace("c1", "/ws", again, "sid1") is ConnectOutcome.CONNECTED
     r = store.get("c1")
     assert (r.namespaces, r.principal) == ({"/", "/ws"}, again)
-    assert store.connections_of("u2") == []
 
 
 def test_what_the_upgrade_token_proved_round_trips_without_the_token(store: ConnectionStore) -> None:

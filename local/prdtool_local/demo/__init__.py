@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from prdtool.crdt import Document, client_id_for
-from prdtool.documents import DocumentMeta
-from prdtool.editing import Author, Submission
-from prdtool.features.documents import SERVER_KEY
-from prdtool.services import Services
-from prdtool.settings import Settings
+from prdtool.engine.crdt import Document, client_id_for
+from prdtool.engine.document_records import DocumentMeta
+from prdtool.engine.editor import SERVER_KEY, Author, Submission
+from prdtool.engine.services import Services
+from prdtool.kernel.settings import Settings
 from prdtool_local.tokens import DEMO_USERS
 
 __all__ = ["DEMO_PRD", "seed"]

@@ -1,19 +1,6 @@
-"""Feature areas, one module each; ``build_router`` registers them all on one router."""
+"""Feature areas, one package each: documents, editing, presence, conflicts, AI, session.
 
-from __future__ import annotations
-
-from prdtool.features import ai, conflicts, documents, editing, presence, session
-from prdtool.router import Router
-
-__all__ = ["build_router"]
-
-
-def build_router() -> Router:
-    router = Router()
-    session.register(router)
-    documents.register(router)
-    editing.register(router)
-    presence.register(router)
-    conflicts.register(router)
-    ai.register(router)
-    return router
+Each owns its payload models (``events.py``), its handlers (``handlers.py``, whose ``register``
+puts its events on the router) and what storage and logic only it needs. ``prdtool.api`` finds the
+areas by looking in this folder; areas never import each other.
+"""

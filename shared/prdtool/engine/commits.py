@@ -1,0 +1,50 @@
+"""After an edit commits: the room hears it, and a snapshot starts when due.
+
+The same path for every committed entry, whoever made it: a client's edit, the server's
+resolution of a conflict, an AI merge.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from prdtool.engine.compaction import due_for_snapshot
+from prdtool.engine.context import RequestContext
+from prdtool.engine.positions import PositionEncoding
+from prdtool.engine.rooms import broadcast
+from prdtool.engine.update_log import LogEntry
+from prdtool.kernel.observability import logger
+
+__all__ = ["after_commit", "applied_event"]
+
+
+def after_commit(ctx: RequestContext, entry: LogEntry, clock: dict[str, int], exclude: str | None = "") -> None:
+    """Tell the room, and start a snapshot when due. The op is in the log already: nothing here
+    may turn it into an error for its author; whoever misses the broadcast finds the gap at its
+    next seq, or on reconnect."""
+    try:
+        broadcast(
+            ctx.services, ctx.sender, entry.prd_id, "operation:applied",
+            lambda enc: applied_event(entry, clock, enc), exclude=ctx.connection_id if exclude == "" else exclude,
+        )  # fmt: skip
+        if due_for_snapshot(entry.seq, ctx.services.settings.snapshot_every):
+            ctx.services.start_compaction(entry.prd_id, entry.seq)
+    except Exception:  # noqa: BLE001 - logged; the author's ack still reports the applied op
+        logger.exception("after-commit work failed", extra={"prdId": entry.prd_id, "seq": entry.seq})
+
+
+def applied_event(entry: LogEntry, clock: dict[str, int], encoding: PositionEncoding) -> dict[str, Any]:
+    """``operation:applied`` for one committed entry, positions in ``encoding``."""
+    ops = [{"userId": entry.author, **op.as_client_op(encoding), "vectorClock": entry.clock} for op in entry.ops]
+    event: dict[str, Any] = {
+        "prdId": entry.prd_id,
+        "seq": entry.seq,
+        "newVectorClock": clock,
+        "update": base64.b64encode(entry.update).decode(),
+    }
+    if len(ops) == 1 and not entry.batch:
+        event["operation"] = ops[0]
+    else:
+        event["operations"] = ops
+    return event

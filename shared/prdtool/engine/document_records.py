@@ -1,0 +1,287 @@
+"""Where documents live: metadata, members, the sessions in each room, and clock-key leases.
+
+One DynamoDB table, keyed by document (``prd_id``) and item (``meta``, ``member#<user>``,
+``session#<connection>``, ``clock#<key>``), so everything about a document is one Query away and
+no item grows with the document's history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
+from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.expressions.update import Action
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from prdtool.engine.positions import DEFAULT_ENCODING
+from prdtool.kernel.conditions import condition_failed, update_if
+from prdtool.kernel.settings import Settings
+from prdtool.kernel.tables import bind
+
+__all__ = [
+    "ClockLease",
+    "Conflict",
+    "DocumentMeta",
+    "DocumentRecords",
+    "Membership",
+    "RoomSession",
+    "bind_document_tables",
+]
+
+META = "meta"
+MEMBER = "member#"
+SESSION = "session#"
+CLOCK = "clock#"
+CONFLICT = "conflict#"
+
+
+class _DocumentItem(Model):
+    class Meta:
+        table_name = "documents"  # replaced by bind_document_tables()
+        region = "us-east-1"
+
+    prd_id = UnicodeAttribute(hash_key=True)
+    item = UnicodeAttribute(range_key=True)
+
+
+class DocumentMeta(_DocumentItem):
+    title = UnicodeAttribute()
+    status = UnicodeAttribute(default="draft")
+    owner_id = UnicodeAttribute()
+    version = UnicodeAttribute(default="1.0.0")
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute()
+
+
+class Membership(_DocumentItem):
+    user_id = UnicodeAttribute()
+    role = UnicodeAttribute()
+
+
+class RoomSession(_DocumentItem):
+    """One connection in a document's room. Never the only record: the connection's own record
+    lists its sessions too, so both can be cleaned up from either side."""
+
+    connection_id = UnicodeAttribute()
+    namespace = UnicodeAttribute(default="/")
+    protocol = UnicodeAttribute()
+    session_id = UnicodeAttribute()
+    user_id = UnicodeAttribute()
+    user_name = UnicodeAttribute()
+    mode = UnicodeAttribute()
+    encoding = UnicodeAttribute(default=DEFAULT_ENCODING)
+    clock_key = UnicodeAttribute(null=True)
+    joined_at = NumberAttribute()
+    expires_at = TTLAttribute(null=True)  # API Gateway closes connections within 2 h
+    # Presence: one small item update per cursor move, never the update log.
+    color = UnicodeAttribute(null=True)
+    status = UnicodeAttribute(default="active")
+    anchor_seq = NumberAttribute(null=True)  # the seq the cursor and selection positions count in
+    cursor = NumberAttribute(null=True)  # code point indexes
+    sel_start = NumberAttribute(null=True)
+    sel_end = NumberAttribute(null=True)
+    presence_at = NumberAttribute(null=True)
+    broadcast_at = NumberAttribute(null=True)
+    last_activity = NumberAttribute(null=True)
+
+
+class Conflict(_DocumentItem):
+    """A detected conflict between two concurrent ops, until it is resolved or expires (as auto)."""
+
+    conflict_id = UnicodeAttribute()
+    authors = UnicodeAttribute()  # JSON list of the two user ids, operation_1 first
+    seqs = UnicodeAttribute()  # JSON list of the two entries' seqs
+    operations = UnicodeAttribute()  # JSON, the conflict:detected payload's operations
+    region_start = NumberAttribute()  # code points, in the text as of the later seq
+    region_end = NumberAttribute()
+    at_seq = NumberAttribute()
+    status = UnicodeAttribute(default="open")
+    resolution = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+class ClockLease(_DocumentItem):
+    """Which live editing session holds a clock key, so two tabs never share one."""
+
+    holder = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
+
+
+_MODELS = (_DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict)
+
+
+def bind_document_tables(settings: Settings) -> None:
+    for model in _MODELS:
+        bind(model, settings.documents_table, settings)
+        if model is not _DocumentItem:
+            # One connection for every item kind: the subclasses inherit it, so the table costs
+            # one botocore client (~60 ms at cold start), not one per kind.
+            delattr(model, "_connection")
+    if settings.documents_table:
+        _DocumentItem._get_connection()
+
+
+class DocumentRecords:
+    """Reads and conditional writes of document items."""
+
+    def open(self) -> None:
+        _ = _DocumentItem._get_connection().connection.client
+
+    # ---------------------------------------------------------------- documents and members
+
+    def create(self, meta: DocumentMeta, owner: str) -> None:
+        """Create a document and its owner's membership together, or neither (``PutError``-like
+        ``TransactWriteError`` when the id exists)."""
+        meta.item = META
+        owner_item = Membership(meta.prd_id, MEMBER + owner, user_id=owner, role="owner")
+        connection = _DocumentItem._get_connection().connection
+        with TransactWrite(connection=connection) as transaction:
+            # A document id is created once: a clash must fail, not overwrite someone's PRD (nor
+            # make its creator an owner of it). One transaction: never a PRD without its owner.
+            transaction.save(meta, condition=DocumentMeta.prd_id.does_not_exist())
+            transaction.save(owner_item, condition=Membership.prd_id.does_not_exist())
+
+    def meta(self, prd_id: str) -> DocumentMeta | None:
+        return _get(DocumentMeta, prd_id, META)
+
+    def role_of(self, prd_id: str, user_id: str) -> str | None:
+        member = _get(Membership, prd_id, MEMBER + user_id)
+        return member.role if member else None
+
+    def metas_and_roles(self, prd_ids: list[str], user_id: str) -> dict[str, tuple[DocumentMeta | None, str | None]]:
+        """For each document, its metadata and the user's role, in two batched reads (not two
+        reads per document)."""
+        metas = {m.prd_id: m for m in DocumentMeta.batch_get([(p, META) for p in prd_ids], consistent_read=True)}
+        roles = {
+            m.prd_id: m.role
+            for m in Membership.batch_get([(p, MEMBER + user_id) for p in prd_ids], consistent_read=True)
+        }
+        return {p: (metas.get(p), roles.get(p)) for p in prd_ids}
+
+    def share(self, prd_id: str, user_id: str, role: str) -> None:
+        Membership(prd_id, MEMBER + user_id, user_id=user_id, role=role).save()
+
+    def update_meta(self, prd_id: str, title: str | None, status: str | None, now: int) -> DocumentMeta:
+        actions: list[Action] = [DocumentMeta.updated_at.set(now)]
+        if title is not None:
+            actions.append(DocumentMeta.title.set(title))
+        if status is not None:
+            actions.append(DocumentMeta.status.set(status))
+        meta = DocumentMeta(prd_id, META)
+        # Only an existing document: an update must not create a half-made one.
+        meta.update(actions=actions, condition=DocumentMeta.prd_id.exists())
+        return meta
+
+    # ---------------------------------------------------------------- rooms
+
+    def join(self, session: RoomSession) -> None:
+        session.item = SESSION + session.connection_id
+        session.expires_at = _in_hours(3)
+        session.save()
+
+    def leave(self, prd_id: str, connection_id: str) -> None:
+        RoomSession(prd_id, SESSION + connection_id).delete()
+
+    def session(self, prd_id: str, connection_id: str) -> RoomSession | None:
+        return _get(RoomSession, prd_id, SESSION + connection_id)
+
+    def room(self, prd_id: str) -> Iterator[RoomSession]:
+        return RoomSession.query(prd_id, RoomSession.item.startswith(SESSION), consistent_read=True)
+
+    # ---------------------------------------------------------------- presence
+
+    def record_presence(self, prd_id: str, connection_id: str, at: int, **fields: Any) -> bool:
+        """Store a session's presence if ``at`` is newer than what is stored. False: it is not
+        (a later move overtook this one) or the session has left."""
+        session = RoomSession(prd_id, SESSION + connection_id)
+        actions = [RoomSession.presence_at.set(at), RoomSession.last_activity.set(at)]
+        actions += [getattr(RoomSession, name).set(value) for name, value in fields.items() if value is not None]
+        # Only a live session, and only forward in time: moves arrive out of order, the last wins.
+        condition = RoomSession.item.exists() & (
+            RoomSession.presence_at.does_not_exist() | (RoomSession.presence_at < at)
+        )
+        return update_if(session, actions, condition)
+
+    def claim_broadcast(self, prd_id: str, connection_id: str, at: int, gap_ms: int) -> bool:
+        """Whether this presence may be sent now: at most one broadcast per session per ``gap_ms``."""
+        session = RoomSession(prd_id, SESSION + connection_id)
+        condition = RoomSession.item.exists() & (
+            RoomSession.broadcast_at.does_not_exist() | (RoomSession.broadcast_at <= at - gap_ms)
+        )
+        return update_if(session, [RoomSession.broadcast_at.set(at)], condition)
+
+    def mark_away(self, prd_id: str, connection_id: str, idle_since: int) -> bool:
+        """Turn a session idle since ``idle_since`` away, unless it moved meanwhile."""
+        session = RoomSession(prd_id, SESSION + connection_id)
+        condition = RoomSession.item.exists() & (RoomSession.last_activity == idle_since)
+        return update_if(session, [RoomSession.status.set("away")], condition)
+
+    # ---------------------------------------------------------------- conflicts
+
+    def add_conflict(self, conflict: Conflict) -> None:
+        conflict.item = CONFLICT + conflict.conflict_id
+        conflict.save()
+
+    def conflict(self, prd_id: str, conflict_id: str) -> Conflict | None:
+        return _get(Conflict, prd_id, CONFLICT + conflict_id)
+
+    def settle_conflict(self, prd_id: str, conflict_id: str, resolution: str) -> bool:
+        """Mark a conflict resolved; False when it already was (a conflict resolves once)."""
+        item = Conflict(prd_id, CONFLICT + conflict_id)
+        return update_if(
+            item,
+            [Conflict.status.set("resolved"), Conflict.resolution.set(resolution)],
+            Conflict.item.exists() & (Conflict.status == "open"),
+        )
+
+    def reopen_conflict(self, prd_id: str, conflict_id: str, resolution: str) -> None:
+        """Give back a conflict settled as ``resolution`` whose resolution failed: open, as before."""
+        item = Conflict(prd_id, CONFLICT + conflict_id)
+        # Only the settlement this resolution made: never reopen one another resolver has made since.
+        condition = Conflict.item.exists() & (Conflict.status == "resolved") & (Conflict.resolution == resolution)
+        update_if(item, [Conflict.status.set("open"), Conflict.resolution.remove()], condition)
+
+    # ---------------------------------------------------------------- clock keys
+
+    def lease_clock_key(self, prd_id: str, user_id: str, connection_id: str) -> str:
+        """The user's bare id if free, else the first free ``user#2``, ``user#3``, ..."""
+        for n in range(1, 1000):
+            key = user_id if n == 1 else f"{user_id}#{n}"
+            lease = ClockLease(prd_id, CLOCK + key, holder=connection_id, expires_at=_in_hours(3))
+            try:
+                # Free, already ours (joining again is idempotent), or left by a session that
+                # died without cleaning up (its lease has expired; TTL deletion can lag for days).
+                lease.save(
+                    condition=ClockLease.item.does_not_exist()
+                    | (ClockLease.holder == connection_id)
+                    | (ClockLease.expires_at < datetime.now(UTC))
+                )
+                return key
+            except PutError as exc:
+                if not condition_failed(exc):
+                    raise
+        raise RuntimeError("no free clock key")
+
+    def release_clock_key(self, prd_id: str, key: str, connection_id: str) -> None:
+        try:
+            # Only the holder releases: a late release must not free a key another tab took since.
+            ClockLease(prd_id, CLOCK + key).delete(condition=ClockLease.holder == connection_id)
+        except DeleteError as exc:
+            if not condition_failed(exc):
+                raise
+
+
+def _get(model: type[Any], prd_id: str, item: str) -> Any:
+    try:
+        return model.get(prd_id, item, consistent_read=True)
+    except model.DoesNotExist:
+        return None
+
+
+def _in_hours(hours: int) -> timedelta:
+    return timedelta(hours=hours)

@@ -1,0 +1,123 @@
+"""The dependencies the document functions share, built once per cold start from the settings.
+
+``Services`` is the kernel's ``Transport`` (connections, auth, senders) plus documents: their
+records, the update log, snapshots, the editor, roles, AI streams and rate limits, and the
+asynchronous work a frame starts (compaction, the AI state machine). Entry points call
+``Services.from_env()`` at module scope; tests and the local runtime build ``Services(settings)``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from prdtool.engine.document_records import DocumentRecords, bind_document_tables
+from prdtool.engine.editor import Editor
+from prdtool.engine.rooms import leave_room, turn_away_if_idle
+from prdtool.engine.snapshots import SnapshotStore
+from prdtool.engine.streams import StreamRecord, Streams, bind_streams
+from prdtool.engine.update_log import UpdateLog, bind_update_log
+from prdtool.kernel.access import ROLE_TTL_MS, Authorizer
+from prdtool.kernel.connections import ConnectionRecord
+from prdtool.kernel.observability import logger
+from prdtool.kernel.rate_limits import RateLimits, bind_rate_limits
+from prdtool.kernel.settings import Settings
+from prdtool.kernel.transport import Transport, now_ms
+
+__all__ = ["Services"]
+
+
+class Services(Transport):
+    """Settings, storage, auth, documents and senders for one function instance."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], int] = now_ms) -> None:
+        super().__init__(settings, clock)
+        bind_document_tables(settings)
+        bind_update_log(settings)
+        bind_streams(settings)
+        bind_rate_limits(settings)
+        self.documents = DocumentRecords()
+        self.log = UpdateLog()
+        self.streams = Streams()
+        self.rate_limits = RateLimits()
+        self.snapshots = SnapshotStore(self._s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
+        self.editor = Editor(self.log, clock, settings.max_document_bytes, snapshots=self.snapshots)
+        self.access = Authorizer(self.documents.role_of, lambda: self.clock(), ROLE_TTL_MS)
+
+    @classmethod
+    def from_env(cls) -> Services:
+        services = cls(Settings.from_env())
+        services.open_clients()
+        return services
+
+    def open_clients(self) -> None:
+        super().open_clients()
+        if self.settings.documents_table:
+            self.documents.open()
+        if self.settings.updates_table:
+            self.log.open()
+        # The streams, rate-limit and Step Functions clients are made on first use: most
+        # frames never need them, and the gateway's cold start should not pay for them.
+
+    def leave_rooms(self, record: ConnectionRecord) -> None:
+        for prd_id, room in record.joined.items():
+            leave_room(self, prd_id, record.connection_id, room, record_too=False)
+
+    def turn_away_idle(self, connection_id: str, prd_ids: list[str], now: int) -> bool:
+        turned = [turn_away_if_idle(self, prd_id, connection_id, now) for prd_id in prd_ids]
+        return any(turned)
+
+    def start_compaction(self, prd_id: str, seq: int) -> None:
+        """Invoke the compactor asynchronously: snapshot ``prd_id`` at ``seq``, off the frame path."""
+        if self.settings.compactor_function:
+            self._invoke_async(self.settings.compactor_function, {"prdId": prd_id, "seq": seq})
+
+    def start_generation(self, record: StreamRecord, execution_name: str, merge: bool = False) -> str:
+        """Start the AI state machine for a recorded stream (``merge``: an AI conflict resolution);
+        returns the execution ARN."""
+        task: dict[str, Any] = {"stream": {"userId": record.user_id, "streamId": record.stream_id}}
+        if merge:
+            task["merge"] = True
+        started = self._states.start_execution(
+            stateMachineArn=self.settings.ai_state_machine_arn, name=execution_name, input=json.dumps(task)
+        )
+        return str(started["executionArn"])
+
+    def release_waiting(self, task_token: str) -> None:
+        """Let an execution that waits on ``task_token`` (a paused, finished stream) go on."""
+        try:
+            self._states.send_task_success(taskToken=task_token, output="{}")
+        except ClientError:
+            # Timed out, stopped or already released: the execution is not waiting any more, and
+            # the stream's state (already changed by the caller) is what the worker reads.
+            logger.info("the paused stream's wait had already ended", exc_info=True)
+
+    def stop_generation(self, execution_arn: str) -> None:
+        try:
+            self._states.stop_execution(executionArn=execution_arn, cause="cancelled by the requester")
+        except ClientError:
+            # Already over (or gone): the worker stops at its next chunk anyway, as it sees
+            # the stream cancelled.
+            logger.info("the generation's execution could not be stopped", exc_info=True)
+
+    @cached_property
+    def _states(self) -> Any:
+        return boto3.client("stepfunctions", region_name=self.settings.region)
+
+    @property
+    def _s3(self) -> Any:
+        return boto3.client("s3", region_name=self.settings.region)
+
+    def openai_api_key(self) -> str:
+        """The AI provider's key: from Secrets Manager when deployed, else the environment."""
+        s = self.settings
+        if s.openai_api_key_secret_arn:
+            from aws_lambda_powertools.utilities import parameters
+
+            return str(parameters.get_secret(s.openai_api_key_secret_arn))
+        return s.openai_api_key

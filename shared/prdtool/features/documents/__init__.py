@@ -1,0 +1,1 @@
+"""Documents and access: create, share, update metadata, join and leave a document's room."""

@@ -1,0 +1,139 @@
+"""Documents and access: create, share, update metadata, join and leave a document's room."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from typing import Any
+
+from pynamodb.exceptions import TransactWriteError
+
+from prdtool.engine.context import RequestContext
+from prdtool.engine.crdt import Document, EditError, client_id_for
+from prdtool.engine.document_records import DocumentMeta
+from prdtool.engine.editor import SERVER_KEY, Author, Submission
+from prdtool.engine.rooms import broadcast, join_room, leave_room, others_in_room, presence_of
+from prdtool.features.documents.events import DocumentCreate, DocumentJoin, DocumentLeave, DocumentShare, DocumentUpdate
+from prdtool.kernel.access import MODE_ROLE
+from prdtool.kernel.conditions import transaction_condition_failed
+from prdtool.kernel.errors import AppError, ErrorCode, no_such_prd
+from prdtool.kernel.parts import send_in_parts
+from prdtool.kernel.router import Router
+
+__all__ = ["SERVER_KEY", "create_document", "register"]
+
+# Ops the server makes on a user's behalf (initial content, resolutions, restores) count under it.
+
+
+def create_document(ctx: RequestContext, title: str, content: str) -> dict[str, Any]:
+    """Create a PRD owned by the caller; its initial content is the log's first entry.
+
+    The content is written first, under a new random id, and the document's records after it: a
+    failure in between leaves only a log entry no document names (never shown), not a PRD whose
+    content is missing. The records' conditional create still refuses an id that exists.
+    """
+    services = ctx.services
+    prd_id = "prd_" + secrets.token_urlsafe(9)
+    try:
+        seed = Document.with_content(content, client_id_for(prd_id, SERVER_KEY))
+    except EditError as exc:
+        raise AppError(ErrorCode.VALIDATION_FAILED, f"Invalid payload: content: {exc}",
+                       {"errors": [{"field": "content", "message": str(exc)}]}) from exc  # fmt: skip
+    if len(seed.text) > services.settings.max_document_bytes:  # pycrdt counts UTF-8 bytes, as the limit does
+        raise AppError(ErrorCode.DOCUMENT_TOO_LARGE, "The content exceeds the document size limit")
+    if content:
+        services.editor.submit(
+            prd_id,
+            Author(ctx.principal.user_id, SERVER_KEY),
+            Submission(update=seed.state(), clock={SERVER_KEY: 1}),
+        )
+    meta = DocumentMeta(
+        prd_id, title=title, owner_id=ctx.principal.user_id, created_at=ctx.now_ms, updated_at=ctx.now_ms
+    )
+    try:
+        services.documents.create(meta, ctx.principal.user_id)
+    except TransactWriteError as exc:
+        if transaction_condition_failed(exc):
+            raise AppError(ErrorCode.ALREADY_EXISTS, f"PRD {prd_id!r} exists") from exc
+        raise
+    return {"prdId": prd_id, "title": title, "version": meta.version, "status": meta.status}
+
+
+def document_create(ctx: RequestContext, data: DocumentCreate) -> dict[str, Any]:
+    created = create_document(ctx, data.title, data.content)
+    ctx.emit("document:created", created)
+    return created
+
+
+def document_share(ctx: RequestContext, data: DocumentShare) -> dict[str, Any]:
+    services = ctx.services
+    _meta_or_404(ctx, data.prdId)
+    services.access.require(ctx.principal, data.prdId, "owner", "Sharing", fresh=True)
+    services.documents.share(data.prdId, data.userId, data.role)
+    services.access.changed(data.prdId, data.userId)
+    return {"prdId": data.prdId, "userId": data.userId, "role": data.role}
+
+
+def document_update(ctx: RequestContext, data: DocumentUpdate) -> dict[str, Any]:
+    services = ctx.services
+    _meta_or_404(ctx, data.prdId)
+    services.access.require(ctx.principal, data.prdId, "editor", "Updating a PRD", fresh=True)
+    meta = services.documents.update_meta(data.prdId, data.title, data.status, ctx.now_ms)
+    updated = {
+        "prdId": data.prdId,
+        "title": meta.title,
+        "status": meta.status,
+        "version": meta.version,
+        "updatedBy": {"id": ctx.principal.user_id, "name": ctx.principal.name},
+        "updatedAt": meta.updated_at,
+    }
+    broadcast(services, ctx.sender, data.prdId, "document:updated", lambda _: updated)
+    return updated
+
+
+def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
+    services = ctx.services
+    meta = _meta_or_404(ctx, data.prdId)
+    services.access.require(ctx.principal, data.prdId, MODE_ROLE[data.mode], f"Joining in {data.mode} mode", fresh=True)
+    room = join_room(ctx, data.prdId, data.mode, data.positionEncoding)
+    loaded = services.editor.load(data.prdId)
+    joined = {
+        "prdId": data.prdId,
+        "currentContent": loaded.document.content,
+        "version": meta.version,
+        "activeSessions": [
+            presence_of(s, loaded, data.positionEncoding)
+            for s in others_in_room(services, data.prdId, ctx.connection_id)
+        ],
+        "color": room.get("color"),
+        "vectorClock": dict(loaded.clock),
+        "seq": loaded.seq,
+        "clockKey": room.get("clockKey"),
+        "sessionId": room["sessionId"],
+        "positionEncoding": data.positionEncoding,
+        "state": base64.b64encode(loaded.document.state()).decode(),
+    }
+    return send_in_parts(ctx, "document:joined", joined)
+
+
+def document_leave(ctx: RequestContext, data: DocumentLeave) -> dict[str, Any]:
+    room = ctx.connection.room(data.prdId) if ctx.connection else None
+    if room is None:
+        raise AppError(ErrorCode.NOT_FOUND, f"Not in PRD {data.prdId!r}", {"prdId": data.prdId})
+    leave_room(ctx.services, data.prdId, ctx.connection_id, room)
+    return {"prdId": data.prdId}
+
+
+def _meta_or_404(ctx: RequestContext, prd_id: str) -> DocumentMeta:
+    meta = ctx.services.documents.meta(prd_id)
+    if meta is None:
+        raise no_such_prd(prd_id)
+    return meta
+
+
+def register(router: Router) -> None:
+    router.on("document:create", DocumentCreate)(document_create)
+    router.on("document:share", DocumentShare)(document_share)
+    router.on("document:update", DocumentUpdate)(document_update)
+    router.on("document:join", DocumentJoin)(document_join)
+    router.on("document:leave", DocumentLeave)(document_leave)

@@ -1,0 +1,1 @@
+"""Real-time editing: operations in, ``operation:applied`` out, and catching up after a gap."""

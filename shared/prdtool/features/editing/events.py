@@ -1,0 +1,64 @@
+"""The payloads of the editing events: operations, catching up, recovering sessions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from prdtool.engine.crdt import MAX_ATTRIBUTES
+from prdtool.kernel.payloads import MAX_NUMBER, EventModel, Id, Key, VectorClock
+
+__all__ = ["MAX_RECOVERED_SESSIONS", "CRDTOperation", "DocumentSync", "OperationEdit", "SessionRecover"]
+
+MAX_RECOVERED_SESSIONS = 20
+
+
+class CRDTOperation(EventModel):
+    type: Literal["insert", "delete", "retain", "format"]
+    position: int = Field(ge=0, le=MAX_NUMBER)
+    length: int | None = Field(default=None, ge=0, le=MAX_NUMBER)
+    content: str | None = None
+    attributes: dict[str, Any] | None = Field(default=None, max_length=MAX_ATTRIBUTES)
+    # Required on a single operation; in a batch, one vectorClock stands beside the list.
+    vectorClock: VectorClock | None = None
+
+
+class OperationEdit(EventModel):
+    """One operation, a batch applied as one transaction, or a Yjs update (base64)."""
+
+    prdId: str = Id
+    operation: CRDTOperation | None = None
+    operations: list[CRDTOperation] | None = Field(default=None, min_length=1, max_length=1000)
+    update: str | None = Field(default=None, min_length=1)
+    vectorClock: VectorClock | None = None
+    opId: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> OperationEdit:
+        given = [name for name in ("operation", "operations", "update") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("send exactly one of operation, operations or update")
+        if self.operation is not None and self.operation.vectorClock is None and self.vectorClock is None:
+            raise ValueError("operation.vectorClock is required")
+        if self.operations is not None and self.vectorClock is None:
+            raise ValueError("a batch needs one vectorClock beside its operations")
+        return self
+
+    @property
+    def clock(self) -> dict[str, int] | None:
+        if self.operation is not None and self.operation.vectorClock is not None:
+            return self.operation.vectorClock
+        return self.vectorClock
+
+
+class DocumentSync(EventModel):
+    """Our extension: the operations after ``sinceSeq``, for a gap found while connected."""
+
+    prdId: str = Id
+    sinceSeq: int = Field(ge=0, le=MAX_NUMBER)
+
+
+class SessionRecover(EventModel):
+    activeSessions: list[Key] = Field(max_length=MAX_RECOVERED_SESSIONS)
+    lastVectorClocks: Annotated[dict[Key, VectorClock], Field(max_length=MAX_RECOVERED_SESSIONS)] = {}

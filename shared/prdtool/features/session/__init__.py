@@ -1,0 +1,1 @@
+"""Session-level events: who the server thinks this connection is."""

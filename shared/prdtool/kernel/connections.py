@@ -1,0 +1,303 @@
+"""Where connections live: the DynamoDB table layout and every conditional write on it.
+
+One item per WebSocket connection, keyed by API Gateway's connection id. One sparse index:
+``by-sweep`` lists the connections the heartbeat must look at, by the time it must look
+(``sweep_at``), spread over a few shards so no single partition takes every write. The
+heartbeat's cost is a query per shard for what is due, never a scan of the table.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UnicodeSetAttribute,
+)
+from pynamodb.exceptions import DoesNotExist
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from prdtool.kernel.auth import Principal
+from prdtool.kernel.conditions import update_if
+from prdtool.kernel.errors import AppError, ErrorCode
+from prdtool.kernel.settings import Settings
+from prdtool.kernel.tables import bind
+
+__all__ = [
+    "SWEEP_SHARDS",
+    "ConnectOutcome",
+    "ConnectionRecord",
+    "ConnectionStore",
+    "UpgradeAuth",
+    "bind_tables",
+]
+
+SWEEP_SHARDS = 4
+# API Gateway closes every connection after 2 hours; keep the record a little longer, so a
+# $disconnect that never came still ends with the item expiring.
+CONNECTION_TTL = timedelta(hours=2, minutes=15)
+
+
+class BySweep(GlobalSecondaryIndex["ConnectionRecord"]):
+    class Meta:
+        index_name = "by-sweep"
+        projection = AllProjection()
+
+    sweep_shard = UnicodeAttribute(hash_key=True)
+    sweep_at = NumberAttribute(range_key=True)
+
+
+class UpgradeAuth(MapAttribute[str, Any]):
+    """What a token on the upgrade request (``?token=`` or ``Authorization``) proved, verified at
+    ``$connect`` for a Socket.IO CONNECT that carries none: a principal, or why there is none.
+
+    Never the token itself: a table of connections is no place for bearer credentials.
+    """
+
+    user_id = UnicodeAttribute(null=True)
+    user_name = UnicodeAttribute(null=True)
+    picture = UnicodeAttribute(null=True)
+    roles: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]  # pynamodb types "of" as the value
+    expires_at = NumberAttribute(null=True)  # the token's exp, epoch ms
+    # Or the refusal, as the client will be told it (our own wording, never a library's).
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    error_reason = UnicodeAttribute(null=True)
+
+    @classmethod
+    def of(cls, result: Principal | AppError) -> UpgradeAuth:
+        if isinstance(result, AppError):
+            reason = (result.data or {}).get("reason")
+            return cls(error_code=str(result.code), error_message=result.message, error_reason=reason)
+        return cls(
+            user_id=result.user_id,
+            user_name=result.name,
+            picture=result.picture,
+            roles=list(result.roles),
+            expires_at=result.expires_at,
+        )
+
+    @property
+    def result(self) -> Principal | AppError:
+        if self.user_id:
+            roles = tuple(self.roles or ())
+            expires_at = int(self.expires_at) if self.expires_at is not None else None
+            return Principal(self.user_id, self.user_name or self.user_id, self.picture, roles, expires_at)
+        data = {"reason": self.error_reason} if self.error_reason else None
+        return AppError(ErrorCode(self.error_code or ErrorCode.UNAUTHORIZED), self.error_message or "", data)
+
+
+class ConnectOutcome(StrEnum):
+    """How recording a Socket.IO CONNECT went."""
+
+    CONNECTED = "connected"
+    GONE = "gone"  # the connection went away meanwhile
+    OTHER_USER = "other_user"  # the connection already belongs to another user: it keeps that one
+
+
+class ConnectionRecord(Model):
+    """One WebSocket connection. Times are epoch milliseconds."""
+
+    class Meta:
+        table_name = "connections"  # replaced by bind_tables()
+        region = "us-east-1"
+
+    connection_id = UnicodeAttribute(hash_key=True)
+    protocol = UnicodeAttribute()  # "socketio" or "native"
+    connected_at = NumberAttribute()
+    source_ip = UnicodeAttribute(null=True)
+    query_params = MapAttribute(attr_name="query", null=True)  # type: ignore[var-annotated]
+    upgrade_auth = UpgradeAuth(null=True)  # what a token on the upgrade request proved (Socket.IO)
+    eio_sid = UnicodeAttribute(null=True)
+    namespaces = UnicodeSetAttribute(null=True)  # Socket.IO namespaces this client has CONNECTed
+    socket_sid = UnicodeAttribute(null=True)
+    user_id = UnicodeAttribute(null=True)
+    user_name = UnicodeAttribute(null=True)
+    picture = UnicodeAttribute(null=True)
+    roles: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]  # pynamodb types "of" as the value
+    # When the token that established user_id expires (its exp); events after it are refused.
+    token_expires_at = NumberAttribute(null=True)
+    opened_at = NumberAttribute(null=True)  # when the Engine.IO OPEN packet was delivered
+    connect_deadline = NumberAttribute(null=True)  # until the first Socket.IO CONNECT completes
+    # The documents this connection has joined: prd id -> {sessionId, namespace, mode, clockKey,
+    # encoding}. Bounded by the documents one connection has open, not by anything's history.
+    rooms = MapAttribute(null=True)  # type: ignore[var-annotated]
+    last_ping_at = NumberAttribute(null=True)
+    last_pong_at = NumberAttribute(null=True)
+    sweep_shard = UnicodeAttribute(null=True)
+    sweep_at = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    # Burst limits (prdtool.kernel.frames): frames of each limited kind in the current window.
+    edit_window = NumberAttribute(null=True)
+    edit_count = NumberAttribute(null=True)
+    cursor_window = NumberAttribute(null=True)
+    cursor_count = NumberAttribute(null=True)
+
+    by_sweep = BySweep()
+
+    @property
+    def principal(self) -> Principal | None:
+        """Who this connection is: set once, by a native $connect or the first Socket.IO CONNECT."""
+        if not self.user_id:
+            return None
+        roles = tuple(self.roles or ())
+        expires_at = int(self.token_expires_at) if self.token_expires_at is not None else None
+        return Principal(self.user_id, self.user_name or self.user_id, self.picture, roles, expires_at)
+
+    @property
+    def upgrade_identity(self) -> Principal | AppError | None:
+        """What a token on the upgrade request proved; None when it carried none."""
+        return self.upgrade_auth.result if self.upgrade_auth is not None else None
+
+    def room(self, prd_id: str) -> dict[str, str] | None:
+        """This connection's session in a document, if it has joined it."""
+        rooms = self.rooms.as_dict() if self.rooms is not None else {}
+        return rooms.get(prd_id)
+
+    @property
+    def joined(self) -> dict[str, dict[str, str]]:
+        return self.rooms.as_dict() if self.rooms is not None else {}
+
+    @property
+    def awaiting_pong(self) -> bool:
+        return self.last_ping_at is not None and (self.last_pong_at or 0) < self.last_ping_at
+
+
+def bind_tables(settings: Settings) -> None:
+    """Point the models at the deployment's tables (names and endpoint come from settings)."""
+    bind(ConnectionRecord, settings.connections_table, settings)
+
+
+def sweep_shard(connection_id: str) -> str:
+    return str(zlib.crc32(connection_id.encode()) % SWEEP_SHARDS)
+
+
+class ConnectionStore:
+    """Reads and conditional writes of connection records."""
+
+    def open(self) -> None:
+        """Create the DynamoDB client now rather than on the first request."""
+        _ = ConnectionRecord._get_connection().connection.client
+
+    def add(self, record: ConnectionRecord) -> None:
+        """Store a new connection; the sweep will look at it once the connect timeout passes."""
+        record.sweep_shard = sweep_shard(record.connection_id)
+        record.expires_at = CONNECTION_TTL
+        record.rooms = {}  # the map must exist for enter_room to set a key in it
+        # A connection id is connected once: never overwrite a live record ($connect retried late).
+        record.save(condition=ConnectionRecord.connection_id.does_not_exist())
+
+    def get(self, connection_id: str) -> ConnectionRecord | None:
+        try:
+            return ConnectionRecord.get(connection_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def get_counting(self, connection_id: str, kind: str, window_start: int) -> tuple[ConnectionRecord | None, int]:
+        """Read the record and count one frame of ``kind`` ("edit" or "cursor") in the window
+        starting at ``window_start``: one UpdateItem instead of the GetItem, no extra request.
+        Returns the record (None when gone) and the frames of that kind in the window so far."""
+        window = getattr(ConnectionRecord, f"{kind}_window")
+        count = getattr(ConnectionRecord, f"{kind}_count")
+        exists = ConnectionRecord.connection_id.exists()
+        record = ConnectionRecord(connection_id)
+        if update_if(record, [count.add(1)], exists & (window == window_start)):
+            return record, int(getattr(record, f"{kind}_count"))
+        # A later window (or the first frame): start counting afresh. Never move a window back.
+        if update_if(
+            record,
+            [window.set(window_start), count.set(1)],
+            exists & (window.does_not_exist() | (window < window_start)),
+        ):
+            return record, 1
+        # Another frame opened a newer window meanwhile (or this clock is behind): count in it.
+        if update_if(record, [count.add(1)], exists):
+            return record, int(getattr(record, f"{kind}_count"))
+        return None, 0
+
+    def connect_namespace(
+        self, connection_id: str, namespace: str, principal: Principal, socket_sid: str
+    ) -> ConnectOutcome:
+        """Record a completed Socket.IO CONNECT (the connect deadline no longer applies).
+
+        A connection has one identity for its life: a CONNECT as another user than the one an
+        earlier CONNECT established changes nothing and is ``OTHER_USER``. One as the same user
+        refreshes what its token says (name, picture, roles, expiry).
+        """
+        model = ConnectionRecord
+        actions = [
+            model.namespaces.add({namespace}),
+            model.user_id.set(principal.user_id),
+            model.user_name.set(principal.name),
+            model.roles.set(list(principal.roles)),
+            model.socket_sid.set(socket_sid),
+            model.connect_deadline.remove(),
+            model.picture.set(principal.picture) if principal.picture else model.picture.remove(),
+            model.token_expires_at.set(principal.expires_at)
+            if principal.expires_at is not None
+            else model.token_expires_at.remove(),
+        ]
+        # The connection is still there (no partial item for a gone one), and it has no identity
+        # yet or has this very one: two CONNECTs racing as different users cannot both win, and
+        # whichever comes second cannot replace the first's user, whatever either of them read.
+        condition = model.connection_id.exists() & (
+            model.user_id.does_not_exist() | (model.user_id == principal.user_id)
+        )
+        if update_if(ConnectionRecord(connection_id), actions, condition):
+            return ConnectOutcome.CONNECTED
+        # Refused: only now is it worth a read, to tell the two reasons apart.
+        return ConnectOutcome.GONE if self.get(connection_id) is None else ConnectOutcome.OTHER_USER
+
+    def enter_room(self, connection_id: str, prd_id: str, room: dict[str, str]) -> bool:
+        return self._update(connection_id, [ConnectionRecord.rooms[prd_id].set(room)])
+
+    def leave_room(self, connection_id: str, prd_id: str) -> bool:
+        return self._update(connection_id, [ConnectionRecord.rooms[prd_id].remove()])
+
+    def disconnect_namespace(self, connection_id: str, namespace: str) -> bool:
+        return self._update(connection_id, [ConnectionRecord.namespaces.delete({namespace})])
+
+    def mark_opened(self, connection_id: str, now: int, sweep_at: int) -> bool:
+        """The OPEN packet was delivered: Engine.IO pings may start."""
+        return self._update(
+            connection_id, [ConnectionRecord.opened_at.set(now), ConnectionRecord.sweep_at.set(sweep_at)]
+        )
+
+    def record_ping(self, connection_id: str, now: int, sweep_at: int) -> bool:
+        """A ping went out; the sweep looks again at ``sweep_at`` (the pong deadline)."""
+        return self._update(
+            connection_id, [ConnectionRecord.last_ping_at.set(now), ConnectionRecord.sweep_at.set(sweep_at)]
+        )
+
+    def record_pong(self, connection_id: str, now: int, sweep_at: int) -> bool:
+        """A pong came back; the sweep looks again at ``sweep_at`` (when the next ping is due)."""
+        return self._update(
+            connection_id, [ConnectionRecord.last_pong_at.set(now), ConnectionRecord.sweep_at.set(sweep_at)]
+        )
+
+    def reschedule(self, connection_id: str, sweep_at: int) -> bool:
+        return self._update(connection_id, [ConnectionRecord.sweep_at.set(sweep_at)])
+
+    def due_for_sweep(self, by: int) -> Iterator[ConnectionRecord]:
+        """Connections whose ``sweep_at`` is at or before ``by``, from every shard."""
+        for shard in range(SWEEP_SHARDS):
+            yield from ConnectionRecord.by_sweep.query(str(shard), ConnectionRecord.sweep_at <= by)
+
+    def remove(self, connection_id: str) -> None:
+        """Delete the record; deleting one that is already gone is fine ($disconnect after a sweep)."""
+        ConnectionRecord(connection_id).delete()
+
+    def _update(self, connection_id: str, actions: list[Action]) -> bool:
+        # Only ever update a live record: an update must not resurrect a deleted connection
+        # as a partial item (DynamoDB's UpdateItem would otherwise create it).
+        return update_if(ConnectionRecord(connection_id), actions, ConnectionRecord.connection_id.exists())

@@ -1,0 +1,126 @@
+"""Deployment settings, read from the environment the template gives each function.
+
+Read once per cold start by the function entry points (``Settings.from_env()``), never at import
+time of a core module, so tests and the local runtime can build settings of their own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    connections_table: str
+    documents_table: str = ""
+    updates_table: str = ""
+    max_document_bytes: int = 2_000_000
+    snapshots_bucket: str = ""
+    compactor_function: str = ""
+    snapshot_every: int = 500  # entries between snapshots
+    log_retention_days: int = 7  # how long a snapshotted log entry is kept (for stale ops and recovery)
+    away_after_ms: int = 300_000  # a session with no presence activity this long turns "away"
+    conflict_expiry_ms: int = 3_600_000  # an unresolved conflict counts as resolved "auto" after this
+    # AI generation (see prdtool.features.ai.steps) and rate limits (prdtool.kernel.rate_limits).
+    streams_table: str = ""
+    rate_limits_table: str = ""
+    ai_state_machine_arn: str = ""
+    ai_generate_limit: str = "20/3600"  # per user
+    edit_burst_limit: str = "1000/10"  # operation:edit frames per connection
+    cursor_burst_limit: str = "1000/10"  # presence:cursor frames per connection
+    rate_limit_warning: int = 5  # rate_limit:warning once this few or fewer are left
+    openai_api_key: str = ""  # set: OpenAI-compatible provider; empty: the offline provider
+    openai_api_key_secret_arn: str = ""
+    openai_base_url: str = ""
+    ai_model: str = "gpt-4o-mini"
+    ai_max_tokens: int = 1024
+    ai_context_tokens: int = 6000
+    ai_timeout_s: float = 30.0  # a provider silent this long has stalled
+    offline_chunk_delay_ms: int = 30
+    region: str = "us-east-1"
+    dynamodb_endpoint: str | None = None
+    # Authentication: an HS256 secret from Secrets Manager or SSM, and/or RS256 keys from a JWKS URL.
+    jwt_secret_arn: str = ""
+    jwt_secret_parameter: str = ""
+    jwks_url: str = ""
+    jwt_issuer: str = ""
+    jwt_audience: str = ""
+    # Engine.IO heartbeat. The JS client drops the connection when no ping arrives within
+    # interval + timeout, and the sweep runs once a minute: keep timeout above a minute.
+    ping_interval_ms: int = 60_000
+    ping_timeout_ms: int = 90_000
+    connect_timeout_ms: int = 45_000
+    max_message_bytes: int = 32 * 1024
+    handshake_function: str = ""
+    websocket_api_id: str = ""
+    stage: str = ""
+    management_endpoint_override: str | None = None
+    # The application the Socket.IO shim serves, as "module:Class" (the local runtime's
+    # conformance mode swaps it); see prdtool.kernel.socket_app.
+    socket_app: str = "prdtool.api:PrdApp"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from environment variables (``os.environ`` by default). A variable that
+        is unset or empty leaves the field's default (written once, above); ``CONNECTIONS_TABLE``
+        is required."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {"connections_table": env["CONNECTIONS_TABLE"]}
+        for spec in fields(cls):
+            raw = next((env[name] for name in _VARIABLES.get(spec.name, ()) if env.get(name)), None)
+            if raw is not None:
+                values[spec.name] = _TYPES[spec.type](raw) if spec.type in _TYPES else raw
+        return cls(**values)
+
+
+# The environment variables each setting is read from, the first one set winning.
+_VARIABLES: dict[str, tuple[str, ...]] = {
+    "documents_table": ("DOCUMENTS_TABLE",),
+    "updates_table": ("UPDATES_TABLE",),
+    "max_document_bytes": ("MAX_DOCUMENT_BYTES",),
+    "snapshots_bucket": ("SNAPSHOTS_BUCKET",),
+    "compactor_function": ("COMPACTOR_FUNCTION_NAME",),
+    "snapshot_every": ("SNAPSHOT_EVERY",),
+    "log_retention_days": ("LOG_RETENTION_DAYS",),
+    "away_after_ms": ("AWAY_AFTER_MS",),
+    "conflict_expiry_ms": ("CONFLICT_EXPIRY_MS",),
+    "streams_table": ("STREAMS_TABLE",),
+    "rate_limits_table": ("RATE_LIMITS_TABLE",),
+    "ai_state_machine_arn": ("AI_STATE_MACHINE_ARN",),
+    "ai_generate_limit": ("AI_GENERATE_LIMIT",),
+    "edit_burst_limit": ("EDIT_BURST_LIMIT",),
+    "cursor_burst_limit": ("CURSOR_BURST_LIMIT",),
+    "rate_limit_warning": ("RATE_LIMIT_WARNING",),
+    "openai_api_key": ("OPENAI_API_KEY",),
+    "openai_api_key_secret_arn": ("OPENAI_API_KEY_SECRET_ARN",),
+    "openai_base_url": ("OPENAI_BASE_URL",),
+    "ai_model": ("AI_MODEL",),
+    "ai_max_tokens": ("AI_MAX_TOKENS",),
+    "ai_context_tokens": ("AI_CONTEXT_TOKENS",),
+    "ai_timeout_s": ("AI_TIMEOUT_S",),
+    "offline_chunk_delay_ms": ("OFFLINE_CHUNK_DELAY_MS",),
+    "region": ("AWS_REGION", "AWS_DEFAULT_REGION"),
+    "dynamodb_endpoint": ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL"),
+    "jwt_secret_arn": ("JWT_SECRET_ARN",),
+    "jwt_secret_parameter": ("JWT_SECRET_PARAMETER",),
+    "jwks_url": ("JWKS_URL",),
+    "jwt_issuer": ("JWT_ISSUER",),
+    "jwt_audience": ("JWT_AUDIENCE",),
+    "ping_interval_ms": ("PING_INTERVAL_MS",),
+    "ping_timeout_ms": ("PING_TIMEOUT_MS",),
+    "connect_timeout_ms": ("CONNECT_TIMEOUT_MS",),
+    "max_message_bytes": ("MAX_MESSAGE_BYTES",),
+    "handshake_function": ("HANDSHAKE_FUNCTION_NAME",),
+    "websocket_api_id": ("WEBSOCKET_API_ID",),
+    "stage": ("STAGE_NAME",),
+    "management_endpoint_override": ("AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI",),
+    "socket_app": ("SOCKET_APP",),
+}
+# How a variable's text becomes a field's value, by the field's annotation (``from __future__``
+# annotations are strings); any other field takes the text as is.
+_TYPES: dict[object, Callable[[str], Any]] = {"int": int, "float": float}

@@ -1,0 +1,148 @@
+"""What the connection-level functions share: settings, the connection store, auth and the senders.
+
+``$connect``, the handshake and the frame shim need no more than this. ``prdtool.engine.services``
+builds on it with documents and the editor; it also says what forgetting a connection does to the
+rooms it was in (``leave_rooms``), and what a heartbeat does to idle sessions (``turn_away_idle``).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+import boto3
+
+from prdtool.kernel.auth import TokenVerifier
+from prdtool.kernel.connections import ConnectionRecord, ConnectionStore, bind_tables
+from prdtool.kernel.observability import logger
+from prdtool.kernel.sender import Sender, management_client, management_endpoint
+from prdtool.kernel.settings import Settings
+from prdtool.kernel.socket_app import SocketApp
+
+__all__ = ["Transport", "now_ms"]
+
+SECRET_CACHE_SECONDS = 300
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Transport:
+    """Settings, the connection store, token verification and senders for one function instance."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], int] = now_ms) -> None:
+        self.settings = settings
+        self.clock = clock
+        bind_tables(settings)
+        self.store = ConnectionStore()
+        self._senders: dict[str, Sender] = {}
+        self._to_forget: list[str] = []
+        self._forgetting = False
+
+    @classmethod
+    def from_env(cls) -> Transport:
+        """Built at cold start, from the environment the template gives the function."""
+        made = cls(Settings.from_env())
+        made.open_clients()
+        return made
+
+    def open_clients(self) -> None:
+        """Create this function's AWS clients now, at cold start, so no request waits for them
+        (botocore loads a service model per client: ~100 ms each)."""
+        self.store.open()
+        if self.settings.management_endpoint_override or self.settings.websocket_api_id:
+            self.sender()
+        if self.settings.handshake_function or self.settings.compactor_function:
+            _ = self._lambda
+
+    @cached_property
+    def app(self) -> SocketApp:
+        """The application the Socket.IO shim serves (``settings.socket_app``)."""
+        module_name, _, attr = self.settings.socket_app.partition(":")
+        made: SocketApp = getattr(importlib.import_module(module_name), attr)(self)
+        return made
+
+    @cached_property
+    def verifier(self) -> TokenVerifier:
+        s = self.settings
+        return TokenVerifier(
+            secret=self._secret_source(),
+            jwks_url=s.jwks_url,
+            issuer=s.jwt_issuer,
+            audience=s.jwt_audience,
+        )
+
+    def sender(self, api_id: str = "", stage: str = "") -> Sender:
+        """The sender for a stage's management API (from the event, else the function's settings)."""
+        s = self.settings
+        endpoint = management_endpoint(
+            api_id or s.websocket_api_id, s.region, stage or s.stage, s.management_endpoint_override
+        )
+        if endpoint not in self._senders:
+            self._senders[endpoint] = Sender(management_client(endpoint, s.region), on_gone=self.forget_connection)
+        return self._senders[endpoint]
+
+    def forget_connection(self, connection_id: str) -> None:
+        """Drop a connection and everything that hangs on it (its sessions in document rooms).
+
+        Leaving a room tells the room, which can find more connections gone, which are forgotten
+        in turn: they queue here and are handled one after another, never recursively.
+        """
+        self._to_forget.append(connection_id)
+        if self._forgetting:
+            return
+        self._forgetting = True
+        try:
+            while self._to_forget:
+                gone = self._to_forget.pop(0)
+                try:
+                    self._forget_one(gone)
+                except Exception:  # noqa: BLE001 - one failure must not leave the others behind
+                    logger.exception("forgetting a connection failed", extra={"forgotten": gone})
+        finally:
+            self._forgetting = False
+
+    def _forget_one(self, connection_id: str) -> None:
+        record = self.store.get(connection_id)
+        if record is not None:
+            self.leave_rooms(record)
+        self.store.remove(connection_id)
+
+    def leave_rooms(self, record: ConnectionRecord) -> None:
+        """Take a forgotten connection out of the rooms it joined: nothing to do without documents
+        (``prdtool.engine.services.Services`` does it)."""
+
+    def turn_away_idle(self, connection_id: str, prd_ids: list[str], now: int) -> bool:
+        """After a ping: mark the connection's idle sessions away (the engine's services do);
+        True when one was."""
+        return False
+
+    def start_handshake(self, payload: dict[str, Any]) -> None:
+        """Invoke the handshake function asynchronously: it posts once the connection exists."""
+        self._invoke_async(self.settings.handshake_function, payload)
+
+    def _invoke_async(self, function: str, payload: dict[str, Any]) -> None:
+        self._lambda.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(payload).encode())
+
+    @cached_property
+    def _lambda(self) -> Any:
+        return boto3.client("lambda", region_name=self.settings.region)
+
+    def _secret_source(self) -> Callable[[], str] | None:
+        # powertools' parameters cache the value for the warm container and refetch after
+        # max_age, so a rotated secret is picked up without a redeploy.
+        from aws_lambda_powertools.utilities import parameters
+
+        s = self.settings
+        if s.jwt_secret_arn:
+            arn = s.jwt_secret_arn
+            return lambda: str(parameters.get_secret(arn, max_age=SECRET_CACHE_SECONDS))
+        if s.jwt_secret_parameter:
+            name = s.jwt_secret_parameter
+            return lambda: str(parameters.get_parameter(name, decrypt=True, max_age=SECRET_CACHE_SECONDS))
+        return None
