@@ -13,6 +13,10 @@ dev: $(VENV)/.installed
 
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy shared/prdtool local/prdtool_local
+	# Each function's entry point is a module named app: one mypy run each.
+	for f in functions/*/app.py; do $(VENV)/bin/mypy $$f || exit 1; done
 	SAM_CLI=$(SAM_VENV)/bin/sam $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Benchmarks: prints the table and writes docs/benchmarks.md (about 14 minutes on 2 cores).
@@ -25,7 +29,7 @@ fuzz: $(VENV)/.installed
 	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(VENV)/bin/python -m pytest tests/handlers/test_fuzz.py -q --hypothesis-show-statistics
 
 # Mutation testing of codec, positions and crdt against the unit tests; not part of `make test`
-# (docs/testing.md). MUTATION_ARGS go to `mutmut run`, e.g. MUTATION_ARGS='prdtool.codec*'.
+# (docs/testing.md). MUTATION_ARGS go to `mutmut run`, e.g. MUTATION_ARGS='prdtool.kernel.codec*'.
 mutation: $(VENV)/.installed $(VENV)/.mutmut-$(MUTMUT_VERSION)
 	$(VENV)/bin/python tools/mutation.py $(MUTATION_ARGS)
 
