@@ -79,6 +79,12 @@ def test_event_of_the_api_without_a_handler_is_not_available(router: Router) -> 
     ]
 
 
+def test_a_planned_event_an_area_registers_is_served() -> None:
+    r = Router()
+    r.on("comment:add", DocumentLeave)(lambda c, d: {"prdId": d.prdId})
+    assert r.dispatch(ctx(), "comment:add", {"prdId": "p"}, wants_ack=True).ack == [{"ok": True, "prdId": "p"}]
+
+
 def test_validation_failure_names_the_fields(router: Router) -> None:
     out = router.dispatch(ctx(), "document:join", {"prdId": "prd_123", "mode": "write"}, wants_ack=True)
     error = out.ack[0]["error"]
