@@ -49,12 +49,6 @@ class Services(Transport):
         self.editor = Editor(self.log, clock, settings.max_document_bytes, snapshots=self.snapshots)
         self.access = Authorizer(self.documents.role_of, lambda: self.clock(), ROLE_TTL_MS)
 
-    @classmethod
-    def from_env(cls) -> Services:
-        services = cls(Settings.from_env())
-        services.open_clients()
-        return services
-
     def open_clients(self) -> None:
         super().open_clients()
         if self.settings.documents_table:

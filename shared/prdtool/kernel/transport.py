@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, Self
 
 import boto3
 
@@ -45,7 +45,7 @@ class Transport:
         self._forgetting = False
 
     @classmethod
-    def from_env(cls) -> Transport:
+    def from_env(cls) -> Self:
         """Built at cold start, from the environment the template gives the function."""
         made = cls(Settings.from_env())
         made.open_clients()
