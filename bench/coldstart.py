@@ -26,10 +26,15 @@ CORE_DEPS = (
     "import boto3, pynamodb.models, pycrdt, jwt, pydantic; from aws_lambda_powertools import Logger, Metrics; "
     "from aws_lambda_powertools.utilities import parameters"
 )
+# The connection functions (connect, handshake) build no documents: no pycrdt.
+TRANSPORT_DEPS = (
+    "import boto3, pynamodb.models, jwt, pydantic; from aws_lambda_powertools import Logger, Metrics; "
+    "from aws_lambda_powertools.utilities import parameters"
+)
 FUNCTIONS = {  # function -> (its third-party imports, extra environment)
-    "connect": (CORE_DEPS, {}),
+    "connect": (TRANSPORT_DEPS, {}),
     "disconnect": (CORE_DEPS, {}),
-    "handshake": (CORE_DEPS, {}),
+    "handshake": (TRANSPORT_DEPS, {}),
     "gateway": (CORE_DEPS, {}),
     "heartbeat": (CORE_DEPS, {}),
     "compactor": (CORE_DEPS, {}),
