@@ -89,51 +89,9 @@ class Template:
 
 
 def read_template(path: Path) -> dict[str, Any]:
-    """The template as data, with short-form tags in their long form (``{"Ref": ...}``) and every
-    ``Fn::ForEach`` expanded, as CloudFormation's ``AWS::LanguageExtensions`` transform does."""
+    """The template as data, with short-form tags in their long form (``{"Ref": ...}``)."""
     loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=_Loader)
-    expanded: dict[str, Any] = _expand_for_each(loaded)
-    return expanded
-
-
-def _expand_for_each(node: Any) -> Any:
-    """``Fn::ForEach::Name: [Identifier, [values...], {key: body}]`` as one copy of the body per value.
-
-    In the copies, ``{"Ref": Identifier}`` and ``${Identifier}`` become the value, and
-    ``&{Identifier}`` (in keys, such as logical ids) the value with its non-alphanumeric characters
-    dropped. Only literal lists are taken: this template's loops need no more.
-    """
-    if isinstance(node, list):
-        return [_expand_for_each(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if not key.startswith("Fn::ForEach::"):
-            out[key] = _expand_for_each(value)
-            continue
-        identifier, values, bodies = value
-        if not isinstance(values, list):
-            raise ValueError(f"{key}: only a literal list of values is supported locally")
-        for item in values:
-            for body_key, body in bodies.items():
-                copied = _with_value(body, identifier, str(item))
-                out[_with_value(body_key, identifier, str(item))] = _expand_for_each(copied)
-    return out
-
-
-def _with_value(node: Any, identifier: str, value: str) -> Any:
-    """``node`` with the loop's ``identifier`` replaced by ``value`` (see ``_expand_for_each``)."""
-    if isinstance(node, str):
-        alphanumeric = "".join(c for c in value if c.isalnum())
-        return node.replace("&{" + identifier + "}", alphanumeric).replace("${" + identifier + "}", value)
-    if isinstance(node, list):
-        return [_with_value(item, identifier, value) for item in node]
-    if isinstance(node, dict):
-        if node == {"Ref": identifier}:
-            return value
-        return {k: _with_value(v, identifier, value) for k, v in node.items()}
-    return node
+    return loaded
 
 
 def load_template(path: Path, overrides: dict[str, str] | None = None, stack_name: str = "prdtool-local") -> Template:
