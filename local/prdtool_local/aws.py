@@ -1,8 +1,9 @@
 """The AWS services the stack uses, embedded: moto in server mode, in this process.
 
-Tables, buckets and state machines are created from the template. moto keeps everything in memory, so with a
-data folder the runtime snapshots tables and buckets there (periodically and on a clean stop)
-and restores them on the next start; ``--ephemeral`` skips both.
+Tables, buckets, queues and state machines are created from the template. moto keeps everything in memory, so
+with a data folder the runtime snapshots tables and buckets there (periodically and on a clean stop)
+and restores them on the next start; ``--ephemeral`` skips both. Queue messages are not snapshotted:
+a queue starts empty on every start (what was in flight is work to redo, not data to keep).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from moto.server import ThreadedMotoServer
 
 from prdtool_local.atomic_dynamodb import make_dynamodb_atomic
 from prdtool_local.state_machines import enable_execution
-from prdtool_local.template import ACCOUNT, REGION, Template
+from prdtool_local.template import ACCOUNT, REGION, Template, queue_arn
 
 __all__ = ["LOCAL_CREDENTIALS", "EmbeddedAws"]
 
@@ -32,6 +33,13 @@ _LOCAL_ROLE = f"arn:aws:iam::{ACCOUNT}:role/prdtool-local"
 _CREATE_TABLE_KEYS = (
     "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "LocalSecondaryIndexes", "BillingMode",
     "ProvisionedThroughput", "StreamSpecification",
+)  # fmt: skip
+# What create_queue takes of a template's AWS::SQS::Queue properties, as attributes of the same names.
+_QUEUE_ATTRIBUTES = (
+    "ContentBasedDeduplication", "DeduplicationScope", "DelaySeconds", "FifoQueue", "FifoThroughputLimit",
+    "KmsDataKeyReusePeriodSeconds", "KmsMasterKeyId", "MaximumMessageSize", "MessageRetentionPeriod",
+    "ReceiveMessageWaitTimeSeconds", "RedriveAllowPolicy", "RedrivePolicy", "SqsManagedSseEnabled",
+    "VisibilityTimeout",
 )  # fmt: skip
 
 
@@ -67,7 +75,8 @@ class EmbeddedAws:
         return str(self.client("secretsmanager").create_secret(Name=name, SecretString=value)["ARN"])
 
     def provision(self, template: Template) -> None:
-        """Create the template's tables and buckets, then restore what the data folder holds."""
+        """Create the template's tables, buckets, queues and state machines, then restore what the
+        data folder holds."""
         dynamodb, s3 = self.client("dynamodb"), self.client("s3")
         for name, props in template.tables.items():
             dynamodb.create_table(TableName=name, **{k: props[k] for k in _CREATE_TABLE_KEYS if k in props})
@@ -76,6 +85,12 @@ class EmbeddedAws:
                 dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
         for bucket in template.buckets:
             s3.create_bucket(Bucket=bucket)
+        if template.queues:
+            sqs = self.client("sqs")
+            for name in _dead_letter_queues_first(template.queues):
+                props = template.queues[name]
+                tags = {t["Key"]: str(t["Value"]) for t in props.get("Tags", [])}
+                sqs.create_queue(QueueName=name, Attributes=_queue_attributes(props), tags=tags)
         if template.state_machines:
             enable_execution(self.endpoint)
             states = self.client("stepfunctions")
@@ -116,6 +131,43 @@ class EmbeddedAws:
             for path in bucket_dir.rglob("*") if bucket_dir.exists() else []:
                 if path.is_file():
                     s3.put_object(Bucket=bucket, Key=str(path.relative_to(bucket_dir)), Body=path.read_bytes())
+
+
+def _queue_attributes(props: dict[str, Any]) -> dict[str, str]:
+    """A queue's properties as SQS attributes, which are all strings (policies as JSON)."""
+    attributes = {}
+    for key in _QUEUE_ATTRIBUTES:
+        if key not in props:
+            continue
+        value = props[key]
+        if isinstance(value, dict):
+            value = json.dumps(value)
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        attributes[key] = str(value)
+    return attributes
+
+
+def _dead_letter_queues_first(queues: dict[str, dict[str, Any]]) -> list[str]:
+    """Queue names in an order that creates each dead-letter queue before the queues using it
+    (moto, like SQS, refuses a redrive policy whose target does not exist yet)."""
+    by_arn = {queue_arn(name): name for name in queues}
+    ordered: list[str] = []
+
+    def add(name: str, visiting: frozenset[str]) -> None:
+        if name in ordered or name in visiting:
+            return
+        policy = queues[name].get("RedrivePolicy") or {}
+        if isinstance(policy, str):
+            policy = json.loads(policy)
+        target = by_arn.get(str(policy.get("deadLetterTargetArn", "")))
+        if target is not None:
+            add(target, visiting | {name})
+        ordered.append(name)
+
+    for name in queues:
+        add(name, frozenset())
+    return ordered
 
 
 def _encode_bytes(value: Any) -> Any:

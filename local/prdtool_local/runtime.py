@@ -1,5 +1,5 @@
 """The local stack: embedded AWS, the functions' execution environments, the emulated gateway,
-the template's schedules, all on one event loop. ``cli.serve`` starts it."""
+the template's schedules and SQS event sources, all on one event loop. ``cli.serve`` starts it."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from prdtool_local.aws import LOCAL_CREDENTIALS, EmbeddedAws
 from prdtool_local.demo import DEMO_PRD, seed
 from prdtool_local.gateway import Gateway, GatewayLimits
 from prdtool_local.lambdas import FunctionPool, Invocation
+from prdtool_local.queues import QueuePoller
 from prdtool_local.state_machines import route_lambda_tasks
 from prdtool_local.template import ACCOUNT, REGION, Template, load_template
 from prdtool_local.tokens import local_secret
@@ -53,6 +54,7 @@ class LocalRuntime:
         self.template: Template | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.gateway: Gateway | None = None
+        self.queue_pollers: list[QueuePoller] = []
         self._runner: web.AppRunner | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self.port = options.port
@@ -106,6 +108,7 @@ class LocalRuntime:
         for spec in template.functions.values():
             for rate in spec.schedules_s:
                 self._spawn(self._schedule(spec.name, self._schedule_period(rate)))
+        self._start_queue_pollers(template)
         self._spawn(self.gateway.enforce_timeouts())
         if opts.data_dir:
             self._spawn(self._snapshots())
@@ -114,6 +117,8 @@ class LocalRuntime:
         """Close every connection (running $disconnect), save the data, stop everything."""
         for task in self._background:
             task.cancel()
+        # First, so no queue starts an invocation while the rest shuts down.
+        await asyncio.gather(*(poller.close() for poller in self.queue_pollers))
         if self.gateway:
             await self.gateway.close_all()
             deadline = time.monotonic() + 10
@@ -172,6 +177,18 @@ class LocalRuntime:
         settings = Settings.from_env({**env, "AWS_REGION": REGION, "AWS_ENDPOINT_URL": aws_endpoint})
         if seed(settings):
             self.log(f"SEED       created {DEMO_PRD}, shared with the demo users")
+
+    def _start_queue_pollers(self, template: Template) -> None:
+        """Poll each function's enabled SQS event sources (``Enabled: false`` maps but never polls)."""
+        for spec in template.functions.values():
+            for source in spec.sqs_events:
+                if not source.enabled:
+                    self.log(f"{'SQS':<10} {source.queue_name} -> {spec.name} disabled (Enabled: false)")
+                    continue
+                sqs = self.aws.client("sqs")
+                poller = QueuePoller(source, spec.name, sqs, self.invoke, self.log, self.options.max_instances)
+                poller.start()
+                self.queue_pollers.append(poller)
 
     def _schedule_period(self, rate_s: float) -> float:
         # Locally a short ping interval also shortens the schedules, so the heartbeat keeps up with

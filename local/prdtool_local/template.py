@@ -1,5 +1,5 @@
 """template.yaml as the local runtime needs it: functions, routes, schedules, tables, buckets,
-state machines.
+queues and the functions' SQS event sources, state machines.
 
 Intrinsic functions are resolved the way CloudFormation would for one local stack: parameters
 (defaults, overridable), pseudo parameters, conditions, Ref/GetAtt of resources, Sub, Join, If.
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["FunctionSpec", "Template", "load_template", "read_template"]
+__all__ = ["FunctionSpec", "SqsEventSource", "Template", "load_template", "queue_arn", "queue_url", "read_template"]
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -47,6 +47,41 @@ def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
 _Loader.add_multi_constructor("!", _tag)
 
 
+def queue_arn(name: str) -> str:
+    """The ARN of the local stack's queue ``name`` (what ``!GetAtt Queue.Arn`` resolves to)."""
+    return f"arn:aws:sqs:{REGION}:{ACCOUNT}:{name}"
+
+
+def queue_url(name_or_arn: str) -> str:
+    """The URL of a queue, given its name or ARN, as AWS spells it (what ``!Ref Queue`` resolves to).
+
+    boto3 sends SQS requests to its endpoint (``AWS_ENDPOINT_URL`` locally) whatever host the URL
+    names, and moto finds the queue by the URL's last path segment, so the AWS form works locally.
+    """
+    name = name_or_arn.rsplit(":", 1)[-1]
+    return f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{name}"
+
+
+@dataclass(frozen=True)
+class SqsEventSource:
+    """A function's ``Type: SQS`` event: what Lambda's event source mapping is configured with."""
+
+    queue_arn: str
+    batch_size: int = 10
+    batching_window_s: float = 0.0
+    enabled: bool = True
+    report_batch_item_failures: bool = False
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue_arn.rsplit(":", 1)[-1]
+
+    @property
+    def queue_url(self) -> str:
+        return queue_url(self.queue_arn)
+
+
 @dataclass
 class FunctionSpec:
     """One Lambda function, with its globals merged and its properties resolved."""
@@ -59,6 +94,7 @@ class FunctionSpec:
     memory_mb: int
     layer_dirs: list[Path]
     schedules_s: list[float] = field(default_factory=list)
+    sqs_events: list[SqsEventSource] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -81,6 +117,7 @@ class Template:
     tables: dict[str, dict[str, Any]]  # table name -> resolved properties
     buckets: list[str]
     state_machines: dict[str, str] = field(default_factory=dict)  # name -> ASL, substitutions applied
+    queues: dict[str, dict[str, Any]] = field(default_factory=dict)  # queue name -> resolved properties
 
     def function_named(self, name_or_arn: str) -> FunctionSpec | None:
         """Look a function up by name or ARN, as Lambda's Invoke API accepts either."""
@@ -126,6 +163,11 @@ def load_template(path: Path, overrides: dict[str, str] | None = None, stack_nam
     buckets = [
         resolver.ref(lid) for lid, r in resources.items() if r["Type"] == "AWS::S3::Bucket" and resolver.active(r)
     ]
+    queues = {
+        resolver.queue_name(lid): resolver.resolve(r.get("Properties", {}))
+        for lid, r in resources.items()
+        if r["Type"] == "AWS::SQS::Queue" and resolver.active(r)
+    }
     state_machines = {
         resolver.state_machine_name(lid): _definition(r, resolver, root)
         for lid, r in resources.items()
@@ -142,6 +184,7 @@ def load_template(path: Path, overrides: dict[str, str] | None = None, stack_nam
         tables=tables,
         buckets=buckets,
         state_machines=state_machines,
+        queues=queues,
     )
 
 
@@ -173,6 +216,11 @@ def _function(
         for e in (props.get("Events") or {}).values()
         if e.get("Type") == "Schedule"
     ]
+    sqs_events = [
+        _sqs_event_source(resolver.resolve(e.get("Properties", {})))
+        for e in (props.get("Events") or {}).values()
+        if e.get("Type") == "SQS"
+    ]
     return FunctionSpec(
         logical_id=lid,
         code_dir=root / props["CodeUri"],
@@ -182,7 +230,27 @@ def _function(
         memory_mb=int(props.get("MemorySize", 128)),
         layer_dirs=layer_dirs,
         schedules_s=[s for s in schedules if s is not None],
+        sqs_events=sqs_events,
     )
+
+
+def _sqs_event_source(props: dict[str, Any]) -> SqsEventSource:
+    """SAM's SQS event properties, with Lambda's defaults (10 messages, no batching window)."""
+    scaling = props.get("ScalingConfig") or {}
+    concurrency = scaling.get("MaximumConcurrency")
+    return SqsEventSource(
+        queue_arn=str(props["Queue"]),
+        batch_size=int(props.get("BatchSize", 10)),
+        batching_window_s=float(props.get("MaximumBatchingWindowInSeconds", 0)),
+        enabled=_boolean(props.get("Enabled", True)),
+        report_batch_item_failures="ReportBatchItemFailures" in (props.get("FunctionResponseTypes") or []),
+        maximum_concurrency=int(concurrency) if concurrency is not None else None,
+    )
+
+
+def _boolean(value: Any) -> bool:
+    # A parameter resolves to a string: "false" must not count as true.
+    return value.strip().lower() != "false" if isinstance(value, str) else bool(value)
 
 
 def _env_string(value: Any) -> str:
@@ -251,6 +319,8 @@ class _Resolver:
             return self.resolve(props.get("TableName")) or f"{self.stack_name}-{name}"
         if kind == "AWS::S3::Bucket":
             return self.resolve(props.get("BucketName")) or f"{self.stack_name}-{name}".lower()
+        if kind == "AWS::SQS::Queue":
+            return queue_url(self.queue_name(name))
         if kind == "AWS::ApiGatewayV2::Api":
             return API_ID
         if kind == "AWS::Serverless::StateMachine":
@@ -267,12 +337,24 @@ class _Resolver:
             return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{self.ref(name)}"
         if kind == "AWS::S3::Bucket" and attribute == "Arn":
             return f"arn:aws:s3:::{self.ref(name)}"
+        if kind == "AWS::SQS::Queue" and attribute in ("Arn", "QueueName", "QueueUrl"):
+            queue = self.queue_name(name)
+            return {"Arn": queue_arn(queue), "QueueName": queue, "QueueUrl": queue_url(queue)}[attribute]
         return f"{name}.{attribute}"
 
     def state_machine_name(self, logical_id: str) -> str:
         return self.resolve(self.resources[logical_id].get("Properties", {}).get("Name")) or (
             f"{self.stack_name}-{logical_id}"
         )
+
+    def queue_name(self, logical_id: str) -> str:
+        props = self.resources[logical_id].get("Properties", {})
+        explicit = self.resolve(props.get("QueueName"))
+        if explicit:
+            return str(explicit)
+        # CloudFormation names a FIFO queue it names itself with the suffix SQS requires.
+        fifo = _boolean(self.resolve(props.get("FifoQueue", False)))
+        return f"{self.stack_name}-{logical_id}" + (".fifo" if fifo else "")
 
     def layer_dir(self, ref: str) -> str | None:
         for lid, r in self.resources.items():

@@ -1,11 +1,13 @@
-"""The local runtime's reading of template.yaml."""
+"""The local runtime's reading of template.yaml, and of small templates for what it does not hold yet."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from prdtool.api import build_router
-from prdtool_local.template import load_template
+from prdtool_local.template import SqsEventSource, Template, load_template
 from tests.support import ROOT
 
 ROUTER = build_router()  # every event of the API, as the areas register them
@@ -33,3 +35,104 @@ def test_functions_routes_tables_and_schedules_come_from_the_template() -> None:
 def test_unknown_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="NoSuchParameter"):
         load_template(ROOT / "template.yaml", {"NoSuchParameter": "1"})
+
+
+QUEUES_TEMPLATE = """
+Parameters:
+  QueueVisibilityTimeout: {Type: Number, Default: 180}
+  JobsEnabled: {Type: String, Default: "false"}
+Resources:
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
+  NotificationsDeadLetterQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      MessageRetentionPeriod: 1209600
+  NotificationsQueue:
+    Type: AWS::SQS::Queue
+    Properties:
+      VisibilityTimeout: !Ref QueueVisibilityTimeout
+      RedrivePolicy:
+        deadLetterTargetArn: !GetAtt NotificationsDeadLetterQueue.Arn
+        maxReceiveCount: 3
+  JobsQueue:
+    Type: AWS::SQS::Queue
+    Properties: {QueueName: jobs}
+  OrdersQueue:
+    Type: AWS::SQS::Queue
+    Properties: {FifoQueue: true}
+  NotifierFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: notifier
+      Handler: app.lambda_handler
+      Environment:
+        Variables:
+          NOTIFICATIONS_QUEUE_URL: !Ref NotificationsQueue
+          NOTIFICATIONS_QUEUE_ARN: !GetAtt NotificationsQueue.Arn
+          NOTIFICATIONS_QUEUE_NAME: !GetAtt NotificationsQueue.QueueName
+          JOBS_QUEUE_URL: !Sub "${JobsQueue.QueueUrl}"
+          ORDERS_QUEUE_URL: !Ref OrdersQueue
+      Events:
+        Queued:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt NotificationsQueue.Arn
+            BatchSize: 5
+            MaximumBatchingWindowInSeconds: 2
+            FunctionResponseTypes: [ReportBatchItemFailures]
+            ScalingConfig: {MaximumConcurrency: 3}
+        Jobs:
+          Type: SQS
+          Properties:
+            Queue: !GetAtt JobsQueue.Arn
+            Enabled: !Ref JobsEnabled
+"""
+
+
+def _queues_template(tmp_path: Path, overrides: dict[str, str] | None = None) -> Template:
+    path = tmp_path / "template.yaml"
+    path.write_text(QUEUES_TEMPLATE)
+    return load_template(path, overrides, stack_name="stack")
+
+
+def test_queues_resolve_as_cloudformation_names_them(tmp_path: Path) -> None:
+    t = _queues_template(tmp_path)
+    assert set(t.queues) == {"stack-NotificationsDeadLetterQueue", "stack-NotificationsQueue", "jobs",
+                             "stack-OrdersQueue.fifo"}  # fmt: skip
+    env = t.functions["NotifierFunction"].environment
+    assert env["NOTIFICATIONS_QUEUE_URL"] == "https://sqs.us-east-1.amazonaws.com/123456789012/stack-NotificationsQueue"
+    assert env["NOTIFICATIONS_QUEUE_ARN"] == "arn:aws:sqs:us-east-1:123456789012:stack-NotificationsQueue"
+    assert env["NOTIFICATIONS_QUEUE_NAME"] == "stack-NotificationsQueue"
+    assert env["JOBS_QUEUE_URL"] == "https://sqs.us-east-1.amazonaws.com/123456789012/jobs"
+    assert env["ORDERS_QUEUE_URL"].endswith("/stack-OrdersQueue.fifo")
+    assert t.queues["stack-NotificationsQueue"] == {
+        "VisibilityTimeout": "180",
+        "RedrivePolicy": {
+            "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:stack-NotificationsDeadLetterQueue",
+            "maxReceiveCount": 3,
+        },
+    }
+
+
+def test_a_parameter_overrides_a_queue_property(tmp_path: Path) -> None:
+    t = _queues_template(tmp_path, {"QueueVisibilityTimeout": "2"})
+    assert t.queues["stack-NotificationsQueue"]["VisibilityTimeout"] == "2"
+
+
+def test_sqs_events_keep_their_settings_and_lambda_defaults(tmp_path: Path) -> None:
+    queued, jobs = _queues_template(tmp_path).functions["NotifierFunction"].sqs_events
+    assert queued == SqsEventSource(
+        queue_arn="arn:aws:sqs:us-east-1:123456789012:stack-NotificationsQueue",
+        batch_size=5,
+        batching_window_s=2.0,
+        enabled=True,
+        report_batch_item_failures=True,
+        maximum_concurrency=3,
+    )
+    assert queued.queue_url == "https://sqs.us-east-1.amazonaws.com/123456789012/stack-NotificationsQueue"
+    assert jobs == SqsEventSource(queue_arn="arn:aws:sqs:us-east-1:123456789012:jobs", enabled=False)
+    assert (jobs.batch_size, jobs.batching_window_s, jobs.report_batch_item_failures) == (10, 0.0, False)
+    enabled = _queues_template(tmp_path, {"JobsEnabled": "true"}).functions["NotifierFunction"].sqs_events[1]
+    assert enabled.enabled
