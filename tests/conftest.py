@@ -17,6 +17,7 @@ UPDATES = "prdtool-updates-test"
 SNAPSHOTS = "prdtool-snapshots-test"
 STREAMS = "prdtool-streams-test"
 RATE_LIMITS = "prdtool-rate-limits-test"
+NOTIFICATIONS = "prdtool-notifications-test"
 
 
 @pytest.fixture(autouse=True)
@@ -65,18 +66,27 @@ def connections_table(moto: None) -> str:
     create_table_from_template("UpdatesTable", UPDATES)
     create_table_from_template("StreamsTable", STREAMS)
     create_table_from_template("RateLimitsTable", RATE_LIMITS)
+    create_table_from_template("NotificationsTable", NOTIFICATIONS)
     boto3.client("s3").create_bucket(Bucket=SNAPSHOTS)
     return TABLE
 
 
 @pytest.fixture
-def settings(connections_table: str, secret_arn: str, fake_aws: FakeAws) -> Settings:
+def chat_queue(moto: None) -> str:
+    """The queue chat posts wait in for the notifier (its URL)."""
+    return str(boto3.client("sqs").create_queue(QueueName="prdtool-chat")["QueueUrl"])
+
+
+@pytest.fixture
+def settings(connections_table: str, secret_arn: str, fake_aws: FakeAws, chat_queue: str) -> Settings:
     return Settings(
         connections_table=connections_table,
         documents_table=DOCUMENTS,
         updates_table=UPDATES,
         streams_table=STREAMS,
         rate_limits_table=RATE_LIMITS,
+        notifications_table=NOTIFICATIONS,
+        chat_queue_url=chat_queue,
         snapshots_bucket=SNAPSHOTS,
         compactor_function="prdtool-compactor",
         jwt_secret_arn=secret_arn,

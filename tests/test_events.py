@@ -15,14 +15,18 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel, SqsModel
 
 from prdtool.api import build_router
+from prdtool.engine.chat import tell_chat
 from prdtool.engine.services import Services
 from prdtool.features.ai.steps import run_step
+from prdtool.features.integrations.mattermost import DeliveryPolicy
+from prdtool.features.integrations.notifier import Notifier
 from prdtool.kernel.apigw import WebSocketEvent
 from prdtool.kernel.codec import EngineIOType, SocketIOType, decode_engineio, decode_json, decode_socketio
 from prdtool.kernel.lifecycle import handshake
+from prdtool.kernel.sender import Recipient
 from prdtool.kernel.settings import Settings
 from tests.support import ROOT, load_template, sample_event
 
@@ -40,6 +44,7 @@ SAMPLES: dict[str, list[str]] = {
     "HeartbeatFunction": ["heartbeat"],
     "CompactorFunction": ["compactor"],
     "AiWorkerFunction": ["ai-worker-generate"],
+    "NotifierFunction": ["notifier-chat-post"],
 }
 EVENT_TYPES = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}  # every other route: MESSAGE
 
@@ -185,6 +190,35 @@ def check_ai_worker(event: dict[str, Any]) -> None:
     assert asked == [(stream["userId"], stream["streamId"])]
 
 
+def check_notifier(event: dict[str, Any]) -> None:
+    """An SQS batch as Lambda delivers the template's queue, each body exactly what tell_chat
+    queues; the notifier reads it (and, its webhook gone, reports that to the requester)."""
+    parsed = SqsModel.model_validate(event)
+    events = RESOURCES["NotifierFunction"]["Properties"]["Events"].values()
+    assert [e["Properties"]["Queue"] for e in events if e["Type"] == "SQS"] == [{"Fn::GetAtt": ["ChatQueue", "Arn"]}]
+    [record] = parsed.Records
+    body = json.loads(record.body)
+    queued: list[dict[str, Any]] = []
+    link = SimpleNamespace(platform="mattermost", events=[body["kind"]], parameter=body["parameter"],
+                           channel=body["channel"])  # fmt: skip
+    caller = SimpleNamespace(
+        settings=SimpleNamespace(chat_queue_url="https://sqs/q"),
+        documents=SimpleNamespace(chat_link=lambda prd_id, platform: link),
+        queue_chat_post=queued.append,
+    )
+    requester = Recipient(**{k.replace("connectionId", "connection_id"): v for k, v in body["requester"].items()})
+    assert tell_chat(caller, body["prdId"], body["kind"], body["text"], requester)  # type: ignore[arg-type]
+    assert queued == [body]
+    told: list[tuple[Recipient, str, Any]] = []
+    transport = SimpleNamespace(
+        sender=lambda: SimpleNamespace(emit=lambda to, name, data: told.append((to, name, data)))
+    )
+    notifier = Notifier(transport, lambda name: None, DeliveryPolicy())  # type: ignore[arg-type]
+    assert notifier.handle(event) == {"batchItemFailures": []}
+    [(to, name, data)] = told
+    assert (to, name, data["success"]) == (requester, "notification:sent", False)
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "ConnectFunction": check_connect,
     "DisconnectFunction": check_disconnect,
@@ -193,6 +227,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "HeartbeatFunction": check_heartbeat,
     "CompactorFunction": check_compactor,
     "AiWorkerFunction": check_ai_worker,
+    "NotifierFunction": check_notifier,
 }
 
 

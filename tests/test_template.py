@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from prdtool.api import build_router
+from prdtool.engine.inbox import InboxItem
 from prdtool.kernel.apigw import WebSocketEvent
 from prdtool.kernel.connections import ConnectionRecord
 from tests.support import ROOT, load_template, sample_event
@@ -71,6 +72,7 @@ def test_every_function_has_a_thin_entry_point() -> None:
         "GatewayFunction",
         "HandshakeFunction",
         "HeartbeatFunction",
+        "NotifierFunction",
     }
     for function in functions.values():
         app = ROOT / function["Properties"]["CodeUri"] / "app.py"
@@ -84,7 +86,7 @@ def test_connections_table_matches_the_model() -> None:
     assert table["KeySchema"] == [{"AttributeName": "connection_id", "KeyType": "HASH"}]
     declared = {g["IndexName"]: g["KeySchema"] for g in table["GlobalSecondaryIndexes"]}
     projections = {g["IndexName"]: g["Projection"] for g in table["GlobalSecondaryIndexes"]}
-    for index in (ConnectionRecord.by_sweep,):
+    for index in (ConnectionRecord.by_sweep, ConnectionRecord.by_user):
         schema = index._get_schema()
         keys = sorted(schema["key_schema"], key=lambda k: k["KeyType"])  # HASH before RANGE, as declared
         assert declared[index.Meta.index_name] == keys
@@ -92,6 +94,19 @@ def test_connections_table_matches_the_model() -> None:
     assert table["TimeToLiveSpecification"] == {"AttributeName": ConnectionRecord.expires_at.attr_name, "Enabled": True}
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+
+
+def test_notifications_table_matches_the_inbox_model() -> None:
+    table = RESOURCES["NotificationsTable"]["Properties"]
+    schema = InboxItem._get_schema()
+    assert table["KeySchema"] == sorted(schema["key_schema"], key=lambda k: k["KeyType"])
+    [index] = table["GlobalSecondaryIndexes"]
+    declared = InboxItem.unread._get_schema()
+    keys = sorted(declared["key_schema"], key=lambda k: k["KeyType"])
+    assert (index["IndexName"], index["KeySchema"], index["Projection"]) == (
+        InboxItem.unread.Meta.index_name, keys, declared["projection"]
+    )  # fmt: skip
+    assert table["TimeToLiveSpecification"] == {"AttributeName": InboxItem.expires_at.attr_name, "Enabled": True}
 
 
 @pytest.mark.parametrize("name", ["connect", "default", "disconnect", "document-join", "session-info"])

@@ -128,6 +128,8 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
         "UPDATES_TABLE": settings.updates_table,
         "STREAMS_TABLE": settings.streams_table,
         "RATE_LIMITS_TABLE": settings.rate_limits_table,
+        "NOTIFICATIONS_TABLE": settings.notifications_table,
+        "CHAT_QUEUE_URL": settings.chat_queue_url,
         "SNAPSHOTS_BUCKET": settings.snapshots_bucket,
         "COMPACTOR_FUNCTION_NAME": settings.compactor_function,
         "JWT_SECRET_ARN": settings.jwt_secret_arn,

@@ -68,3 +68,11 @@ def test_the_gateway_loads_every_area_at_cold_start_not_on_the_first_frame() -> 
     loaded = _modules_after_import("gateway")
     assert {"prdtool.api", "prdtool.features.documents.handlers", "prdtool.features.ai.handlers"} <= loaded
     assert "prdtool.features.ai.prompts" not in loaded  # the AI prompts are the worker's
+
+
+def test_the_notifier_imports_its_own_area_and_no_document_engine() -> None:
+    loaded = _modules_after_import("notifier")
+    assert "prdtool.kernel.router" not in loaded and "openai" not in loaded
+    assert {m.split(".")[2] for m in loaded if m.startswith("prdtool.features.")} == {"integrations"}
+    assert "prdtool.features.integrations.handlers" not in loaded  # it posts; it serves no event
+    assert not {m for m in loaded if m.startswith("prdtool.engine") or m == "pycrdt"}

@@ -1,29 +1,41 @@
 """Where documents live: metadata, members, the sessions in each room, and clock-key leases.
 
 One DynamoDB table, keyed by document (``prd_id``) and item (``meta``, ``member#<user>``,
-``session#<connection>``, ``clock#<key>``), so everything about a document is one Query away and
-no item grows with the document's history.
+``session#<connection>``, ``clock#<key>``, ``conflict#<id>``, ``comment#<id>``,
+``chat#<platform>``), so everything about a document is one Query away and no item grows with
+the document's history.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.attributes import NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from prdtool.engine.positions import DEFAULT_ENCODING
-from prdtool.kernel.conditions import condition_failed, update_if
+from prdtool.kernel.conditions import condition_failed, transaction_condition_failed, update_if
+from prdtool.kernel.errors import no_such_prd
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
 
 __all__ = [
+    "ChatLink",
     "ClockLease",
+    "Comment",
+    "CommentLimitReached",
     "Conflict",
     "DocumentMeta",
     "DocumentRecords",
@@ -37,6 +49,10 @@ MEMBER = "member#"
 SESSION = "session#"
 CLOCK = "clock#"
 CONFLICT = "conflict#"
+COMMENT = "comment#"
+CHAT = "chat#"
+# How often a transaction that lost a race with another on the same document is tried again.
+_TRANSACTION_TRIES = 5
 
 
 class _DocumentItem(Model):
@@ -55,6 +71,9 @@ class DocumentMeta(_DocumentItem):
     version = UnicodeAttribute(default="1.0.0")
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
+    # Counted in the same transaction as each comment written or removed (see add_comment).
+    comment_count = NumberAttribute(default=0)  # every comment, replies and resolved ones included
+    open_threads = NumberAttribute(default=0)  # root comments not resolved
 
 
 class Membership(_DocumentItem):
@@ -105,6 +124,46 @@ class Conflict(_DocumentItem):
     expires_at = TTLAttribute(null=True)
 
 
+class Comment(_DocumentItem):
+    """One comment: a thread's root, or a reply in it (``parent_id``, ``thread_id`` the root's)."""
+
+    comment_id = UnicodeAttribute()
+    thread_id = UnicodeAttribute()
+    parent_id = UnicodeAttribute(null=True)
+    author_id = UnicodeAttribute()
+    author_name = UnicodeAttribute()
+    author_avatar = UnicodeAttribute(null=True)
+    content = UnicodeAttribute()
+    mentions: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, default=list)  # type: ignore[arg-type]  # pynamodb types "of" as the value
+    # Yjs relative positions (prdtool.engine.anchors): the place, and the selection's two ends.
+    anchor = BinaryAttribute(legacy_encoding=False)
+    anchor_start = BinaryAttribute(legacy_encoding=False, null=True)
+    anchor_end = BinaryAttribute(legacy_encoding=False, null=True)
+    quote = UnicodeAttribute(null=True)  # the selected text when the comment was made
+    resolved = BooleanAttribute(default=False)
+    deleted = BooleanAttribute(default=False)  # a root removed by its author that keeps its replies
+    created_at = NumberAttribute()
+    updated_at = NumberAttribute(null=True)
+
+
+class CommentLimitReached(Exception):
+    """The document holds as many comments as it may."""
+
+
+class ChatLink(_DocumentItem):
+    """A document's link to a chat channel. The webhook URL itself is a secret, kept in SSM
+    (``parameter``); this item holds only what may be shown."""
+
+    platform = UnicodeAttribute()
+    parameter = UnicodeAttribute()
+    host = UnicodeAttribute()
+    key_tail = UnicodeAttribute()
+    channel = UnicodeAttribute(null=True)
+    events: ListAttribute[str] = ListAttribute(of=UnicodeAttribute)  # type: ignore[arg-type]
+    configured_by = UnicodeAttribute()
+    configured_at = NumberAttribute()
+
+
 class ClockLease(_DocumentItem):
     """Which live editing session holds a clock key, so two tabs never share one."""
 
@@ -112,7 +171,7 @@ class ClockLease(_DocumentItem):
     expires_at = TTLAttribute(null=True)
 
 
-_MODELS = (_DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict)
+_MODELS = (_DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict, Comment, ChatLink)
 
 
 def bind_document_tables(settings: Settings) -> None:
@@ -148,6 +207,13 @@ class DocumentRecords:
 
     def meta(self, prd_id: str) -> DocumentMeta | None:
         return _get(DocumentMeta, prd_id, META)
+
+    def existing(self, prd_id: str) -> DocumentMeta:
+        """The document's metadata; ``NOT_FOUND`` (``no_such_prd``) when there is no such document."""
+        meta = self.meta(prd_id)
+        if meta is None:
+            raise no_such_prd(prd_id)
+        return meta
 
     def role_of(self, prd_id: str, user_id: str) -> str | None:
         member = _get(Membership, prd_id, MEMBER + user_id)
@@ -245,6 +311,105 @@ class DocumentRecords:
         # Only the settlement this resolution made: never reopen one another resolver has made since.
         condition = Conflict.item.exists() & (Conflict.status == "resolved") & (Conflict.resolution == resolution)
         update_if(item, [Conflict.status.set("open"), Conflict.resolution.remove()], condition)
+
+    # ---------------------------------------------------------------- comments
+
+    def add_comment(self, comment: Comment, limit: int, also: Sequence[Model] = ()) -> None:
+        """Store a new comment, and ``also`` (its inbox items), counted on the document, all or
+        nothing. ``CommentLimitReached`` when the document already holds ``limit`` comments."""
+        comment.item = COMMENT + comment.comment_id
+        counts: list[Action] = [DocumentMeta.comment_count.add(1)]
+        if comment.parent_id is None:
+            counts.append(DocumentMeta.open_threads.add(1))
+        # The count can only pass the limit by a write that checked it: every add goes through here.
+        under_limit = DocumentMeta.prd_id.exists() & (
+            DocumentMeta.comment_count.does_not_exist() | (DocumentMeta.comment_count < limit)
+        )
+
+        def write(transaction: TransactWrite) -> None:
+            transaction.update(DocumentMeta(comment.prd_id, META), actions=counts, condition=under_limit)
+            # A comment id is new: a clash must fail, never overwrite another's comment.
+            transaction.save(comment, condition=Comment.item.does_not_exist())
+            for item in also:
+                transaction.save(item)
+
+        if not self._transact(write):
+            meta = self.meta(comment.prd_id)
+            if meta is not None and int(meta.comment_count or 0) >= limit:
+                raise CommentLimitReached(limit)
+            raise RuntimeError(f"comment {comment.comment_id!r} clashed with an existing one")
+
+    def comment(self, prd_id: str, comment_id: str) -> Comment | None:
+        return _get(Comment, prd_id, COMMENT + comment_id)
+
+    def comments(self, prd_id: str) -> list[Comment]:
+        """Every comment of a document (at most the comment limit: one Query, paged)."""
+        return list(Comment.query(prd_id, Comment.item.startswith(COMMENT), consistent_read=True))
+
+    def change_comment(self, comment: Comment, actions: list[Action], open_threads: int = 0) -> bool:
+        """Apply ``actions`` to a comment as it was read (``updated_at`` unchanged since), and move
+        the document's open-thread count by ``open_threads`` with it. False: it changed meanwhile."""
+        target = Comment(comment.prd_id, comment.item)
+        # As read: two people resolving, or editing while another deletes, cannot both win.
+        as_read = Comment.item.exists() & (
+            Comment.updated_at.does_not_exist()
+            if comment.updated_at is None
+            else Comment.updated_at == comment.updated_at
+        )
+        if not open_threads:
+            return update_if(target, actions, as_read)
+
+        def write(transaction: TransactWrite) -> None:
+            transaction.update(target, actions=actions, condition=as_read)
+            transaction.update(
+                DocumentMeta(comment.prd_id, META), actions=[DocumentMeta.open_threads.add(open_threads)]
+            )
+
+        return self._transact(write)
+
+    def remove_comment(self, comment: Comment) -> bool:
+        """Delete a comment as it was read, taking it off the document's counts. False: it changed
+        meanwhile."""
+        counts: list[Action] = [DocumentMeta.comment_count.add(-1)]
+        if comment.parent_id is None and not comment.resolved and not comment.deleted:
+            counts.append(DocumentMeta.open_threads.add(-1))
+        as_read = Comment.item.exists() & (
+            Comment.updated_at.does_not_exist()
+            if comment.updated_at is None
+            else Comment.updated_at == comment.updated_at
+        )
+
+        def write(transaction: TransactWrite) -> None:
+            transaction.delete(Comment(comment.prd_id, comment.item), condition=as_read)
+            transaction.update(DocumentMeta(comment.prd_id, META), actions=counts)
+
+        return self._transact(write)
+
+    def _transact(self, write: Any) -> bool:
+        """Run one transaction; False when a condition of it failed. Another transaction on the
+        same items at the same moment cancels it (TransactionConflict): it is tried again."""
+        connection = _DocumentItem._get_connection().connection
+        for attempt in range(_TRANSACTION_TRIES):
+            try:
+                with TransactWrite(connection=connection) as transaction:
+                    write(transaction)
+                return True
+            except TransactWriteError as exc:
+                if transaction_condition_failed(exc):
+                    return False
+                codes = {r.code for r in exc.cancellation_reasons if r is not None}
+                if "TransactionConflict" not in codes or attempt == _TRANSACTION_TRIES - 1:
+                    raise
+        return False
+
+    # ---------------------------------------------------------------- chat links
+
+    def chat_link(self, prd_id: str, platform: str) -> ChatLink | None:
+        return _get(ChatLink, prd_id, CHAT + platform)
+
+    def link_chat(self, link: ChatLink) -> None:
+        link.item = CHAT + link.platform
+        link.save()
 
     # ---------------------------------------------------------------- clock keys
 

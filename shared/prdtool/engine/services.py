@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from prdtool.engine.document_records import DocumentRecords, bind_document_tables
 from prdtool.engine.editor import Editor
+from prdtool.engine.inbox import Inbox, bind_inbox
 from prdtool.engine.rooms import leave_room, turn_away_if_idle
 from prdtool.engine.snapshots import SnapshotStore
 from prdtool.engine.streams import StreamRecord, Streams, bind_streams
@@ -41,6 +42,7 @@ class Services(Transport):
         bind_update_log(settings)
         bind_streams(settings)
         bind_rate_limits(settings)
+        bind_inbox(settings)
         self.documents = DocumentRecords()
         self.log = UpdateLog()
         self.streams = Streams()
@@ -48,6 +50,7 @@ class Services(Transport):
         self.snapshots = SnapshotStore(self._s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
         self.editor = Editor(self.log, clock, settings.max_document_bytes, snapshots=self.snapshots)
         self.access = Authorizer(self.documents.role_of, lambda: self.clock(), ROLE_TTL_MS)
+        self.inbox = Inbox(self.store)
 
     def open_clients(self) -> None:
         super().open_clients()
@@ -98,6 +101,23 @@ class Services(Transport):
             # Already over (or gone): the worker stops at its next chunk anyway, as it sees
             # the stream cancelled.
             logger.info("the generation's execution could not be stopped", exc_info=True)
+
+    def queue_chat_post(self, body: dict[str, Any]) -> None:
+        """Hand a chat post to the notifier function, through its queue (retries and a
+        dead-letter queue are the queue's)."""
+        self._sqs.send_message(QueueUrl=self.settings.chat_queue_url, MessageBody=json.dumps(body))
+
+    def store_chat_webhook(self, parameter: str, url: str) -> None:
+        """Keep a webhook URL (a credential: its key lets anyone post) encrypted, in SSM."""
+        self._ssm.put_parameter(Name=parameter, Value=url, Type="SecureString", Overwrite=True)
+
+    @cached_property
+    def _sqs(self) -> Any:
+        return boto3.client("sqs", region_name=self.settings.region)
+
+    @cached_property
+    def _ssm(self) -> Any:
+        return boto3.client("ssm", region_name=self.settings.region)
 
     @cached_property
     def _states(self) -> Any:

@@ -1,9 +1,11 @@
 """Where connections live: the DynamoDB table layout and every conditional write on it.
 
-One item per WebSocket connection, keyed by API Gateway's connection id. One sparse index:
+One item per WebSocket connection, keyed by API Gateway's connection id. Two sparse indexes:
 ``by-sweep`` lists the connections the heartbeat must look at, by the time it must look
 (``sweep_at``), spread over a few shards so no single partition takes every write. The
-heartbeat's cost is a query per shard for what is due, never a scan of the table.
+heartbeat's cost is a query per shard for what is due, never a scan of the table. ``by-user``
+finds a signed-in user's connections (a notification goes to each), projecting only what framing
+needs, so pings and counters never write to it.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from prdtool.kernel.auth import Principal
 from prdtool.kernel.conditions import update_if
 from prdtool.kernel.errors import AppError, ErrorCode
+from prdtool.kernel.sender import Recipient
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
 
@@ -55,6 +58,14 @@ class BySweep(GlobalSecondaryIndex["ConnectionRecord"]):
 
     sweep_shard = UnicodeAttribute(hash_key=True)
     sweep_at = NumberAttribute(range_key=True)
+
+
+class ByUser(GlobalSecondaryIndex["ConnectionRecord"]):
+    class Meta:
+        index_name = "by-user"
+        projection = IncludeProjection(["protocol", "namespaces"])
+
+    user_id = UnicodeAttribute(hash_key=True)
 
 
 class UpgradeAuth(MapAttribute[str, Any]):
@@ -144,6 +155,7 @@ class ConnectionRecord(Model):
     cursor_count = NumberAttribute(null=True)
 
     by_sweep = BySweep()
+    by_user = ByUser()
 
     @property
     def principal(self) -> Principal | None:
@@ -287,6 +299,18 @@ class ConnectionStore:
 
     def reschedule(self, connection_id: str, sweep_at: int) -> bool:
         return self._update(connection_id, [ConnectionRecord.sweep_at.set(sweep_at)])
+
+    def connections_of(self, user_id: str) -> list[Recipient]:
+        """Where a user can be reached now: each of their open connections, framed as it speaks
+        (a Socket.IO client in its first namespace, the default one when it has it)."""
+        found = []
+        for record in ConnectionRecord.by_user.query(user_id):
+            namespaces = sorted(record.namespaces or ())
+            if record.protocol == "socketio" and not namespaces:
+                continue  # not CONNECTed to any namespace yet: nothing to deliver into
+            namespace = "/" if "/" in namespaces or not namespaces else namespaces[0]
+            found.append(Recipient(record.connection_id, record.protocol, namespace))
+        return found
 
     def due_for_sweep(self, by: int) -> Iterator[ConnectionRecord]:
         """Connections whose ``sweep_at`` is at or before ``by``, from every shard."""

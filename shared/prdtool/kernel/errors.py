@@ -40,6 +40,7 @@ class ErrorCode(StrEnum):
     OUT_OF_ORDER = "OUT_OF_ORDER"  # an earlier op of the same session has not arrived; retry shortly
     ALREADY_EXISTS = "ALREADY_EXISTS"  # a create named something that exists
     ALREADY_RESOLVED = "ALREADY_RESOLVED"  # a conflict resolves once (or expired, as auto)
+    LIMIT_EXCEEDED = "LIMIT_EXCEEDED"  # a document holds as many of something (comments) as it may
     INVALID_STATE = "INVALID_STATE"  # e.g. pausing an AI stream that has already ended
     INTERNAL = "INTERNAL"  # our fault; the details are in our logs, never in the message
 

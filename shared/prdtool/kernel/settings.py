@@ -34,6 +34,18 @@ class Settings:
     edit_burst_limit: str = "1000/10"  # operation:edit frames per connection
     cursor_burst_limit: str = "1000/10"  # presence:cursor frames per connection
     rate_limit_warning: int = 5  # rate_limit:warning once this few or fewer are left
+    # Comments (prdtool.features.comments), inboxes (prdtool.engine.inbox) and chat notifications
+    # (prdtool.engine.chat, prdtool.features.integrations).
+    comment_max_chars: int = 10_000
+    comment_max_mentions: int = 50
+    comments_per_prd: int = 1000
+    comment_rate_limit: str = "30/60"  # comment:add per user
+    notifications_table: str = ""
+    chat_queue_url: str = ""
+    chat_parameter_prefix: str = "/prdtool/chat"  # SSM SecureString parameters holding webhook URLs
+    chat_budget_s: float = 60.0  # one chat post, retries and waits included
+    chat_timeout_s: float = 10.0  # one attempt's wait for the chat server
+    app_url: str = ""  # the web app, for links in chat posts (none when empty)
     openai_api_key: str = ""  # set: OpenAI-compatible provider; empty: the offline provider
     openai_api_key_secret_arn: str = ""
     openai_base_url: str = ""
@@ -96,6 +108,16 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "edit_burst_limit": ("EDIT_BURST_LIMIT",),
     "cursor_burst_limit": ("CURSOR_BURST_LIMIT",),
     "rate_limit_warning": ("RATE_LIMIT_WARNING",),
+    "comment_max_chars": ("COMMENT_MAX_CHARS",),
+    "comment_max_mentions": ("COMMENT_MAX_MENTIONS",),
+    "comments_per_prd": ("COMMENTS_PER_PRD",),
+    "comment_rate_limit": ("COMMENT_RATE_LIMIT",),
+    "notifications_table": ("NOTIFICATIONS_TABLE",),
+    "chat_queue_url": ("CHAT_QUEUE_URL",),
+    "chat_parameter_prefix": ("CHAT_PARAMETER_PREFIX",),
+    "chat_budget_s": ("CHAT_BUDGET_S",),
+    "chat_timeout_s": ("CHAT_TIMEOUT_S",),
+    "app_url": ("APP_URL",),
     "openai_api_key": ("OPENAI_API_KEY",),
     "openai_api_key_secret_arn": ("OPENAI_API_KEY_SECRET_ARN",),
     "openai_base_url": ("OPENAI_BASE_URL",),

@@ -1,7 +1,7 @@
 // A Yjs client of the PRD API: loads `state` from document:join into a Y.Doc, sends its own edits as
 // Yjs updates, and applies everyone else's `update` from operation:applied. Prints its final text.
 //
-// Argument: {url, path, token, prdId, edits: [{index, text}], waitMs}
+// Argument: {url, path, token, prdId, edits: [{index, text} | {index, delete}], waitMs}
 import { io } from "socket.io-client";
 import * as Y from "yjs";
 
@@ -17,9 +17,10 @@ const joined = await socket.timeout(5000).emitWithAck("document:join", { prdId, 
 Y.applyUpdate(doc, Buffer.from(joined.state, "base64"), "server");
 
 const acks = [];
-for (const { index, text: inserted } of edits) {
+for (const { index, text: inserted, delete: deleted } of edits) {
   const before = Y.encodeStateVector(doc);
-  text.insert(Math.min(index, text.length), inserted);
+  if (deleted) text.delete(index, deleted);
+  else text.insert(Math.min(index, text.length), inserted);
   const update = Y.encodeStateAsUpdate(doc, before);
   acks.push(await socket.timeout(5000).emitWithAck("operation:edit", { prdId, update: b64(update) }));
 }

@@ -8,6 +8,8 @@ from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 
+from prdtool.engine.chat import link_to, tell_chat
+from prdtool.engine.comment_threads import page_of, threads_of
 from prdtool.engine.context import RequestContext
 from prdtool.engine.crdt import Document, EditError, client_id_for
 from prdtool.engine.document_records import DocumentMeta
@@ -16,11 +18,14 @@ from prdtool.engine.rooms import broadcast, join_room, leave_room, others_in_roo
 from prdtool.features.documents.events import DocumentCreate, DocumentJoin, DocumentLeave, DocumentShare, DocumentUpdate
 from prdtool.kernel.access import MODE_ROLE
 from prdtool.kernel.conditions import transaction_condition_failed
-from prdtool.kernel.errors import AppError, ErrorCode, no_such_prd
+from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.parts import send_in_parts
 from prdtool.kernel.router import Router
 
 __all__ = ["SERVER_KEY", "create_document", "register"]
+
+# Bytes of comments document:joined carries, beside the document (which may come in parts).
+JOINED_COMMENTS_BUDGET = 40_000
 
 # Ops the server makes on a user's behalf (initial content, resolutions, restores) count under it.
 
@@ -67,7 +72,7 @@ def document_create(ctx: RequestContext, data: DocumentCreate) -> dict[str, Any]
 
 def document_share(ctx: RequestContext, data: DocumentShare) -> dict[str, Any]:
     services = ctx.services
-    _meta_or_404(ctx, data.prdId)
+    services.documents.existing(data.prdId)
     services.access.require(ctx.principal, data.prdId, "owner", "Sharing", fresh=True)
     services.documents.share(data.prdId, data.userId, data.role)
     services.access.changed(data.prdId, data.userId)
@@ -76,7 +81,7 @@ def document_share(ctx: RequestContext, data: DocumentShare) -> dict[str, Any]:
 
 def document_update(ctx: RequestContext, data: DocumentUpdate) -> dict[str, Any]:
     services = ctx.services
-    _meta_or_404(ctx, data.prdId)
+    services.documents.existing(data.prdId)
     services.access.require(ctx.principal, data.prdId, "editor", "Updating a PRD", fresh=True)
     meta = services.documents.update_meta(data.prdId, data.title, data.status, ctx.now_ms)
     updated = {
@@ -88,15 +93,23 @@ def document_update(ctx: RequestContext, data: DocumentUpdate) -> dict[str, Any]
         "updatedAt": meta.updated_at,
     }
     broadcast(services, ctx.sender, data.prdId, "document:updated", lambda _: updated)
+    link = link_to(services, data.prdId)
+    told = f'PRD "{meta.title}" has been updated by **{ctx.principal.name}**'
+    tell_chat(services, data.prdId, "document", told + (f"\n[Open the PRD]({link})" if link else ""), ctx.client)
     return updated
 
 
 def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
     services = ctx.services
-    meta = _meta_or_404(ctx, data.prdId)
+    meta = services.documents.existing(data.prdId)
     services.access.require(ctx.principal, data.prdId, MODE_ROLE[data.mode], f"Joining in {data.mode} mode", fresh=True)
     room = join_room(ctx, data.prdId, data.mode, data.positionEncoding)
     loaded = services.editor.load(data.prdId)
+    comments: list[dict[str, Any]] = []
+    more_comments = None
+    if meta.comment_count:  # only read when there are some: most joins pay nothing for comments
+        threads = threads_of(loaded.document, services.documents.comments(data.prdId), data.positionEncoding, False)
+        comments, more_comments = page_of(threads, None, JOINED_COMMENTS_BUDGET)
     joined = {
         "prdId": data.prdId,
         "currentContent": loaded.document.content,
@@ -111,6 +124,9 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
         "clockKey": room.get("clockKey"),
         "sessionId": room["sessionId"],
         "positionEncoding": data.positionEncoding,
+        "commentCount": int(meta.open_threads or 0),  # open threads (prdtool.features.comments)
+        "comments": comments,  # the first of them; comment:list {cursor: commentsCursor} has the rest
+        "commentsCursor": more_comments,
         "state": base64.b64encode(loaded.document.state()).decode(),
     }
     return send_in_parts(ctx, "document:joined", joined)
@@ -122,13 +138,6 @@ def document_leave(ctx: RequestContext, data: DocumentLeave) -> dict[str, Any]:
         raise AppError(ErrorCode.NOT_FOUND, f"Not in PRD {data.prdId!r}", {"prdId": data.prdId})
     leave_room(ctx.services, data.prdId, ctx.connection_id, room)
     return {"prdId": data.prdId}
-
-
-def _meta_or_404(ctx: RequestContext, prd_id: str) -> DocumentMeta:
-    meta = ctx.services.documents.meta(prd_id)
-    if meta is None:
-        raise no_such_prd(prd_id)
-    return meta
 
 
 def register(router: Router) -> None:

@@ -26,6 +26,9 @@ def session_info(ctx: RequestContext, _: SessionInfo) -> dict[str, Any]:
         "sessionId": ctx.socket_sid,
         "namespace": ctx.client.namespace,
         "protocol": ctx.client.protocol,
+        "unreadNotifications": ctx.services.inbox.unread_count(p.user_id)
+        if ctx.services.settings.notifications_table
+        else 0,
     }
 
 
