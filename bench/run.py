@@ -21,7 +21,7 @@ from bench.harness import Result
 ROOT = Path(__file__).resolve().parents[1]
 # Case modules in the order of docs/benchmarks.md; each has run() -> list[Result], and may have CASE
 # (its case's title) with INTRO (lines printed above its table).
-CASES = ["engine", "history", "requests", "join", "fanout", "coldstart", "endtoend", "cost", "concurrent"]
+CASES = ["engine", "history", "requests", "join", "fanout", "coldstart", "endtoend", "cost", "concurrent", "comments"]
 LIBRARIES = ["pycrdt", "boto3", "pynamodb", "moto", "aws-lambda-powertools", "python-socketio", "openai"]
 
 

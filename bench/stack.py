@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TABLES = {
     "ConnectionsTable": "bench-connections", "DocumentsTable": "bench-documents", "UpdatesTable": "bench-updates",
-    "StreamsTable": "bench-streams", "RateLimitsTable": "bench-rate-limits",
+    "StreamsTable": "bench-streams", "RateLimitsTable": "bench-rate-limits", "NotificationsTable": "bench-notifications",
 }  # fmt: skip
 BUCKET = "bench-snapshots"
 
@@ -67,6 +67,7 @@ class BenchStack:
             "CONNECTIONS_TABLE": TABLES["ConnectionsTable"], "DOCUMENTS_TABLE": TABLES["DocumentsTable"],
             "UPDATES_TABLE": TABLES["UpdatesTable"], "STREAMS_TABLE": TABLES["StreamsTable"],
             "RATE_LIMITS_TABLE": TABLES["RateLimitsTable"], "SNAPSHOTS_BUCKET": BUCKET,
+            "NOTIFICATIONS_TABLE": TABLES["NotificationsTable"],
             "COMPACTOR_FUNCTION_NAME": "bench-compactor", "HANDSHAKE_FUNCTION_NAME": "bench-handshake",
             "JWT_SECRET_ARN": secret, "WEBSOCKET_API_ID": "bench", "STAGE_NAME": "prod",
             "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": f"{self.fake.endpoint}/prod",
