@@ -40,9 +40,10 @@ def run() -> list[Result]:
             while added < count:
                 line = added % len(lines)
                 start = time.perf_counter()
+                selection = {"start": {"line": line, "ch": 0}, "end": {"line": line, "ch": min(10, len(lines[line]))}}
                 ack = s.call(reader.connection, "comment:add", {
                     "prdId": prd_id, "content": f"comment {added}", "position": {"line": line, "ch": 0},
-                    "selection": {"start": {"line": line, "ch": 0}, "end": {"line": line, "ch": min(10, len(lines[line]))}},
+                    "selection": selection,
                 })  # fmt: skip
                 add_ms.append((time.perf_counter() - start) * 1000)
                 assert ack["ok"], ack

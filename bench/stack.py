@@ -32,7 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 TABLES = {
     "ConnectionsTable": "bench-connections", "DocumentsTable": "bench-documents", "UpdatesTable": "bench-updates",
-    "StreamsTable": "bench-streams", "RateLimitsTable": "bench-rate-limits", "NotificationsTable": "bench-notifications",
+    "StreamsTable": "bench-streams", "RateLimitsTable": "bench-rate-limits",
+    "NotificationsTable": "bench-notifications",
 }  # fmt: skip
 BUCKET = "bench-snapshots"
 
