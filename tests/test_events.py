@@ -210,10 +210,8 @@ def check_notifier(event: dict[str, Any]) -> None:
     assert tell_chat(caller, body["prdId"], body["kind"], body["text"], requester)  # type: ignore[arg-type]
     assert queued == [body]
     told: list[tuple[Recipient, str, Any]] = []
-    transport = SimpleNamespace(
-        sender=lambda: SimpleNamespace(emit=lambda to, name, data: told.append((to, name, data)))
-    )
-    notifier = Notifier(transport, lambda name: None, DeliveryPolicy())  # type: ignore[arg-type]
+    sender = SimpleNamespace(emit=lambda to, name, data: told.append((to, name, data)))
+    notifier = Notifier(sender, lambda name: None, DeliveryPolicy())  # type: ignore[arg-type]
     assert notifier.handle(event) == {"batchItemFailures": []}
     [(to, name, data)] = told
     assert (to, name, data["success"]) == (requester, "notification:sent", False)

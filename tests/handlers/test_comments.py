@@ -195,6 +195,7 @@ def test_edit_delete_resolve_reopen(stack: Stack, fake_aws: FakeAws, room) -> No
         ({"content": ""}, "VALIDATION_FAILED", "content"),
         ({"content": "   \n"}, "VALIDATION_FAILED", "content"),
         ({"content": "x" * 10_001}, "VALIDATION_FAILED", "content"),
+        ({"content": "bell \x07"}, "VALIDATION_FAILED", "content"),
         ({"mentions": ["user_c", "stranger"]}, "VALIDATION_FAILED", "mentions"),
         ({"position": {"line": 9, "ch": 0}}, "VALIDATION_FAILED", "position"),
         (
@@ -248,7 +249,8 @@ def test_a_mention_of_an_offline_user_waits_in_their_inbox(stack: Stack, fake_aw
     assert item["excerpt"].startswith("@m please look at this") and len(item["excerpt"]) <= 201
     assert item["notificationId"].startswith("ntf_") and item["createdAt"].endswith("Z")
     marked = call(stack, fake_aws, m, "notification:read", {"notificationIds": [item["notificationId"]]})
-    assert marked["unreadNotifications"] == 0
+    assert marked["notificationIds"] == [item["notificationId"]]
+    assert call(stack, fake_aws, m, "session:info", {})["unreadNotifications"] == 0
     assert call(stack, fake_aws, m, "notification:list", {"unreadOnly": True})["notifications"] == []
     assert call(stack, fake_aws, m, "notification:list", {})["notifications"][0]["read"] is True
     others = call(stack, fake_aws, a, "notification:read", {"notificationIds": [item["notificationId"]]})
@@ -281,6 +283,8 @@ def test_pages_of_the_inbox_come_newest_first(stack: Stack, fake_aws: FakeAws, r
     assert excerpts == [f"note {n}" for n in (4, 3, 2, 1, 0)] and second["cursor"] is None
     stolen = call(stack, fake_aws, a, "notification:list", {"cursor": first["cursor"]})
     assert stolen["error"]["code"] == "VALIDATION_FAILED"
+    other_kind = call(stack, fake_aws, m, "notification:list", {"cursor": first["cursor"], "unreadOnly": True})
+    assert other_kind["error"]["code"] == "VALIDATION_FAILED"
 
 
 def test_the_comment_limit_is_enforced(stack: Stack, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -335,7 +339,7 @@ def test_many_comments_come_a_page_at_a_time(stack: Stack, fake_aws: FakeAws, mo
     a = client(stack, fake_aws, "user_a", "Ann")
     prd_id = call(stack, fake_aws, a, "document:create", {"title": "P", "content": "line\n" * 40})["prdId"]
     call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})
-    made = [_add(stack, fake_aws, a, prd_id, content=f"{n:02d} " + "ü" * 9_000, position={"line": n, "ch": 0})
+    made = [_add(stack, fake_aws, a, prd_id, content=f"{n:02d} " + "word " * 1_800, position={"line": n, "ch": 0})
             for n in range(30)]  # fmt: skip
     assert all(m["ok"] for m in made)
     joined = call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})
@@ -351,3 +355,18 @@ def test_many_comments_come_a_page_at_a_time(stack: Stack, fake_aws: FakeAws, mo
     assert seen == [m["commentId"] for m in made]  # document order: one per line, top to bottom
     bad = call(stack, fake_aws, a, "comment:list", {"prdId": prd_id, "cursor": "garbage"})
     assert bad["error"]["code"] == "VALIDATION_FAILED"
+
+
+def test_a_root_read_before_a_reply_cannot_be_removed_from_under_it(stack: Stack, fake_aws: FakeAws, room) -> None:
+    prd_id, a, c, _ = room
+    root = _add(stack, fake_aws, c, prd_id, content="root")
+    records = stack.functions["gateway"].services.documents
+    as_read = records.comment(prd_id, root["commentId"])  # a delete that read "no replies"...
+    _add(stack, fake_aws, a, prd_id, content="a reply", parentId=root["commentId"])  # ...and a reply meanwhile
+    assert records.remove_comment(as_read) is False
+    deleted = call(stack, fake_aws, c, "comment:delete", {"commentId": root["commentId"]})
+    assert deleted["deleted"] is True and deleted["content"] == ""  # read again: kept, as deleted
+    [thread] = _threads(stack, fake_aws, a, prd_id)
+    assert [r["content"] for r in thread["replies"]] == ["a reply"]
+    joined = call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})
+    assert joined["commentCount"] == 1  # the thread is still open, as listed

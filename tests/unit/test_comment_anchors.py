@@ -157,3 +157,10 @@ def test_random_edits_from_two_replicas_keep_every_surviving_anchor_on_its_chara
                 left = [now.index(c) for c in text[:index] if c in now]
                 right = [now.index(c) for c in text[index + 1 :] if c in now]
                 assert (max(left) + 1 if left else 0) <= where <= (min(right) if right else len(now))
+
+
+def test_an_unknown_anchor_does_not_move_the_others() -> None:
+    mine, theirs = _doc("abcdefgh", client=6), _doc("zzzz", client=5)  # its id sorts first
+    [foreign] = anchors_at(theirs, [1])
+    known = anchors_at(mine, [2, 6])
+    assert indexes_of_anchors(mine, [foreign, *known]) == [None, 2, 6]

@@ -159,15 +159,18 @@ def indexes_of_anchors(document: Document, anchors: Sequence[bytes]) -> list[int
     for anchor in anchors:
         item = StickyIndex.decode(anchor, replica.text).to_json().get("item")
         ids.append((int(item["client"]), int(item["clock"])) if item else None)
-    targets = sorted({i for i in ids if i is not None})
+    # Only characters this document has: a mark after an unknown one would wait for it (pending),
+    # and so would every later mark of the run.
+    known = [_resolve(StickyIndex.decode(a, replica.text).to_json(), replica) is not None for a in anchors]
+    targets = sorted({i for i, ok in zip(ids, known, strict=True) if i is not None and ok})
     replica.doc.apply_update(_marks_before(targets))
     marks = sorted(
         _resolve({"item": {"client": _MARKER_CLIENT, "clock": k}, "assoc": 0}, replica) or 0
         for k in range(len(targets))
     )
     byte_positions: list[int | None] = []
-    for anchor in anchors:
-        resolved = _resolve(StickyIndex.decode(anchor, replica.text).to_json(), replica)
+    for anchor, ok in zip(anchors, known, strict=True):
+        resolved = _resolve(StickyIndex.decode(anchor, replica.text).to_json(), replica) if ok else None
         byte_positions.append(None if resolved is None else resolved - bisect.bisect_left(marks, resolved))
     return _code_points(document.content, byte_positions)
 

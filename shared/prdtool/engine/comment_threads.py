@@ -22,7 +22,8 @@ from prdtool.engine.positions import PositionEncoding, index_to_line_ch
 __all__ = ["PAGE_BUDGET", "CursorGone", "Place", "comment_payload", "iso", "page_of", "places_of", "threads_of"]
 
 # Bytes of JSON in one page of threads: a page and its framing stay under API Gateway's 128 KB post
-# (one comment is at most ~50 KB: 10,000 characters of content and a quote cut at 2,000).
+# (one comment is at most ~50 KB: 10,000 characters of content, at most 4 bytes each as no control
+# characters are allowed, and a quote cut at 1,000 characters).
 PAGE_BUDGET = 90_000
 
 
@@ -89,7 +90,7 @@ def page_of(
         cost = _size(head)
         if page and used + cost > budget:
             return page, _cursor(thread["commentId"], 0)
-        kept = []
+        kept: list[dict[str, Any]] = []
         for n, reply in enumerate(replies):
             reply_cost = _size(reply) + 1
             if (page or kept) and used + cost + reply_cost > budget:

@@ -41,6 +41,7 @@ __all__ = [
     "DocumentRecords",
     "Membership",
     "RoomSession",
+    "ThreadGone",
     "bind_document_tables",
 ]
 
@@ -144,10 +145,16 @@ class Comment(_DocumentItem):
     deleted = BooleanAttribute(default=False)  # a root removed by its author that keeps its replies
     created_at = NumberAttribute()
     updated_at = NumberAttribute(null=True)
+    revision = NumberAttribute(null=True)  # moved on by every change (the "as read" checks)
+    reply_count = NumberAttribute(null=True)  # on a root: its replies
 
 
 class CommentLimitReached(Exception):
     """The document holds as many comments as it may."""
+
+
+class ThreadGone(Exception):
+    """A reply's thread was removed before the reply could be stored."""
 
 
 class ChatLink(_DocumentItem):
@@ -316,7 +323,8 @@ class DocumentRecords:
 
     def add_comment(self, comment: Comment, limit: int, also: Sequence[Model] = ()) -> None:
         """Store a new comment, and ``also`` (its inbox items), counted on the document, all or
-        nothing. ``CommentLimitReached`` when the document already holds ``limit`` comments."""
+        nothing. ``CommentLimitReached`` when the document already holds ``limit`` comments;
+        ``ThreadGone`` when a reply's thread was removed meanwhile."""
         comment.item = COMMENT + comment.comment_id
         counts: list[Action] = [DocumentMeta.comment_count.add(1)]
         if comment.parent_id is None:
@@ -330,6 +338,15 @@ class DocumentRecords:
             transaction.update(DocumentMeta(comment.prd_id, META), actions=counts, condition=under_limit)
             # A comment id is new: a clash must fail, never overwrite another's comment.
             transaction.save(comment, condition=Comment.item.does_not_exist())
+            if comment.parent_id is not None:
+                # The thread's root must still be there, and it counts its replies with a new
+                # revision: a delete that read it before this reply fails its "as read" check, so
+                # a root is never removed from under a reply.
+                transaction.update(
+                    Comment(comment.prd_id, COMMENT + comment.thread_id),
+                    actions=[Comment.reply_count.add(1), Comment.revision.add(1)],
+                    condition=Comment.item.exists(),
+                )
             for item in also:
                 transaction.save(item)
 
@@ -337,6 +354,8 @@ class DocumentRecords:
             meta = self.meta(comment.prd_id)
             if meta is not None and int(meta.comment_count or 0) >= limit:
                 raise CommentLimitReached(limit)
+            if comment.parent_id is not None and self.comment(comment.prd_id, comment.thread_id) is None:
+                raise ThreadGone(comment.thread_id)
             raise RuntimeError(f"comment {comment.comment_id!r} clashed with an existing one")
 
     def comment(self, prd_id: str, comment_id: str) -> Comment | None:
@@ -347,20 +366,15 @@ class DocumentRecords:
         return list(Comment.query(prd_id, Comment.item.startswith(COMMENT), consistent_read=True))
 
     def change_comment(self, comment: Comment, actions: list[Action], open_threads: int = 0) -> bool:
-        """Apply ``actions`` to a comment as it was read (``updated_at`` unchanged since), and move
+        """Apply ``actions`` to a comment as it was read (its revision unchanged since), and move
         the document's open-thread count by ``open_threads`` with it. False: it changed meanwhile."""
         target = Comment(comment.prd_id, comment.item)
-        # As read: two people resolving, or editing while another deletes, cannot both win.
-        as_read = Comment.item.exists() & (
-            Comment.updated_at.does_not_exist()
-            if comment.updated_at is None
-            else Comment.updated_at == comment.updated_at
-        )
+        changes = [*actions, Comment.revision.add(1)]
         if not open_threads:
-            return update_if(target, actions, as_read)
+            return update_if(target, changes, _as_read(comment))
 
         def write(transaction: TransactWrite) -> None:
-            transaction.update(target, actions=actions, condition=as_read)
+            transaction.update(target, actions=changes, condition=_as_read(comment))
             transaction.update(
                 DocumentMeta(comment.prd_id, META), actions=[DocumentMeta.open_threads.add(open_threads)]
             )
@@ -368,20 +382,19 @@ class DocumentRecords:
         return self._transact(write)
 
     def remove_comment(self, comment: Comment) -> bool:
-        """Delete a comment as it was read, taking it off the document's counts. False: it changed
-        meanwhile."""
+        """Delete a comment as it was read, taking it off the document's counts (and a reply off
+        its root's). False: it changed meanwhile."""
         counts: list[Action] = [DocumentMeta.comment_count.add(-1)]
-        if comment.parent_id is None and not comment.resolved and not comment.deleted:
+        if comment.parent_id is None and not comment.resolved:
             counts.append(DocumentMeta.open_threads.add(-1))
-        as_read = Comment.item.exists() & (
-            Comment.updated_at.does_not_exist()
-            if comment.updated_at is None
-            else Comment.updated_at == comment.updated_at
-        )
 
         def write(transaction: TransactWrite) -> None:
-            transaction.delete(Comment(comment.prd_id, comment.item), condition=as_read)
+            transaction.delete(Comment(comment.prd_id, comment.item), condition=_as_read(comment))
             transaction.update(DocumentMeta(comment.prd_id, META), actions=counts)
+            if comment.parent_id is not None:
+                root = Comment(comment.prd_id, COMMENT + comment.thread_id)
+                # Only a root still there: never create a bare one by counting down.
+                transaction.update(root, actions=[Comment.reply_count.add(-1)], condition=Comment.item.exists())
 
         return self._transact(write)
 
@@ -439,6 +452,14 @@ class DocumentRecords:
         except DeleteError as exc:
             if not condition_failed(exc):
                 raise
+
+
+def _as_read(comment: Comment) -> Any:
+    """The comment exists at the revision it was read at: every change moves the revision on, so
+    of two writers who read the same revision only the first wins."""
+    return Comment.item.exists() & (
+        Comment.revision.does_not_exist() if not comment.revision else Comment.revision == comment.revision
+    )
 
 
 def _get(model: type[Any], prd_id: str, item: str) -> Any:

@@ -28,10 +28,10 @@ from prdtool.kernel.sender import Sender
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
 
-__all__ = ["INBOX_TTL", "Inbox", "InboxItem", "InboxPage", "bind_inbox", "cursor_user", "listed", "new_notification_id"]
+__all__ = ["INBOX_TTL", "Inbox", "InboxItem", "InboxPage", "bind_inbox", "cursor_of", "listed", "new_notification_id"]
 
 INBOX_TTL = timedelta(days=90)
-MAX_PAGE = 100
+MAX_PAGE = 50  # items per page: 50 of the largest fit one WebSocket post
 
 
 class Unread(GlobalSecondaryIndex["InboxItem"]):
@@ -171,11 +171,14 @@ def _decode_cursor(cursor: str) -> dict[str, Any]:
     return key
 
 
-def cursor_user(cursor: str) -> str | None:
-    """Whose inbox a cursor pages through (None when it is not a cursor of ours)."""
+def cursor_of(cursor: str) -> tuple[str, bool] | None:
+    """Whose inbox a cursor pages through, and whether it pages the unread ones (None when it is
+    not a cursor of ours)."""
     try:
         key = _decode_cursor(cursor)
     except ValueError:
         return None
     user = key.get("user_id", {})
-    return user.get("S") if isinstance(user, dict) else None
+    if not isinstance(user, dict) or not isinstance(user.get("S"), str):
+        return None
+    return user["S"], "unread_user" in key

@@ -8,6 +8,7 @@ the text. Mentions become inbox items in the same transaction as the comment.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,7 +19,7 @@ from prdtool.engine.anchors import anchors_at
 from prdtool.engine.chat import excerpt, link_to, tell_chat
 from prdtool.engine.comment_threads import CursorGone, Place, comment_payload, iso, page_of, threads_of
 from prdtool.engine.context import RequestContext
-from prdtool.engine.document_records import Comment, CommentLimitReached, DocumentMeta
+from prdtool.engine.document_records import Comment, CommentLimitReached, DocumentMeta, ThreadGone
 from prdtool.engine.inbox import InboxItem, new_notification_id
 from prdtool.engine.positions import PositionEncoding, PositionError, line_ch_to_index
 from prdtool.engine.rooms import broadcast, encoding_of, joined_room
@@ -31,7 +32,9 @@ from prdtool.kernel.router import Router
 __all__ = ["register"]
 
 COMMENTING_MODES = ("comment", "edit")
-QUOTE_CHARS = 2000
+QUOTE_CHARS = 1000
+# Control characters (but tab and newline) have no place in a comment, and cost 6 bytes each in JSON.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # A comment changed by someone else between our read and our write is read again this often.
 _CHANGE_TRIES = 3
 
@@ -47,9 +50,6 @@ def comment_add(ctx: RequestContext, data: CommentAdd) -> dict[str, Any]:
     mentions = list(dict.fromkeys(data.mentions))
     if len(mentions) > s.comment_max_mentions:
         raise _invalid("mentions", f"at most {s.comment_max_mentions} mentions per comment")
-    enforce_rate_limit(
-        ctx, services.rate_limits, user.user_id, "comment:add", s.comment_rate_limit, s.rate_limit_warning
-    )
     thread_id = None
     if data.parentId is not None:
         parent = services.documents.comment(data.prdId, data.parentId)
@@ -74,6 +74,10 @@ def comment_add(ctx: RequestContext, data: CommentAdd) -> dict[str, Any]:
         a = _index(text, data.selection.start, encoding, "selection.start")
         b = _index(text, data.selection.end, encoding, "selection.end")
         start, end = min(a, b), max(a, b)
+    # Counted once the request is known to be good: refused input costs no allowance.
+    enforce_rate_limit(
+        ctx, services.rate_limits, user.user_id, "comment:add", s.comment_rate_limit, s.rate_limit_warning
+    )
     anchors = anchors_at(document, [at] + ([start, end] if start is not None and end is not None else []))
     comment_id = "comment_" + secrets.token_urlsafe(9)
     comment = Comment(
@@ -95,6 +99,9 @@ def comment_add(ctx: RequestContext, data: CommentAdd) -> dict[str, Any]:
     notices = _mention_notices(ctx, comment, [u for u in mentions if u != user.user_id])
     try:
         services.documents.add_comment(comment, s.comments_per_prd, also=notices)
+    except ThreadGone as exc:
+        raise AppError(ErrorCode.NOT_FOUND, f"No comment {data.parentId!r} in this PRD",
+                       {"parentId": data.parentId}) from exc  # fmt: skip
     except CommentLimitReached as exc:
         raise AppError(
             ErrorCode.LIMIT_EXCEEDED,
@@ -123,21 +130,17 @@ def comment_edit(ctx: RequestContext, data: CommentEdit) -> dict[str, Any]:
 
 
 def comment_delete(ctx: RequestContext, data: CommentRef) -> dict[str, Any]:
-    services = ctx.services
 
     def change(comment: Comment) -> tuple[list[Action], int, dict[str, Any]] | None:
         _author_only(ctx, comment, "delete")
         if comment.deleted:
             raise AppError(ErrorCode.NOT_FOUND, f"No comment {comment.comment_id!r}", {"commentId": comment.comment_id})
-        replies = comment.parent_id is None and any(
-            c.thread_id == comment.comment_id and c.comment_id != comment.comment_id
-            for c in services.documents.comments(comment.prd_id)
-        )
+        replies = comment.parent_id is None and bool(comment.reply_count)
         if not replies:
             return None  # removed outright
-        # A root with replies stays, as "deleted", so its thread (and every reply) is kept.
-        closes = 0 if comment.resolved else -1
-        return [Comment.deleted.set(True), Comment.content.set("")], closes, {"deleted": True, "content": ""}
+        # A root with replies stays, as "deleted", so its thread (and every reply) is kept; the
+        # thread stays open (and counted) until someone resolves it.
+        return [Comment.deleted.set(True), Comment.content.set("")], 0, {"deleted": True, "content": ""}
 
     return _change(ctx, data, change)
 
@@ -148,7 +151,7 @@ def comment_resolve(ctx: RequestContext, data: CommentRef) -> dict[str, Any]:
             raise AppError(
                 ErrorCode.ALREADY_RESOLVED, "The thread is already resolved", {"commentId": comment.comment_id}
             )
-        return [Comment.resolved.set(True)], 0 if comment.deleted else -1, {"resolved": True}
+        return [Comment.resolved.set(True)], -1, {"resolved": True}
 
     return _change(ctx, data, change, thread=True)
 
@@ -157,7 +160,7 @@ def comment_reopen(ctx: RequestContext, data: CommentRef) -> dict[str, Any]:
     def change(comment: Comment) -> tuple[list[Action], int, dict[str, Any]]:
         if not comment.resolved:
             raise AppError(ErrorCode.INVALID_STATE, "The thread is open", {"commentId": comment.comment_id})
-        return [Comment.resolved.set(False)], 0 if comment.deleted else 1, {"resolved": False}
+        return [Comment.resolved.set(False)], 1, {"resolved": False}
 
     return _change(ctx, data, change, thread=True)
 
@@ -250,6 +253,8 @@ def _content(ctx: RequestContext, content: str) -> str:
     limit = ctx.services.settings.comment_max_chars
     if not content.strip():
         raise _invalid("content", "a comment needs some text")
+    if _CONTROL.search(content):
+        raise _invalid("content", "control characters (other than tab and newline) are not allowed")
     if len(content) > limit:
         raise _invalid("content", f"at most {limit} characters (this one has {len(content)})")
     return content

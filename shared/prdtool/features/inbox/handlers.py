@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from prdtool.engine.context import RequestContext
-from prdtool.engine.inbox import cursor_user
+from prdtool.engine.inbox import cursor_of
 from prdtool.features.inbox.events import NotificationList, NotificationRead
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.router import Router
@@ -15,7 +15,8 @@ __all__ = ["register"]
 
 def notification_list(ctx: RequestContext, data: NotificationList) -> dict[str, Any]:
     user = ctx.principal.user_id
-    if data.cursor is not None and cursor_user(data.cursor) != user:
+    # Only a cursor of this user's own listing, of the same kind (all items or the unread ones).
+    if data.cursor is not None and cursor_of(data.cursor) != (user, data.unreadOnly):
         raise AppError(ErrorCode.VALIDATION_FAILED, "Invalid payload: cursor: not a cursor this server gave you",
                        {"errors": [{"field": "cursor", "message": "not a cursor this server gave you"}]})  # fmt: skip
     page = ctx.services.inbox.page(user, data.unreadOnly, data.limit, data.cursor)
@@ -32,7 +33,7 @@ def notification_read(ctx: RequestContext, data: NotificationRead) -> dict[str, 
             ErrorCode.NOT_FOUND, f"No such notifications: {', '.join(missing)}", {"notificationIds": missing}
         )
     inbox.mark_read(user, ids)
-    return {"notificationIds": ids, "unreadNotifications": inbox.unread_count(user)}
+    return {"notificationIds": ids}
 
 
 def register(router: Router) -> None:

@@ -29,8 +29,9 @@ def integration_configure(ctx: RequestContext, data: IntegrationConfigure) -> di
                        {"errors": [{"field": "webhookUrl", "message": str(exc)}]}) from exc  # fmt: skip
     events = list(dict.fromkeys(data.events)) if data.events else list(CHAT_EVENTS)
     parameter = f"{services.settings.chat_parameter_prefix.rstrip('/')}/{data.prdId}/{data.type}"
-    # The secret first, the link after: a failure in between leaves a parameter nothing points
-    # at (overwritten by the next configure), never a link to a webhook that is not stored.
+    # The secret first, the link after: a link never names a webhook that is not stored. A
+    # failure in between (or two owners at once) can leave the new URL under the old link's
+    # description until the next configure, which writes both again.
     services.store_chat_webhook(parameter, webhook.url)
     services.documents.link_chat(
         ChatLink(

@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from prdtool.features.integrations.mattermost import Delivery, DeliveryPolicy, compose_posts, deliver
 from prdtool.kernel.observability import logger
-from prdtool.kernel.sender import Recipient
+from prdtool.kernel.sender import Recipient, Sender, management_client, management_endpoint
 from prdtool.kernel.transport import Transport
 
 __all__ = ["USERNAME", "Notifier"]
@@ -29,7 +29,7 @@ USERNAME = "PRD Tool"
 
 @dataclass
 class Notifier:
-    transport: Transport
+    sender: Sender
     read_parameter: Callable[[str], str | None]
     policy: DeliveryPolicy
 
@@ -52,7 +52,11 @@ class Notifier:
         policy = DeliveryPolicy(
             budget_s=s.chat_budget_s, connect_timeout_s=min(3.0, s.chat_timeout_s), read_timeout_s=s.chat_timeout_s
         )
-        return cls(transport, read, policy)
+        # A requester found gone is left alone: its $disconnect (or the heartbeat) cleans up
+        # after it, rooms included; the notifier holds no rooms to leave.
+        endpoint = management_endpoint(s.websocket_api_id, s.region, s.stage, s.management_endpoint_override)
+        sender = Sender(management_client(endpoint, s.region), on_gone=lambda _: None)
+        return cls(sender, read, policy)
 
     def handle(self, event: dict[str, Any]) -> dict[str, Any]:
         """An SQS batch: the messages that could not be handled go back to the queue."""
@@ -90,5 +94,5 @@ class Notifier:
             if not outcome.success:
                 report["error"] = outcome.error
             to = Recipient(requester["connectionId"], requester["protocol"], requester["namespace"])
-            self.transport.sender().emit(to, "notification:sent", report)
+            self.sender.emit(to, "notification:sent", report)
         return outcome
