@@ -22,7 +22,7 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pycrdt import Assoc, StickyIndex
+from pycrdt import Assoc, Decoder, StickyIndex
 
 from prdtool.engine.crdt import TEXT_NAME, AppliedOp, Document
 from prdtool.engine.positions import byte_offset
@@ -159,9 +159,10 @@ def indexes_of_anchors(document: Document, anchors: Sequence[bytes]) -> list[int
     for anchor in anchors:
         item = StickyIndex.decode(anchor, replica.text).to_json().get("item")
         ids.append((int(item["client"]), int(item["clock"])) if item else None)
-    # Only characters this document has: a mark after an unknown one would wait for it (pending),
-    # and so would every later mark of the run.
-    known = [_resolve(StickyIndex.decode(a, replica.text).to_json(), replica) is not None for a in anchors]
+    # Only characters this document has (its state vector counts them): a mark after an unknown
+    # one would wait for it (pending), and so would every later mark of the run.
+    seen = _state_vector(replica.doc.get_state())
+    known = [i is None or i[1] < seen.get(i[0], 0) for i in ids]
     targets = sorted({i for i, ok in zip(ids, known, strict=True) if i is not None and ok})
     replica.doc.apply_update(_marks_before(targets))
     marks = sorted(
@@ -182,6 +183,13 @@ def _resolve(anchor: dict[str, object], replica: Document) -> int | None:
         if isinstance(exc, INTERPRETER_EXITS):
             raise
         return None
+
+
+def _state_vector(state: bytes) -> dict[int, int]:
+    """A Yjs state vector (lib0: a count, then client and clock pairs) as {client: clock}."""
+    decoder = Decoder(state)
+    pairs = (decoder.read_var_uint() for _ in range(2 * decoder.read_var_uint()))
+    return dict(zip(pairs, pairs, strict=True))
 
 
 def _marks_before(targets: Sequence[tuple[int, int]]) -> bytes:
