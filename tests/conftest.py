@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import boto3
+import botocore.loaders
 import pytest
 from moto import mock_aws
 
@@ -18,6 +19,28 @@ SNAPSHOTS = "prdtool-snapshots-test"
 STREAMS = "prdtool-streams-test"
 RATE_LIMITS = "prdtool-rate-limits-test"
 NOTIFICATIONS = "prdtool-notifications-test"
+
+
+def _share_botocore_models() -> None:
+    """Parse each botocore model file once per test run, not once per client.
+
+    Every handler test loads each function afresh (a cold start, with new boto3 clients), and
+    botocore's loader caches per session: parsing the DynamoDB and S3 models again was about a
+    second of every test's setup. The files never change during a run; what botocore does with
+    the data it loads (merging its extras in place) is the same on every load.
+    """
+    load_file = botocore.loaders.JSONFileLoader.load_file
+    parsed: dict[str, object] = {}
+
+    def shared_load_file(self: botocore.loaders.JSONFileLoader, file_path: str) -> object:
+        if file_path not in parsed:
+            parsed[file_path] = load_file(self, file_path)
+        return parsed[file_path]
+
+    botocore.loaders.JSONFileLoader.load_file = shared_load_file  # type: ignore[method-assign]
+
+
+_share_botocore_models()
 
 
 @pytest.fixture(autouse=True)
