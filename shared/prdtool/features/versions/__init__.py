@@ -1,0 +1,1 @@
+"""Versions in git and the approval workflow."""
