@@ -2,8 +2,8 @@
 
 One DynamoDB table, keyed by document (``prd_id``) and item (``meta``, ``member#<user>``,
 ``session#<connection>``, ``clock#<key>``, ``conflict#<id>``, ``comment#<id>``,
-``chat#<platform>``), so everything about a document is one Query away and no item grows with
-the document's history.
+``chat#<platform>``, ``version#<ordinal>``, ``label#<version>``, ``approval#<id>``), so everything
+about a document is one Query away and no item grows with the document's history.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
 
 __all__ = [
+    "Approval",
     "ChatLink",
     "ClockLease",
     "Comment",
@@ -42,6 +43,8 @@ __all__ = [
     "Membership",
     "RoomSession",
     "ThreadGone",
+    "Version",
+    "VersionRaced",
     "bind_document_tables",
 ]
 
@@ -52,6 +55,9 @@ CLOCK = "clock#"
 CONFLICT = "conflict#"
 COMMENT = "comment#"
 CHAT = "chat#"
+VERSION = "version#"
+LABEL = "label#"
+APPROVAL = "approval#"
 # How often a transaction that lost a race with another on the same document is tried again.
 _TRANSACTION_TRIES = 5
 
@@ -69,7 +75,15 @@ class DocumentMeta(_DocumentItem):
     title = UnicodeAttribute()
     status = UnicodeAttribute(default="draft")
     owner_id = UnicodeAttribute()
-    version = UnicodeAttribute(default="1.0.0")
+    # The git history (prdtool.features.versions): its branch head, and the latest version's label,
+    # moved together by one conditional write per version (see add_version).
+    history_head = UnicodeAttribute(null=True)
+    version = UnicodeAttribute(default="0.0.0")  # the latest version's label; "0.0.0" before the first
+    version_count = NumberAttribute(default=0)
+    # The latest approved version, and the SHA-256 of its text (is the live text still what was approved?).
+    approved_version = UnicodeAttribute(null=True)
+    approved_ordinal = NumberAttribute(null=True)
+    approved_sha256 = UnicodeAttribute(null=True)
     created_at = NumberAttribute()
     updated_at = NumberAttribute()
     # Counted in the same transaction as each comment written or removed (see add_comment).
@@ -171,6 +185,52 @@ class ChatLink(_DocumentItem):
     configured_at = NumberAttribute()
 
 
+class Version(_DocumentItem):
+    """One version: a commit of the document's text in its git history, with its label (a tag).
+    ``ordinal`` counts versions from 1; labels only ever grow, so it orders them as semver does."""
+
+    ordinal = NumberAttribute()
+    version = UnicodeAttribute()
+    commit_hash = UnicodeAttribute()
+    tag_hash = UnicodeAttribute()
+    changelog = UnicodeAttribute()
+    author_id = UnicodeAttribute()
+    author_name = UnicodeAttribute()
+    created_at = NumberAttribute()
+    seq = NumberAttribute()  # the update-log seq the text was taken at
+    content_sha256 = UnicodeAttribute()
+    status = UnicodeAttribute(default="draft")  # draft, in_review, approved, changes_requested
+    approval_id = UnicodeAttribute(null=True)  # the latest approval requested for it
+    revision = NumberAttribute(default=0)  # every change of status counts: the "as read" check
+
+
+class VersionLabel(_DocumentItem):
+    """``label#<version>``: which version holds a label, so a label is found (and taken) once."""
+
+    ordinal = NumberAttribute()
+
+
+class Approval(_DocumentItem):
+    """A request that named users approve one commit. Decisions are kept on it, never rewritten."""
+
+    approval_id = UnicodeAttribute()
+    version = UnicodeAttribute()
+    ordinal = NumberAttribute()
+    commit_hash = UnicodeAttribute()
+    requester_id = UnicodeAttribute()
+    requester_name = UnicodeAttribute()
+    message = UnicodeAttribute()
+    approvers: ListAttribute[str] = ListAttribute(of=UnicodeAttribute)  # type: ignore[arg-type]  # pynamodb types "of" as the value
+    decisions = UnicodeAttribute(default="[]")  # JSON: [{id, name, decision, at, comment|reason}]
+    status = UnicodeAttribute(default="pending")  # pending, approved, rejected
+    created_at = NumberAttribute()
+    revision = NumberAttribute(default=0)
+
+
+class VersionRaced(Exception):
+    """Another version was created since the document's history was read: read it again."""
+
+
 class ClockLease(_DocumentItem):
     """Which live editing session holds a clock key, so two tabs never share one."""
 
@@ -178,7 +238,10 @@ class ClockLease(_DocumentItem):
     expires_at = TTLAttribute(null=True)
 
 
-_MODELS = (_DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict, Comment, ChatLink)
+_MODELS = (
+    _DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict, Comment, ChatLink,
+    Version, VersionLabel, Approval,
+)  # fmt: skip
 
 
 def bind_document_tables(settings: Settings) -> None:
@@ -415,6 +478,140 @@ class DocumentRecords:
                     raise
         return False
 
+    # ---------------------------------------------------------------- versions
+
+    def add_version(self, version: Version, read: DocumentMeta) -> None:
+        """Record a new version whose commit has ``read.history_head`` as parent: the branch head
+        and the latest label move to it, all or nothing. ``VersionRaced`` when another version
+        was recorded since ``read`` was read (its commit must be re-parented, its label checked
+        again)."""
+        version.item = VERSION + _ordinal_key(int(version.ordinal))
+        meta = DocumentMeta(version.prd_id, META)
+        head = read.history_head
+        # The head is as read: a commit is recorded only onto the commit it was made on, so no
+        # version is ever dropped from the history, and the labels grow one after another.
+        unchanged = DocumentMeta.prd_id.exists() & (
+            DocumentMeta.history_head.does_not_exist() if head is None else DocumentMeta.history_head == head
+        )
+
+        def write(transaction: TransactWrite) -> None:
+            transaction.update(
+                meta,
+                actions=[
+                    DocumentMeta.history_head.set(version.commit_hash),
+                    DocumentMeta.version.set(version.version),
+                    DocumentMeta.version_count.set(version.ordinal),
+                ],
+                condition=unchanged,
+            )
+            # Both new: an ordinal and a label are taken once, whatever the head's condition says.
+            transaction.save(version, condition=Version.item.does_not_exist())
+            label = VersionLabel(version.prd_id, LABEL + version.version, ordinal=version.ordinal)
+            transaction.save(label, condition=VersionLabel.item.does_not_exist())
+
+        if not self._transact(write):
+            raise VersionRaced(version.prd_id)
+
+    def version(self, prd_id: str, label: str) -> Version | None:
+        """The version labelled ``label`` (two reads: the label, then its version)."""
+        found = _get(VersionLabel, prd_id, LABEL + label)
+        return None if found is None else self.version_at(prd_id, int(found.ordinal))
+
+    def version_at(self, prd_id: str, ordinal: int) -> Version | None:
+        return _get(Version, prd_id, VERSION + _ordinal_key(ordinal))
+
+    def versions(self, prd_id: str, before: int | None, limit: int) -> list[Version]:
+        """Versions newest first, those with an ordinal below ``before`` when given."""
+        condition: Any = Version.item.startswith(VERSION)
+        if before is not None:
+            condition = Version.item.between(VERSION, VERSION + _ordinal_key(before - 1))
+        return list(Version.query(prd_id, condition, scan_index_forward=False, limit=limit, consistent_read=True))
+
+    # ---------------------------------------------------------------- approvals
+
+    def request_approval(self, approval: Approval, version: Version, also: Sequence[Model] = ()) -> bool:
+        """Store a new approval and put its version in review, with ``also`` (the approvers' inbox
+        items), all or nothing. False when the version changed since it was read."""
+        approval.item = APPROVAL + approval.approval_id
+
+        def write(transaction: TransactWrite) -> None:
+            transaction.save(approval, condition=Approval.item.does_not_exist())
+            transaction.update(
+                Version(version.prd_id, version.item),
+                actions=[
+                    Version.status.set("in_review"),
+                    Version.approval_id.set(approval.approval_id),
+                    Version.revision.add(1),
+                ],
+                condition=_version_as_read(version),
+            )
+            for item in also:
+                transaction.save(item)
+
+        return self._transact(write)
+
+    def approval(self, prd_id: str, approval_id: str) -> Approval | None:
+        return _get(Approval, prd_id, APPROVAL + approval_id)
+
+    def approvals(self, prd_id: str) -> list[Approval]:
+        return list(Approval.query(prd_id, Approval.item.startswith(APPROVAL), consistent_read=True))
+
+    def decide_approval(
+        self,
+        approval: Approval,
+        decisions: str,
+        status: str,
+        version: Version | None = None,
+        approved_over: DocumentMeta | None = None,
+        sha256: str = "",
+        also: Sequence[Model] = (),
+    ) -> bool:
+        """Record a decision on an approval as it was read. When it settles the approval,
+        ``version`` (as read) takes its new status with it; with ``approved_over`` (the document's
+        metadata as read) the version also becomes the document's approved one. False: something
+        changed meanwhile."""
+        target = Approval(approval.prd_id, approval.item)
+        # As read: two approvers deciding at once never lose one of the decisions, and nobody
+        # decides twice (the one who retries finds their decision there).
+        as_read = Approval.item.exists() & (Approval.revision == approval.revision) & (Approval.status == "pending")
+        actions: list[Action] = [
+            Approval.decisions.set(decisions), Approval.status.set(status), Approval.revision.add(1)
+        ]  # fmt: skip
+
+        def write(transaction: TransactWrite) -> None:
+            transaction.update(target, actions=actions, condition=as_read)
+            for item in also:
+                transaction.save(item)
+            if version is None:
+                return
+            settled = "approved" if status == "approved" else "changes_requested"
+            transaction.update(
+                Version(version.prd_id, version.item),
+                actions=[Version.status.set(settled), Version.revision.add(1)],
+                condition=_version_as_read(version),
+            )
+            if approved_over is not None:
+                meta = DocumentMeta(version.prd_id, META)
+                # The approved version as read: two approvals settling at once cannot leave the
+                # older one as the document's approved version (the caller re-reads and decides).
+                was = approved_over.approved_ordinal
+                newer = (
+                    DocumentMeta.approved_ordinal.does_not_exist()
+                    if was is None
+                    else (DocumentMeta.approved_ordinal == was)
+                )
+                transaction.update(
+                    meta,
+                    actions=[
+                        DocumentMeta.approved_version.set(version.version),
+                        DocumentMeta.approved_ordinal.set(version.ordinal),
+                        DocumentMeta.approved_sha256.set(sha256),
+                    ],
+                    condition=newer,
+                )
+
+        return self._transact(write)
+
     # ---------------------------------------------------------------- chat links
 
     def chat_link(self, prd_id: str, platform: str) -> ChatLink | None:
@@ -460,6 +657,15 @@ def _as_read(comment: Comment) -> Any:
     return Comment.item.exists() & (
         Comment.revision.does_not_exist() if not comment.revision else Comment.revision == comment.revision
     )
+
+
+def _version_as_read(version: Version) -> Any:
+    return Version.item.exists() & (Version.revision == version.revision)
+
+
+def _ordinal_key(ordinal: int) -> str:
+    # Zero-padded, so the sort key orders versions as their ordinals do.
+    return f"{ordinal:010d}"
 
 
 def _get(model: type[Any], prd_id: str, item: str) -> Any:

@@ -47,7 +47,7 @@ class Services(Transport):
         self.log = UpdateLog()
         self.streams = Streams()
         self.rate_limits = RateLimits()
-        self.snapshots = SnapshotStore(self._s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
+        self.snapshots = SnapshotStore(self.s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
         self.editor = Editor(self.log, clock, settings.max_document_bytes, snapshots=self.snapshots)
         self.access = Authorizer(self.documents.role_of, lambda: self.clock(), ROLE_TTL_MS)
         self.inbox = Inbox(self.store)
@@ -123,9 +123,16 @@ class Services(Transport):
     def _states(self) -> Any:
         return boto3.client("stepfunctions", region_name=self.settings.region)
 
-    @property
-    def _s3(self) -> Any:
+    @cached_property
+    def s3(self) -> Any:
+        """The S3 client: snapshots, and the git objects of the version history."""
         return boto3.client("s3", region_name=self.settings.region)
+
+    def ask_versions(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Run one request in the versions function (the only one that loads git), waiting for
+        its answer: ``{ok: true, ...}`` or ``{ok: false, error}``."""
+        answer: dict[str, Any] = self._invoke(self.settings.versions_function, request)
+        return answer
 
     def openai_api_key(self) -> str:
         """The AI provider's key: from Secrets Manager when deployed, else the environment."""

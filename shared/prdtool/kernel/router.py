@@ -30,7 +30,7 @@ __all__ = ["PLANNED_EVENTS", "Handler", "Router"]
 Handler = Callable[[Any, Any], dict[str, Any] | None]
 # Client events of the API (websocket-api.md) that no feature area serves yet: they have their
 # native routes in the template, and are answered NOT_AVAILABLE until an area registers them.
-PLANNED_EVENTS = frozenset({"ai:suggestion-apply", "ai:suggestion-dismiss", "approval:request"})
+PLANNED_EVENTS = frozenset({"ai:suggestion-apply", "ai:suggestion-dismiss"})
 
 
 class Router:

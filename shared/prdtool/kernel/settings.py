@@ -46,6 +46,9 @@ class Settings:
     chat_budget_s: float = 60.0  # one chat post, retries and waits included
     chat_timeout_s: float = 10.0  # one attempt's wait for the chat server
     app_url: str = ""  # the web app, for links in chat posts (none when empty)
+    versions_function: str = ""  # the function that reads and writes the git history
+    history_bucket: str = ""  # where the git objects of every PRD's history are
+    version_rate_limit: str = "30/3600"  # version:create and version:restore per user
     openai_api_key: str = ""  # set: OpenAI-compatible provider; empty: the offline provider
     openai_api_key_secret_arn: str = ""
     openai_base_url: str = ""
@@ -118,6 +121,9 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "chat_budget_s": ("CHAT_BUDGET_S",),
     "chat_timeout_s": ("CHAT_TIMEOUT_S",),
     "app_url": ("APP_URL",),
+    "versions_function": ("VERSIONS_FUNCTION_NAME",),
+    "history_bucket": ("HISTORY_BUCKET",),
+    "version_rate_limit": ("VERSION_RATE_LIMIT",),
     "openai_api_key": ("OPENAI_API_KEY",),
     "openai_api_key_secret_arn": ("OPENAI_API_KEY_SECRET_ARN",),
     "openai_base_url": ("OPENAI_BASE_URL",),

@@ -23,13 +23,20 @@ from prdtool.kernel.sender import Sender, management_client, management_endpoint
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.socket_app import SocketApp
 
-__all__ = ["Transport", "now_ms"]
+__all__ = ["FunctionFailed", "Transport", "now_ms"]
 
 SECRET_CACHE_SECONDS = 300
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+class FunctionFailed(Exception):
+    """A function invoked for its answer failed (its error, as Lambda reports it, is the message)."""
+
+    def __init__(self, function: str, detail: str) -> None:
+        super().__init__(f"{function} failed: {detail}")
 
 
 class Transport:
@@ -128,6 +135,14 @@ class Transport:
 
     def _invoke_async(self, function: str, payload: dict[str, Any]) -> None:
         self._lambda.invoke(FunctionName=function, InvocationType="Event", Payload=json.dumps(payload).encode())
+
+    def _invoke(self, function: str, payload: dict[str, Any]) -> Any:
+        """Invoke a function and wait for its result; a function error raises ``FunctionFailed``."""
+        answer = self._lambda.invoke(FunctionName=function, Payload=json.dumps(payload).encode())
+        body = answer["Payload"].read()
+        if answer.get("FunctionError"):
+            raise FunctionFailed(function, body.decode(errors="replace")[:500])
+        return json.loads(body) if body else None
 
     @cached_property
     def _lambda(self) -> Any:
