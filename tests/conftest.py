@@ -19,6 +19,8 @@ SNAPSHOTS = "prdtool-snapshots-test"
 STREAMS = "prdtool-streams-test"
 RATE_LIMITS = "prdtool-rate-limits-test"
 NOTIFICATIONS = "prdtool-notifications-test"
+HISTORY = "prdtool-history-test"
+VERSIONS_FUNCTION = "prdtool-versions"
 
 
 def _share_botocore_models() -> None:
@@ -90,7 +92,9 @@ def connections_table(moto: None) -> str:
     create_table_from_template("StreamsTable", STREAMS)
     create_table_from_template("RateLimitsTable", RATE_LIMITS)
     create_table_from_template("NotificationsTable", NOTIFICATIONS)
-    boto3.client("s3").create_bucket(Bucket=SNAPSHOTS)
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket=SNAPSHOTS)
+    s3.create_bucket(Bucket=HISTORY)
     return TABLE
 
 
@@ -111,6 +115,8 @@ def settings(connections_table: str, secret_arn: str, fake_aws: FakeAws, chat_qu
         notifications_table=NOTIFICATIONS,
         chat_queue_url=chat_queue,
         snapshots_bucket=SNAPSHOTS,
+        history_bucket=HISTORY,
+        versions_function=VERSIONS_FUNCTION,
         compactor_function="prdtool-compactor",
         jwt_secret_arn=secret_arn,
         jwt_audience="",

@@ -23,8 +23,12 @@ from prdtool.engine.services import Services
 from prdtool.features.ai.steps import run_step
 from prdtool.features.integrations.mattermost import DeliveryPolicy
 from prdtool.features.integrations.notifier import Notifier
+from prdtool.features.versions.clone import serve_git
+from prdtool.features.versions.events import VersionCreate
+from prdtool.features.versions.requests import context_of, request_for
 from prdtool.kernel.apigw import WebSocketEvent
 from prdtool.kernel.codec import EngineIOType, SocketIOType, decode_engineio, decode_json, decode_socketio
+from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.lifecycle import handshake
 from prdtool.kernel.sender import Recipient
 from prdtool.kernel.settings import Settings
@@ -45,6 +49,8 @@ SAMPLES: dict[str, list[str]] = {
     "CompactorFunction": ["compactor"],
     "AiWorkerFunction": ["ai-worker-generate"],
     "NotifierFunction": ["notifier-chat-post"],
+    "VersionsFunction": ["versions-create"],
+    "GitHttpFunction": ["git-http-info-refs"],
 }
 EVENT_TYPES = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}  # every other route: MESSAGE
 
@@ -217,6 +223,31 @@ def check_notifier(event: dict[str, Any]) -> None:
     assert (to, name, data["success"]) == (requester, "notification:sent", False)
 
 
+def check_versions(event: dict[str, Any]) -> None:
+    """The request the gateway sends (``request_for``, from a context read back by ``context_of``)
+    is the sample, field for field, and its payload is the event's model."""
+    services = SimpleNamespace(sender=lambda: "the sender")
+    ctx = context_of(services, event)  # type: ignore[arg-type]
+    payload = VersionCreate.model_validate(event["payload"]).model_dump()
+    assert request_for(ctx, event["event"], payload) == event
+    assert ROUTER.model_of(event["event"]) is VersionCreate
+
+
+def check_git_http(event: dict[str, Any]) -> None:
+    """An HTTP API (payload 2.0) request on the template's route; a token that does not verify
+    gets 401 with the basic-auth challenge git answers with its credentials."""
+    [route] = RESOURCES["GitHttpFunction"]["Properties"]["Events"].values()
+    assert route["Type"] == "HttpApi" and f"GET {route['Properties']['Path']}" == event["routeKey"]
+    services = SimpleNamespace(verifier=SimpleNamespace(verify=_refuse))
+    answer = serve_git(services, event)  # type: ignore[arg-type]
+    assert answer["statusCode"] == 401 and answer["headers"]["WWW-Authenticate"].startswith("Basic")
+
+
+def _refuse(token: str | None) -> None:
+    assert token == "not-a-token"  # the basic auth header's password
+    raise AppError(ErrorCode.UNAUTHORIZED, "Invalid token")
+
+
 CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "ConnectFunction": check_connect,
     "DisconnectFunction": check_disconnect,
@@ -226,6 +257,8 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "CompactorFunction": check_compactor,
     "AiWorkerFunction": check_ai_worker,
     "NotifierFunction": check_notifier,
+    "VersionsFunction": check_versions,
+    "GitHttpFunction": check_git_http,
 }
 
 

@@ -16,6 +16,7 @@ import json
 import re
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -51,6 +52,8 @@ class FakeAws:
     # connection id -> statuses to answer to the next requests, in order
     scripted: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     requests: int = 0
+    # function name -> what runs a RequestResponse invocation of it (its answer is the result)
+    functions: dict[str, Callable[[dict[str, Any]], Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
 
@@ -142,11 +145,32 @@ class _Handler(BaseHTTPRequestHandler):
         if invoke:
             payload = json.loads(self._body() or b"{}")
             kind = self.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+            name = unquote(invoke.group(1))
+            run = self.server.state.functions.get(name)
+            if kind == "RequestResponse" and run is not None:
+                self._answer_invocation(run, payload)  # answered now: nothing left to play back
+                return
             with self.server.state.lock:
-                self.server.state.invocations.append(Invocation(unquote(invoke.group(1)), kind, payload))
+                self.server.state.invocations.append(Invocation(name, kind, payload))
             self._send(202 if kind == "Event" else 200)
             return
         self._connection("POST")
+
+    def _answer_invocation(self, run: Callable[[dict[str, Any]], Any], payload: dict[str, Any]) -> None:
+        """Run the function and answer as Lambda does: its result, or its error with the
+        ``X-Amz-Function-Error`` header (an unhandled exception)."""
+        try:
+            result, error = run(payload), False
+        except Exception as exc:  # noqa: BLE001 - reported to the caller, as Lambda reports it
+            result, error = {"errorMessage": str(exc), "errorType": type(exc).__name__}, True
+        body = json.dumps(result).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        if error:
+            self.send_header("X-Amz-Function-Error", "Unhandled")
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_GET(self) -> None:
         if self.path == "/jwks.json":

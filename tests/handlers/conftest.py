@@ -131,6 +131,8 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
         "NOTIFICATIONS_TABLE": settings.notifications_table,
         "CHAT_QUEUE_URL": settings.chat_queue_url,
         "SNAPSHOTS_BUCKET": settings.snapshots_bucket,
+        "HISTORY_BUCKET": settings.history_bucket,
+        "VERSIONS_FUNCTION_NAME": settings.versions_function,
         "COMPACTOR_FUNCTION_NAME": settings.compactor_function,
         "JWT_SECRET_ARN": settings.jwt_secret_arn,
         "HANDSHAKE_FUNCTION_NAME": settings.handshake_function,
@@ -144,7 +146,10 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    yield Stack(fake_aws, settings)
+    stack = Stack(fake_aws, settings)
+    # The gateway waits for the versions function's answer (Lambda's RequestResponse invoke).
+    fake_aws.functions[settings.versions_function] = lambda payload: stack.invoke("versions", payload)
+    yield stack
 
 
 def socketio_frames(frames: list[str]) -> list[Any]:
@@ -159,7 +164,7 @@ def prd(stack: Stack, fake_aws: FakeAws) -> tuple[str, str, str]:
 
     a = client(stack, fake_aws, "user_a", "Ann")
     created = call(stack, fake_aws, a, "document:create", {"title": "Auth PRD", "content": "Hello world"})
-    assert created["ok"] and created["title"] == "Auth PRD" and created["version"] == "1.0.0"
+    assert created["ok"] and created["title"] == "Auth PRD" and created["version"] == "0.0.0"
     prd_id = created["prdId"]
     assert events(fake_aws, a, "document:created")[0]["prdId"] == prd_id
     shared = call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_b", "role": "editor"})

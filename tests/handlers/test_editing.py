@@ -17,7 +17,7 @@ def test_join_replies_as_the_spec_shows_plus_seq_clock_key_and_state(stack: Stac
     prd_id, _, b = prd
     joined = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"})  # again: idempotent
     assert joined["currentContent"] == "Hello world"
-    assert joined["version"] == "1.0.0"
+    assert joined["version"] == "0.0.0"  # no version yet
     assert joined["vectorClock"] == {"server": 1}
     assert joined["seq"] == 1 and joined["clockKey"] == "user_b"
     assert [(s["userId"], s["userName"], s["mode"]) for s in joined["activeSessions"]] == [("user_a", "Ann", "edit")]

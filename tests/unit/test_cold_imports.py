@@ -76,3 +76,15 @@ def test_the_notifier_imports_its_own_area_and_no_document_engine() -> None:
     assert {m.split(".")[2] for m in loaded if m.startswith("prdtool.features.")} == {"integrations"}
     assert "prdtool.features.integrations.handlers" not in loaded  # it posts; it serves no event
     assert not {m for m in loaded if m.startswith("prdtool.engine") or m == "pycrdt"}
+
+
+@pytest.mark.parametrize("function", ["gateway", "connect", "disconnect", "handshake", "heartbeat", "git_http"])
+def test_only_the_versions_function_imports_git(function: str) -> None:
+    assert "pygit2" not in _modules_after_import(function)
+
+
+def test_the_versions_function_imports_git_and_its_own_area_and_no_router() -> None:
+    loaded = _modules_after_import("versions")
+    assert "pygit2" in loaded and "prdtool.kernel.router" not in loaded and "openai" not in loaded
+    assert {m.split(".")[2] for m in loaded if m.startswith("prdtool.features.")} == {"versions"}
+    assert "prdtool.features.versions.handlers" not in loaded  # the gateway's side

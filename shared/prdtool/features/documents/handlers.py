@@ -15,6 +15,7 @@ from prdtool.engine.crdt import Document, EditError, client_id_for
 from prdtool.engine.document_records import DocumentMeta
 from prdtool.engine.editor import SERVER_KEY, Author, Submission
 from prdtool.engine.rooms import broadcast, join_room, leave_room, others_in_room, presence_of
+from prdtool.engine.versions import content_sha256, latest_label, versions_since
 from prdtool.features.documents.events import DocumentCreate, DocumentJoin, DocumentLeave, DocumentShare, DocumentUpdate
 from prdtool.kernel.access import MODE_ROLE
 from prdtool.kernel.conditions import transaction_condition_failed
@@ -61,7 +62,7 @@ def create_document(ctx: RequestContext, title: str, content: str) -> dict[str, 
         if transaction_condition_failed(exc):
             raise AppError(ErrorCode.ALREADY_EXISTS, f"PRD {prd_id!r} exists") from exc
         raise
-    return {"prdId": prd_id, "title": title, "version": meta.version, "status": meta.status}
+    return {"prdId": prd_id, "title": title, "version": latest_label(meta), "status": meta.status}
 
 
 def document_create(ctx: RequestContext, data: DocumentCreate) -> dict[str, Any]:
@@ -88,7 +89,7 @@ def document_update(ctx: RequestContext, data: DocumentUpdate) -> dict[str, Any]
         "prdId": data.prdId,
         "title": meta.title,
         "status": meta.status,
-        "version": meta.version,
+        "version": latest_label(meta),
         "updatedBy": {"id": ctx.principal.user_id, "name": ctx.principal.name},
         "updatedAt": meta.updated_at,
     }
@@ -110,10 +111,11 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
     if meta.comment_count:  # only read when there are some: most joins pay nothing for comments
         threads = threads_of(loaded.document, services.documents.comments(data.prdId), data.positionEncoding, False)
         comments, more_comments = page_of(threads, None, JOINED_COMMENTS_BUDGET)
+    content = loaded.document.content
     joined = {
         "prdId": data.prdId,
-        "currentContent": loaded.document.content,
-        "version": meta.version,
+        "currentContent": content,
+        "version": latest_label(meta),
         "activeSessions": [
             presence_of(s, loaded, data.positionEncoding)
             for s in others_in_room(services, data.prdId, ctx.connection_id)
@@ -128,7 +130,13 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
         "comments": comments,  # the first of them; comment:list {cursor: commentsCursor} has the rest
         "commentsCursor": more_comments,
         "state": base64.b64encode(loaded.document.state()).decode(),
+        # The versions area (prdtool.features.versions): is the text still what was approved?
+        "approvedVersion": meta.approved_version,
+        "changedSinceApproval": meta.approved_sha256 is not None and meta.approved_sha256 != content_sha256(content),
     }
+    since = versions_since(services, meta, data.lastKnownVersion)
+    if since is not None:
+        joined["versionsSince"] = since
     return send_in_parts(ctx, "document:joined", joined)
 
 

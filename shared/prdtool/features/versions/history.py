@@ -193,6 +193,10 @@ class History:
         )
         return str(self._repo.odb.write(ObjectType.TAG, text.encode()))
 
+    def parents_of(self, commit_id: str) -> list[str]:
+        """The commit's parents' ids, in order."""
+        return [str(parent) for parent in self._commit(commit_id).parent_ids]
+
     def read_file(self, commit_id: str, path: str) -> bytes | None:
         """A file's content at that commit, or None if it has none there; KeyError if unknown."""
         tree = self._commit(commit_id).tree
