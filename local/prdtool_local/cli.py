@@ -106,10 +106,14 @@ def _announce(runtime: LocalRuntime) -> None:
     origin = f"http://{runtime.options.host}:{runtime.port}"
     users = [(sub, name, mint(sub, name, roles)) for sub, name, roles in DEMO_USERS]
     data = runtime.options.data_dir or "nowhere (--ephemeral)"
+    http = ""
+    if runtime.http_url and runtime.http_api:
+        routes = "".join(f"\n             {key} -> {name}" for key, name in runtime.http_api.route_keys.items())
+        http = f"\n  HTTP API   {runtime.http_url}   (the template's HttpApi events, same port){routes}"
     print(
         f"""
 prdtool local stack
-  WebSocket  {url}   (Socket.IO: path "/{stage}", or the default /socket.io/)
+  WebSocket  {url}   (Socket.IO: path "/{stage}", or the default /socket.io/){http}
   AWS        {runtime.aws.endpoint}   (embedded moto; credentials: local/local)
   Data       {data}
 

@@ -80,6 +80,13 @@ class Gateway:
             # Ids are base64 and may hold "/" (sent percent-encoded): match the rest of the path.
             app.router.add_route("*", prefix + "/@connections/{connection_id:.+}", self._management)
 
+    def paths(self) -> list[tuple[str, str]]:
+        """What ``routes`` serves, as (method, path) in API Gateway's path syntax: the HTTP API stays clear of it."""
+        stage = self.template.stage
+        upgrades = [(method, path) for path in (f"/{stage}", f"/{stage}/", "/socket.io", "/socket.io/")
+                    for method in ("GET", "HEAD")]  # fmt: skip
+        return upgrades + [("ANY", prefix + "/@connections/{connectionId+}") for prefix in ("", f"/{stage}")]
+
     # ---------------------------------------------------------------- WebSocket side
 
     async def _upgrade(self, request: web.Request) -> web.StreamResponse:

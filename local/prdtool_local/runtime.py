@@ -1,5 +1,5 @@
-"""The local stack: embedded AWS, the functions' execution environments, the emulated gateway,
-the template's schedules and SQS event sources, all on one event loop. ``cli.serve`` starts it."""
+"""The local stack: embedded AWS, the functions' execution environments, the emulated gateway and
+HTTP API, the template's schedules and SQS event sources, all on one event loop. ``cli.serve`` starts it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from prdtool.kernel.settings import Settings
 from prdtool_local.aws import LOCAL_CREDENTIALS, EmbeddedAws
 from prdtool_local.demo import DEMO_PRD, seed
 from prdtool_local.gateway import Gateway, GatewayLimits
+from prdtool_local.http_api import HttpApi
 from prdtool_local.lambdas import FunctionPool, Invocation
 from prdtool_local.queues import QueuePoller
 from prdtool_local.state_machines import route_lambda_tasks
@@ -30,6 +31,7 @@ from prdtool_local.tokens import local_secret
 __all__ = ["LocalRuntime", "RuntimeOptions"]
 
 SNAPSHOT_EVERY_S = 10.0
+LAMBDA_INVOKE_PATH = "/2015-03-31/functions/{name}/invocations"  # the same in aiohttp's and API Gateway's syntax
 
 
 @dataclass
@@ -54,6 +56,7 @@ class LocalRuntime:
         self.template: Template | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.gateway: Gateway | None = None
+        self.http_api: HttpApi | None = None
         self.queue_pollers: list[QueuePoller] = []
         self._runner: web.AppRunner | None = None
         self._background: set[asyncio.Task[Any]] = set()
@@ -75,7 +78,10 @@ class LocalRuntime:
         app = web.Application(client_max_size=8 * 1024 * 1024)
         self.gateway = Gateway(template, self.invoke, self.log, opts.limits, f"{opts.host}:{opts.port}")
         self.gateway.routes(app)
-        app.router.add_post("/2015-03-31/functions/{name}/invocations", self._lambda_invoke)
+        app.router.add_post(LAMBDA_INVOKE_PATH, self._lambda_invoke)
+        # Last: its catch-all route must come after the runtime's own, which it refuses to shadow.
+        self.http_api = HttpApi(template, self.invoke, self.log)
+        self.http_api.routes(app, [*self.gateway.paths(), ("POST", LAMBDA_INVOKE_PATH)])
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, opts.host, opts.port)
@@ -135,6 +141,13 @@ class LocalRuntime:
     def websocket_url(self) -> str:
         assert self.template is not None
         return f"ws://{self.options.host}:{self.port}/{self.template.stage}"
+
+    @property
+    def http_url(self) -> str | None:
+        """The base URL of the template's HttpApi routes (the same port), if it has any."""
+        if self.http_api is None or not self.http_api.served:
+            return None
+        return f"http://{self.options.host}:{self.port}"
 
     # ---------------------------------------------------------------- invocations
 

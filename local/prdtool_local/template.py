@@ -1,5 +1,5 @@
 """template.yaml as the local runtime needs it: functions, routes, schedules, tables, buckets,
-queues and the functions' SQS event sources, state machines.
+queues and the functions' SQS and HttpApi event sources, state machines.
 
 Intrinsic functions are resolved the way CloudFormation would for one local stack: parameters
 (defaults, overridable), pseudo parameters, conditions, Ref/GetAtt of resources, Sub, Join, If.
@@ -17,11 +17,22 @@ from typing import Any
 
 import yaml
 
-__all__ = ["FunctionSpec", "SqsEventSource", "Template", "load_template", "queue_arn", "queue_url", "read_template"]
+__all__ = [
+    "FunctionSpec",
+    "HttpRoute",
+    "SqsEventSource",
+    "Template",
+    "load_template",
+    "queue_arn",
+    "queue_url",
+    "read_template",
+]
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 API_ID = "local"
+HTTP_API_ID = "localhttp"  # SAM's implicit HTTP API (ServerlessHttpApi), a second API on AWS too
+DEFAULT_ROUTE = "$default"
 _NO_VALUE = object()
 
 
@@ -82,6 +93,49 @@ class SqsEventSource:
         return queue_url(self.queue_arn)
 
 
+# A path parameter, a whole segment: {name}, or {name+} for the rest of the path.
+PATH_PARAMETER = re.compile(r"^\{([A-Za-z0-9._-]+)(\+?)\}$")
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    """A function's ``Type: HttpApi`` event: one route of an HTTP API (SAM's implicit one without ApiId).
+
+    ``path`` is API Gateway's path template (``{name}`` one segment, ``{name+}`` the rest of the path)
+    or ``$default``, the route of requests no other route matches.
+    """
+
+    method: str  # upper case; ANY matches every method
+    path: str
+    payload_format_version: str = "2.0"
+    api_id: str | None = None  # an AWS::Serverless::HttpApi of the template; None: ServerlessHttpApi
+
+    @property
+    def is_default(self) -> bool:
+        return self.path == DEFAULT_ROUTE
+
+    @property
+    def route_key(self) -> str:
+        """API Gateway's route key: ``GET /git/{repo}/{path+}``, or ``$default``."""
+        return DEFAULT_ROUTE if self.is_default else f"{self.method} {self.path}"
+
+    @property
+    def segments(self) -> list[str]:
+        """The path's segments, as written (``["git", "{repo}", "{path+}"]``; ``[""]`` for ``/``)."""
+        return [] if self.is_default else self.path[1:].split("/")
+
+    @property
+    def parameters(self) -> list[str]:
+        """The names of the path's parameters, in order."""
+        return [m.group(1) for m in map(PATH_PARAMETER.match, self.segments) if m]
+
+    @property
+    def greedy(self) -> str | None:
+        """The name of the greedy parameter (``{name+}``, always last), if the path has one."""
+        match = PATH_PARAMETER.match(self.segments[-1]) if self.segments else None
+        return match.group(1) if match and match.group(2) else None
+
+
 @dataclass
 class FunctionSpec:
     """One Lambda function, with its globals merged and its properties resolved."""
@@ -95,6 +149,7 @@ class FunctionSpec:
     layer_dirs: list[Path]
     schedules_s: list[float] = field(default_factory=list)
     sqs_events: list[SqsEventSource] = field(default_factory=list)
+    http_routes: list[HttpRoute] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -221,6 +276,11 @@ def _function(
         for e in (props.get("Events") or {}).values()
         if e.get("Type") == "SQS"
     ]
+    http_routes = [
+        _http_route(lid, name, resolver.resolve(e.get("Properties") or {}))
+        for name, e in (props.get("Events") or {}).items()
+        if e.get("Type") == "HttpApi"
+    ]
     return FunctionSpec(
         logical_id=lid,
         code_dir=root / props["CodeUri"],
@@ -231,7 +291,32 @@ def _function(
         layer_dirs=layer_dirs,
         schedules_s=[s for s in schedules if s is not None],
         sqs_events=sqs_events,
+        http_routes=http_routes,
     )
+
+
+def _http_route(function: str, event: str, props: dict[str, Any]) -> HttpRoute:
+    """SAM's HttpApi event properties; without Path and Method it is the API's ``$default`` route."""
+    path = str(props.get("Path", DEFAULT_ROUTE))
+    method = str(props.get("Method", "ANY")).upper()
+    route = HttpRoute(
+        method=method,
+        path=path,
+        payload_format_version=str(props.get("PayloadFormatVersion", "2.0")),
+        api_id=str(props["ApiId"]) if props.get("ApiId") else None,
+    )
+    if not route.is_default:
+        # What API Gateway refuses at deployment, refused here rather than never matched.
+        where = f"{function} event {event}: path {path!r}"
+        if not path.startswith("/"):
+            raise ValueError(f"{where} must start with / (or be {DEFAULT_ROUTE})")
+        for i, segment in enumerate(route.segments):
+            match = PATH_PARAMETER.match(segment)
+            if match is None and ("{" in segment or "}" in segment):
+                raise ValueError(f"{where}: a parameter is a whole segment, {{name}} or {{name+}}")
+            if match and match.group(2) and i != len(route.segments) - 1:
+                raise ValueError(f"{where}: a greedy parameter ({segment}) must end the path")
+    return route
 
 
 def _sqs_event_source(props: dict[str, Any]) -> SqsEventSource:
@@ -312,6 +397,8 @@ class _Resolver:
             return pseudo[name]
         if name in self.parameters:
             return self.parameters[name]
+        if name == "ServerlessHttpApi" and name not in self.resources:
+            return HTTP_API_ID  # SAM creates it for HttpApi events without ApiId
         resource = self.resources[name]
         props = resource.get("Properties", {})
         kind = resource["Type"]

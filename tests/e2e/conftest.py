@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ class LocalStack:
     url: str  # ws://127.0.0.1:PORT/prod
     aws_endpoint: str
     log_path: Path
+    banner: list[str] = field(default_factory=list)  # what it printed after its ready lines, as it comes
 
     @property
     def origin(self) -> str:
@@ -72,9 +73,15 @@ def start_stack(tmp: Path, *args: str, cwd: Path = ROOT, env: dict[str, str] | N
     if ready[:1] != ["ready"] or aws[:1] != ["aws"]:
         process.kill()
         raise RuntimeError(f"the local stack did not start:\n{log_path.read_text()}")
-    # Drain the banner so the pipe never fills.
-    threading.Thread(target=process.stdout.read, daemon=True).start()
-    return LocalStack(process, ready[1], aws[1], log_path)
+    stack = LocalStack(process, ready[1], aws[1], log_path)
+
+    def drain() -> None:  # the banner, so the pipe never fills
+        assert process.stdout is not None
+        for line in process.stdout:
+            stack.banner.append(line.rstrip("\n"))
+
+    threading.Thread(target=drain, daemon=True).start()
+    return stack
 
 
 @pytest.fixture(scope="session")

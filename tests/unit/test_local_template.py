@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from prdtool.api import build_router
-from prdtool_local.template import SqsEventSource, Template, load_template
+from prdtool_local.template import HttpRoute, SqsEventSource, Template, load_template
 from tests.support import ROOT
 
 ROUTER = build_router()  # every event of the API, as the areas register them
@@ -136,3 +136,84 @@ def test_sqs_events_keep_their_settings_and_lambda_defaults(tmp_path: Path) -> N
     assert (jobs.batch_size, jobs.batching_window_s, jobs.report_batch_item_failures) == (10, 0.0, False)
     enabled = _queues_template(tmp_path, {"JobsEnabled": "true"}).functions["NotifierFunction"].sqs_events[1]
     assert enabled.enabled
+
+
+HTTP_TEMPLATE = """
+Resources:
+  Api:
+    Type: AWS::ApiGatewayV2::Api
+    Properties: {ProtocolType: WEBSOCKET, RouteSelectionExpression: $request.body.action}
+  AnotherApi:
+    Type: AWS::Serverless::HttpApi
+  GitFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: git
+      Environment:
+        Variables:
+          API_URL: !Sub "https://${ServerlessHttpApi}.execute-api.${AWS::Region}.amazonaws.com"
+      Events:
+        GitHttp:
+          Type: HttpApi
+          Properties:
+            Path: /git/{repo}/{path+}
+            Method: get
+        Anything:
+          Type: HttpApi
+          Properties: {Path: "/hooks/{name}", Method: ANY}
+        Fallback:
+          Type: HttpApi
+        Nightly:
+          Type: Schedule
+          Properties: {Schedule: rate(1 day)}
+        Other:
+          Type: S3
+          Properties: {Bucket: somewhere}
+  DefaultFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: default
+      Events:
+        Explicit:
+          Type: HttpApi
+          Properties: {Path: $default, Method: ANY}
+        Elsewhere:
+          Type: HttpApi
+          Properties: {ApiId: !Ref AnotherApi, Path: /x, Method: POST, PayloadFormatVersion: "1.0"}
+"""
+
+
+def _http_template(tmp_path: Path, text: str = HTTP_TEMPLATE) -> Template:
+    path = tmp_path / "template.yaml"
+    path.write_text(text)
+    return load_template(path, stack_name="stack")
+
+
+def test_http_api_events_become_routes_with_their_path_and_method(tmp_path: Path) -> None:
+    git = _http_template(tmp_path).functions["GitFunction"]
+    route, hooks, fallback = git.http_routes
+    assert route == HttpRoute(method="GET", path="/git/{repo}/{path+}")  # the method in upper case
+    assert route.route_key == "GET /git/{repo}/{path+}"
+    assert route.parameters == ["repo", "path"] and route.greedy == "path"
+    assert (hooks.route_key, hooks.parameters, hooks.greedy) == ("ANY /hooks/{name}", ["name"], None)
+    # Without Path and Method, SAM makes the event the API's $default route.
+    assert fallback.is_default and fallback.route_key == "$default" and fallback.parameters == []
+    # Other event types keep their meaning (a schedule) or are left alone (S3).
+    assert git.schedules_s == [86400] and git.sqs_events == []
+    assert git.environment["API_URL"] == "https://localhttp.execute-api.us-east-1.amazonaws.com"
+
+
+def test_the_default_route_form_and_an_explicit_api_are_kept_as_written(tmp_path: Path) -> None:
+    explicit, elsewhere = _http_template(tmp_path).functions["DefaultFunction"].http_routes
+    assert explicit.is_default and explicit.route_key == "$default"
+    assert elsewhere == HttpRoute(method="POST", path="/x", payload_format_version="1.0", api_id="AnotherApi")
+
+
+@pytest.mark.parametrize(
+    ("path", "problem"),
+    [("git/{repo}", "must start with /"), ("/git/{path+}/more", "must end the path"), ("/git/a{b}", "whole segment")],
+)
+def test_a_path_api_gateway_would_refuse_is_refused(tmp_path: Path, path: str, problem: str) -> None:
+    text = HTTP_TEMPLATE.replace("Path: /git/{repo}/{path+}", f"Path: {path}")
+    with pytest.raises(ValueError, match=problem):
+        _http_template(tmp_path, text)
