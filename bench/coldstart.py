@@ -31,6 +31,7 @@ TRANSPORT_DEPS = (
     "import boto3, pynamodb.models, jwt, pydantic; from aws_lambda_powertools import Logger, Metrics; "
     "from aws_lambda_powertools.utilities import parameters"
 )
+CHAT_QUEUE = "https://sqs.us-east-1.amazonaws.com/1/chat"
 FUNCTIONS = {  # function -> (its third-party imports, extra environment)
     "connect": (TRANSPORT_DEPS, {}),
     "disconnect": (CORE_DEPS, {}),
@@ -39,6 +40,8 @@ FUNCTIONS = {  # function -> (its third-party imports, extra environment)
     "heartbeat": (CORE_DEPS, {}),
     "compactor": (CORE_DEPS, {}),
     "ai_worker": (CORE_DEPS + "; import openai", {"OPENAI_API_KEY": "sk-bench"}),
+    "versions": (CORE_DEPS + "; import pygit2", {"HISTORY_BUCKET": "g", "CHAT_QUEUE_URL": CHAT_QUEUE}),
+    "git_http": (CORE_DEPS, {"HISTORY_BUCKET": "g"}),
 }
 
 

@@ -21,8 +21,11 @@ from bench.harness import Result
 ROOT = Path(__file__).resolve().parents[1]
 # Case modules in the order of docs/benchmarks.md; each has run() -> list[Result], and may have CASE
 # (its case's title) with INTRO (lines printed above its table).
-CASES = ["engine", "history", "requests", "join", "fanout", "coldstart", "endtoend", "cost", "concurrent", "comments"]
-LIBRARIES = ["pycrdt", "boto3", "pynamodb", "moto", "aws-lambda-powertools", "python-socketio", "openai"]
+CASES = [
+    "engine", "history", "requests", "join", "fanout", "coldstart", "endtoend", "cost", "concurrent", "comments",
+    "versions",
+]  # fmt: skip
+LIBRARIES = ["pycrdt", "boto3", "pynamodb", "moto", "aws-lambda-powertools", "python-socketio", "openai", "pygit2"]
 
 
 READING = [

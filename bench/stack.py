@@ -36,6 +36,8 @@ TABLES = {
     "NotificationsTable": "bench-notifications",
 }  # fmt: skip
 BUCKET = "bench-snapshots"
+HISTORY_BUCKET = "bench-history"
+VERSIONS_FUNCTION = "bench-versions"
 
 
 class BenchStack:
@@ -60,7 +62,8 @@ class BenchStack:
         self._mock.start()
         for resource, table in TABLES.items():
             create_table_from_template(resource, table)
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
+        for bucket in (BUCKET, HISTORY_BUCKET):
+            boto3.client("s3").create_bucket(Bucket=bucket)
         secret = boto3.client("secretsmanager").create_secret(Name="bench/jwt", SecretString=SECRET)["ARN"]
         self.fake = FakeAws()
         self._server = start(self.fake)
@@ -68,14 +71,17 @@ class BenchStack:
             "CONNECTIONS_TABLE": TABLES["ConnectionsTable"], "DOCUMENTS_TABLE": TABLES["DocumentsTable"],
             "UPDATES_TABLE": TABLES["UpdatesTable"], "STREAMS_TABLE": TABLES["StreamsTable"],
             "RATE_LIMITS_TABLE": TABLES["RateLimitsTable"], "SNAPSHOTS_BUCKET": BUCKET,
-            "NOTIFICATIONS_TABLE": TABLES["NotificationsTable"],
+            "NOTIFICATIONS_TABLE": TABLES["NotificationsTable"], "HISTORY_BUCKET": HISTORY_BUCKET,
             "COMPACTOR_FUNCTION_NAME": "bench-compactor", "HANDSHAKE_FUNCTION_NAME": "bench-handshake",
+            "VERSIONS_FUNCTION_NAME": VERSIONS_FUNCTION,
             "JWT_SECRET_ARN": secret, "WEBSOCKET_API_ID": "bench", "STAGE_NAME": "prod",
             "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": f"{self.fake.endpoint}/prod",
             "AWS_ENDPOINT_URL_LAMBDA": self.fake.endpoint, **self._extra_env,
         })  # fmt: skip
         self.settings = Settings.from_env()
         self.stack = Stack(self.fake, self.settings)
+        # The gateway waits for the versions function's answer (Lambda's RequestResponse invoke).
+        self.fake.functions[VERSIONS_FUNCTION] = lambda payload: self.stack.invoke("versions", payload)
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -129,3 +129,19 @@ def test_events_not_asked_for_are_not_posted(stack: Stack, fake_aws: FakeAws, li
     queued = boto3.client("sqs").get_queue_attributes(QueueUrl=stack.settings.chat_queue_url,
                                                       AttributeNames=["ApproximateNumberOfMessages"])  # fmt: skip
     assert json.loads(queued["Attributes"]["ApproximateNumberOfMessages"]) == 0
+
+
+def test_versions_and_approvals_are_posted(stack: Stack, fake_aws: FakeAws, linked, mattermost) -> None:
+    prd_id, a = linked
+    call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_b", "role": "viewer"})
+    assert call(stack, fake_aws, a, "version:create", {"prdId": prd_id, "changelog": "Ready for review"})["ok"]
+    asked = call(stack, fake_aws, a, "approval:request",
+                 {"prdId": prd_id, "version": "0.1.0", "approvers": ["user_b"], "message": "Please"})  # fmt: skip
+    b = client(stack, fake_aws, "user_b", "Bob")
+    assert call(stack, fake_aws, b, "approval:grant", {"approvalId": asked["approvalId"]})["ok"]
+    _run_notifier(stack)
+    assert [(p["props"]["event"], p["text"]) for p in mattermost.accepted] == [
+        ("version", '**Ann** created version 0.1.0 of PRD "User Authentication": Ready for review'),
+        ("approval", '**Ann** asked user_b to approve version 0.1.0 of PRD "User Authentication"'),
+        ("approval", 'Version 0.1.0 of PRD "User Authentication" was approved'),
+    ]

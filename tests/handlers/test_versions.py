@@ -290,3 +290,43 @@ def test_a_client_that_knew_an_older_version_is_told_what_it_missed(
     assert [v["version"] for v in joined["versionsSince"]] == ["0.2.0", "0.3.0"]
     current = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit", "lastKnownVersion": "0.3.0"})
     assert "versionsSince" not in current
+
+
+def test_a_version_too_large_for_one_frame_comes_in_parts(stack: Stack, fake_aws: FakeAws) -> None:
+    a = client(stack, fake_aws, "user_a", "Ann")
+    text = "".join(f"Requirement {i}: the system shall do thing {i}.\n" for i in range(4000))  # ~190 KB
+    prd_id = call(stack, fake_aws, a, "document:create", {"title": "Big", "content": ""})["prdId"]
+    clock = call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})["vectorClock"]
+    for start in range(0, len(text), 25_000):  # a frame holds 32 KB: pasted in pieces
+        clock["user_a"] = clock.get("user_a", 0) + 1
+        pasted = op("insert", start, dict(clock), content=text[start : start + 25_000])
+        assert call(stack, fake_aws, a, "operation:edit", {"prdId": prd_id, "operation": pasted})["ok"]
+    fake_aws.take(a)
+    assert call(stack, fake_aws, a, "version:create", {"prdId": prd_id, "changelog": "All of it"})["ok"]
+    got = call(stack, fake_aws, a, "version:get", {"prdId": prd_id, "version": "0.1.0"})
+    assert got["ok"] and got["content"] is None and got["parts"] > 1
+    parts = events(fake_aws, a, "document:part")
+    assert [p["part"] for p in parts] == list(range(got["parts"])) and {p["version"] for p in parts} == {"0.1.0"}
+    assert "".join(p["content"] for p in parts) == text
+
+
+def test_long_changelogs_page_by_size_and_nothing_is_skipped(
+    stack: Stack, fake_aws: FakeAws, prd: tuple[str, str, str]
+) -> None:
+    prd_id, a, b = prd
+    for i in range(24):
+        assert _create(stack, fake_aws, a, prd_id, changelog=f"{i}:" + "x" * 4990)["ok"]
+    labels = [f"0.{n}.0" for n in range(24, 0, -1)]  # newest first
+    seen, cursor = [], None
+    while True:
+        page = call(stack, fake_aws, b, "version:list", {"prdId": prd_id, "cursor": cursor})
+        assert page["ok"] and 0 < len(page["versions"]) < 20  # cut by size, well before 20
+        seen += [v["version"] for v in page["versions"]]
+        if (cursor := page["cursor"]) is None:
+            break
+    assert seen == labels
+    joined = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit", "lastKnownVersion": "0.0.0"})
+    since = [v["version"] for v in joined["versionsSince"]]
+    assert 0 < len(since) < 24 and since == list(reversed(labels[: len(since)]))  # the latest, oldest first
+    rest = call(stack, fake_aws, b, "version:list", {"prdId": prd_id, "cursor": joined["versionsSinceCursor"]})
+    assert rest["versions"][0]["version"] == labels[len(since)]

@@ -73,19 +73,19 @@ def test_an_unknown_event_name_is_echoed_only_in_part(router: Router) -> None:
 
 
 def test_event_of_the_api_without_a_handler_is_not_available(router: Router) -> None:
-    out = router.dispatch(ctx(), "approval:request", {}, wants_ack=True)
+    out = router.dispatch(ctx(), "ai:suggestion-apply", {}, wants_ack=True)
     assert out.ack == [
         {
             "ok": False,
-            "error": {"code": "NOT_AVAILABLE", "message": "'approval:request' is not available on this server"},
+            "error": {"code": "NOT_AVAILABLE", "message": "'ai:suggestion-apply' is not available on this server"},
         }
     ]
 
 
 def test_a_planned_event_an_area_registers_is_served() -> None:
     r = Router()
-    r.on("approval:request", DocumentLeave)(lambda c, d: {"prdId": d.prdId})
-    assert r.dispatch(ctx(), "approval:request", {"prdId": "p"}, wants_ack=True).ack == [{"ok": True, "prdId": "p"}]
+    r.on("ai:suggestion-apply", DocumentLeave)(lambda c, d: {"prdId": d.prdId})
+    assert r.dispatch(ctx(), "ai:suggestion-apply", {"prdId": "p"}, wants_ack=True).ack == [{"ok": True, "prdId": "p"}]
 
 
 def test_validation_failure_names_the_fields(router: Router) -> None:

@@ -17,6 +17,7 @@ import semver
 from prdtool.engine.comment_threads import iso
 from prdtool.engine.document_records import DocumentMeta, Version
 from prdtool.kernel.errors import AppError, ErrorCode
+from prdtool.kernel.parts import fitting
 
 if TYPE_CHECKING:
     from prdtool.engine.services import Services
@@ -40,6 +41,8 @@ Bump = Literal["major", "minor", "patch"]
 FIRST_LABEL = "0.0.0"
 # At most this many versions in document:joined's versionsSince (version:list pages on from there).
 MAX_VERSIONS_SINCE = 50
+# Of document:joined's one frame, what versionsSince may take (changelogs are up to 5,000 characters).
+VERSIONS_SINCE_BUDGET = 20_000
 
 
 def parse_label(label: str, field: str = "version") -> semver.Version:
@@ -110,20 +113,27 @@ def decisions_of(raw: str) -> list[dict[str, Any]]:
     return decided
 
 
-def versions_since(services: Services, meta: DocumentMeta, last_known: str | None) -> list[dict[str, Any]] | None:
-    """The versions a client that last saw ``last_known`` has not seen, oldest first (at most
-    ``MAX_VERSIONS_SINCE``, the latest ones); None when it has seen them all or names no version."""
+def versions_since(services: Services, meta: DocumentMeta, last_known: str | None) -> dict[str, Any]:
+    """What ``document:joined`` adds for a client that last saw ``last_known``: ``versionsSince``,
+    the versions it has not seen, oldest first (the latest of them, as many as fit
+    ``VERSIONS_SINCE_BUDGET`` and ``MAX_VERSIONS_SINCE``), and ``versionsSinceCursor``, the
+    ``version:list`` cursor of the older ones when some were left out. Nothing when it has seen
+    them all, or names no version."""
     if last_known is None or not meta.version_count:
-        return None
+        return {}
     try:
         known = semver.Version.parse(last_known)
     except (ValueError, TypeError):
-        return None  # not a label of ours: the client gets the latest in ``version`` and lists the rest
+        return {}  # not a label of ours: the client gets the latest in ``version`` and lists the rest
     if known >= semver.Version.parse(latest_label(meta)):
-        return None
+        return {}
     newer: list[Version] = []
-    for version in services.documents.versions(meta.prd_id, None, MAX_VERSIONS_SINCE):
+    found = services.documents.versions(meta.prd_id, None, MAX_VERSIONS_SINCE + 1)
+    for version in found:
         if semver.Version.parse(version.version) <= known:
             break
         newer.append(version)
-    return [version_payload(v) for v in reversed(newer)]
+    shown = fitting([version_payload(v) for v in newer[:MAX_VERSIONS_SINCE]], VERSIONS_SINCE_BUDGET)
+    cut = len(shown) < len(newer)
+    cursor = str(int(newer[len(shown) - 1].ordinal)) if cut else None
+    return {"versionsSince": list(reversed(shown)), "versionsSinceCursor": cursor}

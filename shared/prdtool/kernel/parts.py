@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from prdtool.kernel.socket_app import Caller
 
-__all__ = ["FRAME_BUDGET", "send_in_parts", "split"]
+__all__ = ["FRAME_BUDGET", "fitting", "send_in_parts", "split"]
 
 # Under API Gateway's 128 KB per post, with room for the Socket.IO framing around the payload.
 FRAME_BUDGET = 100_000
@@ -40,6 +40,19 @@ def split(payload: dict[str, Any], fields: tuple[str, ...]) -> tuple[dict[str, A
         for i in range(count)
     ]
     return head, parts
+
+
+def fitting(items: list[dict[str, Any]], budget: int) -> list[dict[str, Any]]:
+    """The first of ``items`` whose JSON fits ``budget`` bytes together (at least one): a page of a
+    listing that must go in one frame."""
+    kept: list[dict[str, Any]] = []
+    used = 0
+    for item in items:
+        used += len(json.dumps(item, ensure_ascii=False).encode()) + 1
+        if kept and used > budget:
+            break
+        kept.append(item)
+    return kept
 
 
 def send_in_parts(caller: Caller, event: str, payload: dict[str, Any]) -> dict[str, Any]:

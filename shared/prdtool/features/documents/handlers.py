@@ -134,9 +134,7 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
         "approvedVersion": meta.approved_version,
         "changedSinceApproval": meta.approved_sha256 is not None and meta.approved_sha256 != content_sha256(content),
     }
-    since = versions_since(services, meta, data.lastKnownVersion)
-    if since is not None:
-        joined["versionsSince"] = since
+    joined.update(versions_since(services, meta, data.lastKnownVersion))
     return send_in_parts(ctx, "document:joined", joined)
 
 

@@ -23,6 +23,8 @@ __all__ = [
 Label = Field(min_length=1, max_length=100)
 MAX_CHANGELOG = 5000
 MAX_MESSAGE = 2000
+# A decision's note: an approval of 50 approvers, each with one, still fits a frame.
+MAX_NOTE = 1000
 
 
 class VersionCreate(EventModel):
@@ -66,15 +68,16 @@ class ApprovalGrant(EventModel):
     """Extension: a named approver approves."""
 
     approvalId: str = Id
-    comment: str | None = Field(default=None, max_length=MAX_MESSAGE)
+    comment: str | None = Field(default=None, max_length=MAX_NOTE)
 
 
 class ApprovalReject(EventModel):
     """Extension: a named approver asks for changes."""
 
     approvalId: str = Id
-    reason: str = Field(min_length=1, max_length=MAX_MESSAGE)
+    reason: str = Field(min_length=1, max_length=MAX_NOTE)
 
 
 class ApprovalList(EventModel):
     prdId: str = Id
+    cursor: str | None = Field(default=None, max_length=300)

@@ -40,13 +40,15 @@ from prdtool.features.versions.events import (
 from prdtool.features.versions.requests import request_for
 from prdtool.kernel.access import Role
 from prdtool.kernel.errors import AppError, ErrorCode
-from prdtool.kernel.parts import split
+from prdtool.kernel.parts import fitting, split
 from prdtool.kernel.rate_limits import enforce_rate_limit
 from prdtool.kernel.router import Router
 
 __all__ = ["register"]
 
 VERSIONS_PER_PAGE = 20
+# What one listing may take of its frame (under API Gateway's 128 KB a post); the rest is a cursor away.
+LIST_BUDGET = 60_000
 # Decisions race (two approvers at once): each lost race reads the approval again.
 _DECISION_TRIES = 8
 
@@ -83,11 +85,13 @@ def version_list(ctx: RequestContext, data: VersionList) -> dict[str, Any]:
     approvals = None
     if any(v.approval_id for v in page):  # one Query, only when a version on the page was reviewed
         approvals = {a.approval_id: decisions_of(a.decisions) for a in ctx.services.documents.approvals(data.prdId)}
-    versions = [
-        {**version_payload(v), "approvalId": v.approval_id, "approvedBy": approved_by(v, approvals)} for v in page
-    ]
-    more = len(page) == VERSIONS_PER_PAGE and int(page[-1].ordinal) > 1
-    return {"prdId": data.prdId, "versions": versions, "cursor": str(int(page[-1].ordinal)) if more else None}
+    versions = fitting(
+        [{**version_payload(v), "approvalId": v.approval_id, "approvedBy": approved_by(v, approvals)} for v in page],
+        LIST_BUDGET,
+    )
+    last = int(page[len(versions) - 1].ordinal) if versions else 1
+    more = last > 1 and (len(versions) < len(page) or len(page) == VERSIONS_PER_PAGE)
+    return {"prdId": data.prdId, "versions": versions, "cursor": str(last) if more else None}
 
 
 def _ask(ctx: RequestContext, event: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +180,11 @@ def approval_reject(ctx: RequestContext, data: ApprovalReject) -> dict[str, Any]
 def approval_list(ctx: RequestContext, data: ApprovalList) -> dict[str, Any]:
     _require(ctx, data.prdId, "viewer", "Listing approvals")
     found = sorted(ctx.services.documents.approvals(data.prdId), key=lambda a: a.approval_id, reverse=True)
-    return {"prdId": data.prdId, "approvals": [_approval_payload(a) for a in found]}
+    if data.cursor is not None:
+        found = [a for a in found if a.approval_id < data.cursor]
+    shown = fitting([_approval_payload(a) for a in found], LIST_BUDGET)
+    cursor = shown[-1]["approvalId"] if len(shown) < len(found) else None
+    return {"prdId": data.prdId, "approvals": shown, "cursor": cursor}
 
 
 def _decide(ctx: RequestContext, approval_id: str, decision: str, note: str | None) -> dict[str, Any]:

@@ -68,8 +68,10 @@ class _S3Odb(pygit2.OdbBackend):
         self._s3 = s3
         self._bucket = bucket
         self._prefix = prefix
-        # Objects never change, so what was read or written once is kept for the instance's life.
+        # Objects never change, so what was read or written once is kept while the instance is
+        # warm (``trim`` bounds it).
         self._cache: dict[str, tuple[int, bytes]] = {}
+        self.cached_bytes = 0
 
     def _key(self, oid: str) -> str:
         return f"{self._prefix}objects/{oid[:2]}/{oid[2:]}"
@@ -84,6 +86,7 @@ class _S3Odb(pygit2.OdbBackend):
                     raise KeyError(hex_id) from None
                 raise
             self._cache[hex_id] = parse_loose_object(body)
+            self.cached_bytes += len(self._cache[hex_id][1])
         return self._cache[hex_id]
 
     def read_prefix_cb(self, hex_prefix: str) -> tuple[int, bytes, pygit2.Oid]:
@@ -114,6 +117,12 @@ class _S3Odb(pygit2.OdbBackend):
         hex_id = str(oid)
         self._s3.put_object(Bucket=self._bucket, Key=self._key(hex_id), Body=loose_object(kind, data))
         self._cache[hex_id] = (kind, data)
+        self.cached_bytes += len(data)
+
+    def forget(self) -> None:
+        """Drop every object kept (they are read again when needed)."""
+        self._cache.clear()
+        self.cached_bytes = 0
 
     def refresh_cb(self) -> None:
         """Nothing to refresh: every miss is asked of S3 again."""
@@ -192,6 +201,12 @@ class History:
             f"\n{_message(message)}"
         )
         return str(self._repo.odb.write(ObjectType.TAG, text.encode()))
+
+    def trim(self, max_bytes: int) -> None:
+        """Forget the objects kept once they pass ``max_bytes``; call it between operations only
+        (libgit2 checks that the objects a new one names exist in what is kept)."""
+        if self._backend.cached_bytes > max_bytes:
+            self._backend.forget()
 
     def parents_of(self, commit_id: str) -> list[str]:
         """The commit's parents' ids, in order."""

@@ -21,7 +21,9 @@ commit again on the new head, with the label checked again, and retries.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pydantic import ValidationError
 
@@ -63,9 +65,25 @@ def serve(services: Services, request: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, **result}
 
 
+# A warm instance keeps the histories it used last, and the git objects it read (they never
+# change): a version read twice is fetched from S3 once. Bounded, since a PRD's text is up to 2 MB.
+_KEPT_HISTORIES = 8
+_KEPT_BYTES = 64 * 1024 * 1024
+# Per function instance (its services): what one instance kept never stands for another's bucket.
+_kept: WeakKeyDictionary[Services, OrderedDict[str, History]] = WeakKeyDictionary()
+
+
 def history_of(services: Services, prd_id: str) -> History:
     """A document's git history: its objects under its own prefix of the history bucket."""
-    return History(services.s3, services.settings.history_bucket, history_prefix(prd_id))
+    _histories = _kept.setdefault(services, OrderedDict())
+    history = _histories.pop(prd_id, None)
+    if history is None:
+        history = History(services.s3, services.settings.history_bucket, history_prefix(prd_id))
+    history.trim(_KEPT_BYTES // _KEPT_HISTORIES)
+    _histories[prd_id] = history
+    while len(_histories) > _KEPT_HISTORIES:
+        _histories.popitem(last=False)
+    return history
 
 
 # ---------------------------------------------------------------- version:create
