@@ -290,6 +290,8 @@ def test_a_client_that_knew_an_older_version_is_told_what_it_missed(
     assert [v["version"] for v in joined["versionsSince"]] == ["0.2.0", "0.3.0"]
     current = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit", "lastKnownVersion": "0.3.0"})
     assert "versionsSince" not in current
+    unknown = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit", "lastKnownVersion": "1.0.0"})
+    assert "versionsSince" not in unknown and unknown["version"] == "0.3.0"  # not a label of this PRD
 
 
 def test_a_version_too_large_for_one_frame_comes_in_parts(stack: Stack, fake_aws: FakeAws) -> None:

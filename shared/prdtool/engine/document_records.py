@@ -514,8 +514,13 @@ class DocumentRecords:
 
     def version(self, prd_id: str, label: str) -> Version | None:
         """The version labelled ``label`` (two reads: the label, then its version)."""
+        ordinal = self.version_ordinal(prd_id, label)
+        return None if ordinal is None else self.version_at(prd_id, ordinal)
+
+    def version_ordinal(self, prd_id: str, label: str) -> int | None:
+        """Where the version labelled ``label`` is in the order they were made (None: no such one)."""
         found = _get(VersionLabel, prd_id, LABEL + label)
-        return None if found is None else self.version_at(prd_id, int(found.ordinal))
+        return None if found is None else int(found.ordinal)
 
     def version_at(self, prd_id: str, ordinal: int) -> Version | None:
         return _get(Version, prd_id, VERSION + _ordinal_key(ordinal))

@@ -1,22 +1,20 @@
 """Versions as clients see them: labels (semver), the payload of a version, what a joining client
 has not seen, and whether the live text is still what was approved.
 
-The git history itself (commits, tags, diffs) is ``prdtool.features.versions``, in the one
-function that loads pygit2; what every other function needs about versions is here, from the
-document's records alone.
+The git history itself (commits, tags, diffs) and version labels (semver) are
+``prdtool.features.versions``, in the one function that loads pygit2; what every other function
+needs about versions is here, from the document's records alone (labels are only compared as
+they were recorded, in order, so the gateway needs no semver).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any, Literal
-
-import semver
+from typing import TYPE_CHECKING, Any
 
 from prdtool.engine.comment_threads import iso
 from prdtool.engine.document_records import DocumentMeta, Version
-from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.parts import fitting
 
 if TYPE_CHECKING:
@@ -24,47 +22,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FIRST_LABEL",
-    "Bump",
     "approved_by",
     "content_sha256",
     "decisions_of",
     "history_prefix",
     "latest_label",
-    "next_label",
-    "parse_label",
     "version_payload",
     "versions_since",
 ]
 
-Bump = Literal["major", "minor", "patch"]
 # What a document without versions reports as its version.
 FIRST_LABEL = "0.0.0"
 # At most this many versions in document:joined's versionsSince (version:list pages on from there).
 MAX_VERSIONS_SINCE = 50
 # Of document:joined's one frame, what versionsSince may take (changelogs are up to 5,000 characters).
 VERSIONS_SINCE_BUDGET = 20_000
-
-
-def parse_label(label: str, field: str = "version") -> semver.Version:
-    """A version label as semver (``1.3.0``, ``2.0.0-rc.1``); VALIDATION_FAILED otherwise."""
-    try:
-        return semver.Version.parse(label)
-    except (ValueError, TypeError) as exc:
-        message = f"{field}: {label!r} is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.3.0)"
-        raise AppError(ErrorCode.VALIDATION_FAILED, message, {"field": field}) from exc
-
-
-def next_label(latest: str, wanted: str | None, bump: Bump) -> str:
-    """The label of a new version: ``wanted`` when it is greater than ``latest``, else ``latest``
-    bumped. VALIDATION_FAILED for a label that is not semver or not greater."""
-    current = semver.Version.parse(latest)
-    if wanted is None:
-        return str({"major": current.bump_major, "minor": current.bump_minor, "patch": current.bump_patch}[bump]())
-    label = parse_label(wanted)
-    if label <= current:
-        message = f"version: {wanted} is not greater than the latest version, {latest}"
-        raise AppError(ErrorCode.VALIDATION_FAILED, message, {"field": "version", "latest": latest})
-    return str(label)
 
 
 def history_prefix(prd_id: str) -> str:
@@ -114,26 +86,20 @@ def decisions_of(raw: str) -> list[dict[str, Any]]:
 
 
 def versions_since(services: Services, meta: DocumentMeta, last_known: str | None) -> dict[str, Any]:
-    """What ``document:joined`` adds for a client that last saw ``last_known``: ``versionsSince``,
-    the versions it has not seen, oldest first (the latest of them, as many as fit
-    ``VERSIONS_SINCE_BUDGET`` and ``MAX_VERSIONS_SINCE``), and ``versionsSinceCursor``, the
-    ``version:list`` cursor of the older ones when some were left out. Nothing when it has seen
-    them all, or names no version."""
-    if last_known is None or not meta.version_count:
+    """What ``document:joined`` adds for a client that last saw version ``last_known``:
+    ``versionsSince``, the versions made after it, oldest first (the latest of them, as many as
+    fit ``VERSIONS_SINCE_BUDGET`` and ``MAX_VERSIONS_SINCE``), and ``versionsSinceCursor``, the
+    ``version:list`` cursor of the older ones when some were left out. Nothing when it is up to
+    date, or names no version of this PRD (it then lists them itself, from ``version``)."""
+    if last_known is None or not meta.version_count or last_known == latest_label(meta):
         return {}
-    try:
-        known = semver.Version.parse(last_known)
-    except (ValueError, TypeError):
-        return {}  # not a label of ours: the client gets the latest in ``version`` and lists the rest
-    if known >= semver.Version.parse(latest_label(meta)):
+    # "0.0.0" is what a client that joined before the first version was told.
+    known = 0 if last_known == FIRST_LABEL else services.documents.version_ordinal(meta.prd_id, last_known)
+    if known is None:
         return {}
-    newer: list[Version] = []
-    found = services.documents.versions(meta.prd_id, None, MAX_VERSIONS_SINCE + 1)
-    for version in found:
-        if semver.Version.parse(version.version) <= known:
-            break
-        newer.append(version)
+    found = services.documents.versions(meta.prd_id, None, min(int(meta.version_count) - known, MAX_VERSIONS_SINCE + 1))
+    newer = [v for v in found if int(v.ordinal) > known]
     shown = fitting([version_payload(v) for v in newer[:MAX_VERSIONS_SINCE]], VERSIONS_SINCE_BUDGET)
-    cut = len(shown) < len(newer)
-    cursor = str(int(newer[len(shown) - 1].ordinal)) if cut else None
+    cut = len(shown) < len(newer) or (bool(newer) and int(newer[-1].ordinal) > known + 1)
+    cursor = str(int(newer[len(shown) - 1].ordinal)) if cut and shown else None
     return {"versionsSince": list(reversed(shown)), "versionsSinceCursor": cursor}

@@ -44,7 +44,8 @@ UserIds = Annotated[list[Key], Field(max_length=MAX_USERS)]
 class EventModel(BaseModel):
     """Base of every client event payload."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Validators are built on first use, not at import: a cold start pays only for the events it serves.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class Position(EventModel):

@@ -35,9 +35,10 @@ from prdtool.engine.editor import SERVER_KEY
 from prdtool.engine.rooms import broadcast
 from prdtool.engine.services import Services
 from prdtool.engine.text_changes import ops_between
-from prdtool.engine.versions import content_sha256, history_prefix, latest_label, next_label, version_payload
+from prdtool.engine.versions import content_sha256, history_prefix, latest_label, version_payload
 from prdtool.features.versions.events import VersionCreate, VersionDiff, VersionGet, VersionRestore
 from prdtool.features.versions.history import History, Signature
+from prdtool.features.versions.labels import next_label
 from prdtool.features.versions.requests import context_of
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.observability import logger
