@@ -57,12 +57,15 @@ def serve(services: Services, request: dict[str, Any]) -> dict[str, Any]:
     try:
         model, handler = _HANDLERS[str(event)]
         ctx = context_of(services, request)
-        result = handler(ctx, model.model_validate(request["payload"]))
-    except AppError as err:
-        return {"ok": False, "error": err.to_payload()}
-    except (KeyError, ValidationError):
+        data = model.model_validate(request["payload"])
+    except (KeyError, TypeError, ValidationError):
+        # The gateway validated the payload: a request that does not read is a bug of ours.
         logger.exception("a malformed request reached the versions function", extra={"event": event})
         return {"ok": False, "error": AppError(ErrorCode.INTERNAL, "Internal error").to_payload()}
+    try:
+        result = handler(ctx, data)
+    except AppError as err:
+        return {"ok": False, "error": err.to_payload()}
     return {"ok": True, **result}
 
 
