@@ -217,6 +217,8 @@ def test_two_approvers_approve_one_offline_finds_it_in_the_inbox(stack: Stack, f
                     "approver": {"id": "user_b", "name": "Bob"}, "remaining": 1, "comment": "LGTM"}  # fmt: skip
     again = call(stack, fake_aws, b, "approval:grant", {"approvalId": approval_id})
     assert again["error"]["code"] == "INVALID_STATE"  # once each
+    [pending] = call(stack, fake_aws, a, "version:list", {"prdId": prd_id})["versions"]
+    assert pending["status"] == "in_review" and pending["approvedBy"] == []  # not approved yet
 
     c = client(stack, fake_aws, "user_c", "Cat")  # offline until now: the request waits in the inbox
     inbox = call(stack, fake_aws, c, "notification:list", {"unreadOnly": True})["notifications"]
@@ -249,7 +251,7 @@ def test_one_rejection_requests_changes(stack: Stack, fake_aws: FakeAws, review)
     late = call(stack, fake_aws, c, "approval:grant", {"approvalId": approval_id})
     assert late["error"]["code"] == "INVALID_STATE"  # settled
     listed = call(stack, fake_aws, a, "version:list", {"prdId": prd_id})["versions"]
-    assert listed[0]["status"] == "changes_requested"
+    assert listed[0]["status"] == "changes_requested" and listed[0]["approvedBy"] == []
     stack.clock.advance(1)
     again = _request(stack, fake_aws, a, prd_id, approvers=["user_b"])  # a new approval of the same commit
     assert again["ok"] and again["approvalId"] != approval_id
@@ -332,3 +334,50 @@ def test_long_changelogs_page_by_size_and_nothing_is_skipped(
     assert 0 < len(since) < 24 and since == list(reversed(labels[: len(since)]))  # the latest, oldest first
     rest = call(stack, fake_aws, b, "version:list", {"prdId": prd_id, "cursor": joined["versionsSinceCursor"]})
     assert rest["versions"][0]["version"] == labels[len(since)]
+
+
+def test_a_restore_too_large_for_a_frame_is_announced_for_a_resync_and_diffs_come_in_parts(
+    stack: Stack, fake_aws: FakeAws
+) -> None:
+    a, b = client(stack, fake_aws, "user_a", "Ann"), client(stack, fake_aws, "user_b", "Bob")
+    text = "".join(f"Requirement {i}: the system shall do thing {i}.\n" for i in range(4000))  # ~190 KB
+    prd_id = call(stack, fake_aws, a, "document:create", {"title": "Big", "content": ""})["prdId"]
+    call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_b", "role": "editor"})
+    clock = call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})["vectorClock"]
+    for start in range(0, len(text), 25_000):  # a frame holds 32 KB: pasted in pieces
+        clock["user_a"] = clock.get("user_a", 0) + 1
+        pasted = op("insert", start, dict(clock), content=text[start : start + 25_000])
+        assert call(stack, fake_aws, a, "operation:edit", {"prdId": prd_id, "operation": pasted})["ok"]
+    assert _create(stack, fake_aws, a, prd_id)["ok"]
+    clock["user_a"] += 1
+    wiped = op("delete", 0, dict(clock), length=len(text))
+    assert call(stack, fake_aws, a, "operation:edit", {"prdId": prd_id, "operation": wiped})["ok"]
+
+    diff = call(stack, fake_aws, a, "version:diff", {"prdId": prd_id, "from": "0.1.0"})
+    assert diff["ok"] and diff["diff"] is None and diff["parts"] > 1
+    parts = events(fake_aws, a, "document:part")
+    assert {(p["from"], p["to"]) for p in parts} == {("0.1.0", None)}
+    assert "".join(p["diff"] for p in parts).count("\n-Requirement") == 4000
+
+    seen = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"})["seq"]
+    fake_aws.take(b)
+    restored = call(stack, fake_aws, a, "version:restore", {"prdId": prd_id, "version": "0.1.0"})
+    assert restored["ok"] and restored["changes"] == 1
+    [applied] = events(fake_aws, b, "operation:applied")
+    assert applied == {"prdId": prd_id, "seq": restored["seq"], "newVectorClock": applied["newVectorClock"],
+                       "resync": True}  # fmt: skip
+    synced = call(stack, fake_aws, b, "document:sync", {"prdId": prd_id, "sinceSeq": seen})
+    assert synced["ok"] and synced["fullResync"] is True and synced["parts"] > 1
+    rebuilt = "".join(p["currentContent"] for p in events(fake_aws, b, "document:part"))
+    assert rebuilt == text
+
+
+def test_a_name_git_would_refuse_still_makes_a_version(stack: Stack, fake_aws: FakeAws) -> None:
+    who = client(stack, fake_aws, "user_q", "Ann <Platform>\n")
+    prd_id = call(stack, fake_aws, who, "document:create", {"title": "Names", "content": "Hi"})["prdId"]
+    created = _create(stack, fake_aws, who, prd_id)
+    assert created["ok"] and created["author"] == {"id": "user_q", "name": "Ann <Platform>\n"}
+    history = History(boto3.client("s3"), HISTORY, f"history/{prd_id}.git/")
+    assert history.author_of(created["commitHash"]) == ("Ann Platform", "user_q@users.prdtool.invalid")
+    nul = _create(stack, fake_aws, who, prd_id, changelog="bad\x00log")
+    assert nul["error"]["code"] == "VALIDATION_FAILED"

@@ -7,6 +7,7 @@ resolution of a conflict, an AI merge.
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 from prdtool.engine.compaction import due_for_snapshot
@@ -15,6 +16,7 @@ from prdtool.engine.positions import PositionEncoding
 from prdtool.engine.rooms import broadcast
 from prdtool.engine.update_log import LogEntry
 from prdtool.kernel.observability import logger
+from prdtool.kernel.parts import FRAME_BUDGET
 
 __all__ = ["after_commit", "applied_event"]
 
@@ -35,7 +37,17 @@ def after_commit(ctx: RequestContext, entry: LogEntry, clock: dict[str, int], ex
 
 
 def applied_event(entry: LogEntry, clock: dict[str, int], encoding: PositionEncoding) -> dict[str, Any]:
-    """``operation:applied`` for one committed entry, positions in ``encoding``."""
+    """``operation:applied`` for one committed entry, positions in ``encoding``. An entry too large
+    for one frame (a server edit: a restore, a merge; a client's is bounded by its own frame) is
+    announced without its ops and update, with ``resync: true``: clients fetch it with
+    ``document:sync``, which sends large answers in parts."""
+    event = _applied_in_full(entry, clock, encoding)
+    if len(json.dumps(event, ensure_ascii=False).encode()) > FRAME_BUDGET:
+        return {"prdId": entry.prd_id, "seq": entry.seq, "newVectorClock": clock, "resync": True}
+    return event
+
+
+def _applied_in_full(entry: LogEntry, clock: dict[str, int], encoding: PositionEncoding) -> dict[str, Any]:
     ops = [{"userId": entry.author, **op.as_client_op(encoding), "vectorClock": entry.clock} for op in entry.ops]
     event: dict[str, Any] = {
         "prdId": entry.prd_id,

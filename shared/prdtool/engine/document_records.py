@@ -558,8 +558,19 @@ class DocumentRecords:
     def approval(self, prd_id: str, approval_id: str) -> Approval | None:
         return _get(Approval, prd_id, APPROVAL + approval_id)
 
-    def approvals(self, prd_id: str) -> list[Approval]:
-        return list(Approval.query(prd_id, Approval.item.startswith(APPROVAL), consistent_read=True))
+    def approvals(self, prd_id: str, before: str | None, limit: int) -> list[Approval]:
+        """Approvals newest first (their ids start with the time), those before ``before`` when given."""
+        condition: Any = Approval.item.startswith(APPROVAL)
+        if before is not None:  # up to it, inclusive; it is dropped below (one item more read)
+            condition = Approval.item.between(APPROVAL, APPROVAL + before)
+            limit += 1
+        found = Approval.query(prd_id, condition, scan_index_forward=False, limit=limit, consistent_read=True)
+        return [a for a in found if before is None or a.approval_id < before][: limit - (before is not None)]
+
+    def approvals_named(self, prd_id: str, approval_ids: Sequence[str]) -> list[Approval]:
+        """The approvals of these ids (one batched read)."""
+        keys = [(prd_id, APPROVAL + a) for a in dict.fromkeys(approval_ids)]
+        return list(Approval.batch_get(keys, consistent_read=True)) if keys else []
 
     def decide_approval(
         self,

@@ -1,28 +1,42 @@
 """The fewest edits that turn one text into another, as ops a server edit can submit.
 
 Restoring a version must look to every client like ordinary typing: the ops touch only what
-differs, so concurrent edits elsewhere in the text survive, and cursors and comments anchored in
-unchanged text stay where they are.
+differs, so cursors and comments anchored in unchanged text stay where they are.
+
+Which lines differ is the caller's line diff (``LineDiff``: the versions function uses libgit2's,
+linear in practice where difflib is quadratic on texts with many equal lines, such as the blank
+lines of markdown); the characters of each changed block are compared here, when it is short.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 
 from prdtool.engine.crdt import ClientOp
 
-__all__ = ["ops_between"]
+__all__ = ["LineBlock", "LineDiff", "lines_of", "ops_between"]
 
-# Inside a changed block of lines, characters are compared only when both sides are this short:
-# difflib is quadratic in the worst case, and a long rewritten block is replaced whole.
-_CHARACTER_DIFF_LIMIT = 20_000
+# One changed block: old lines [a1, a2) became new lines [b1, b2) (0-based, lines end at "\n").
+LineBlock = tuple[int, int, int, int]
+LineDiff = Callable[[str, str], list[LineBlock]]
+# Inside a changed block, characters are compared only when both sides are this short (difflib
+# is quadratic in the worst case); a longer rewritten block is replaced whole.
+_CHARACTER_DIFF_LIMIT = 2_000
 
 
-def ops_between(old: str, new: str) -> list[ClientOp]:
+def lines_of(text: str) -> list[str]:
+    """The text's lines as git counts them: each ends at a newline (the last may not)."""
+    parts = text.split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+def ops_between(old: str, new: str, line_diff: LineDiff) -> list[ClientOp]:
     """Ops (positions in code points, applied one after another) that turn ``old`` into ``new``.
 
-    Lines are compared first, then the characters of each changed block of lines. The ops are
-    ordered from the end of the text backwards, so each position counts in ``old`` as it is.
+    ``line_diff`` finds the changed blocks of lines, then the characters of each are compared.
+    The ops are ordered from the end of the text backwards, so each position counts in ``old``
+    as it is.
     """
     # What both texts start and end with is left alone before anything is compared: a restore
     # usually undoes changes in one part of a long text, and difflib is slow on long runs of
@@ -31,15 +45,14 @@ def ops_between(old: str, new: str) -> list[ClientOp]:
     tail = _common_suffix(old[head:], new[head:])
     old_mid, new_mid = old[head : len(old) - tail], new[head : len(new) - tail]
     changes: list[tuple[int, int, str]] = []  # (start, end) in old, and what goes there
-    old_lines, new_lines = old_mid.splitlines(keepends=True), new_mid.splitlines(keepends=True)
-    old_starts, new_starts = _starts(old_lines), _starts(new_lines)
-    lines = difflib.SequenceMatcher(None, old_lines, new_lines, autojunk=False)
-    for tag, a1, a2, b1, b2 in lines.get_opcodes():
-        if tag == "equal":
-            continue
-        a_start, a_end = old_starts[a1], old_starts[a2]
-        b_start, b_end = new_starts[b1], new_starts[b2]
-        changes += _within(old_mid[a_start:a_end], new_mid[b_start:b_end], head + a_start)
+    if not old_mid or not new_mid:  # one side is empty: the change is the whole middle
+        if old_mid or new_mid:
+            changes.append((head, head + len(old_mid), new_mid))
+    else:
+        old_starts, new_starts = _starts(lines_of(old_mid)), _starts(lines_of(new_mid))
+        for a1, a2, b1, b2 in line_diff(old_mid, new_mid):
+            a_start, b_start = old_starts[a1], new_starts[b1]
+            changes += _within(old_mid[a_start : old_starts[a2]], new_mid[b_start : new_starts[b2]], head + a_start)
     ops: list[ClientOp] = []
     for start, end, put in sorted(changes, reverse=True):
         if end > start:

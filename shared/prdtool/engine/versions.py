@@ -55,8 +55,8 @@ def content_sha256(text: str) -> str:
 
 
 def approved_by(version: Version, approvals: dict[str, list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
-    """Who granted the version's latest approval, when: ``[{id, name, at}]``."""
-    if approvals is None or version.approval_id is None:
+    """Who approved the version, when: ``[{id, name, at}]`` (none until it is approved)."""
+    if approvals is None or version.approval_id is None or version.status != "approved":
         return []
     return [
         {"id": d["id"], "name": d["name"], "at": d["at"]}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
 from prdtool.engine.commits import after_commit
@@ -17,7 +18,7 @@ from prdtool.engine.rooms import encoding_of, join_room, joined_room
 from prdtool.features.editing.events import CRDTOperation, DocumentSync, OperationEdit, SessionRecover
 from prdtool.kernel.access import MODE_ROLE, ROLES
 from prdtool.kernel.errors import AppError, ErrorCode, no_such_prd
-from prdtool.kernel.parts import send_in_parts
+from prdtool.kernel.parts import FRAME_BUDGET, send_in_parts
 from prdtool.kernel.router import Router
 
 __all__ = ["register"]
@@ -120,21 +121,24 @@ def _covered_prefix(loaded: LoadedDocument, clock: dict[str, int]) -> int:
 
 def _catch_up_payload(loaded: LoadedDocument, since: int, encoding: PositionEncoding) -> dict[str, Any]:
     """The entries after ``since`` with their positions as applied, or a full resync when the
-    instance no longer holds them all."""
-    payload: dict[str, Any] = {"prdId": loaded.prd_id, "seq": loaded.seq, "vectorClock": dict(loaded.clock)}
+    instance no longer holds them all, or they would not fit one frame."""
+    base: dict[str, Any] = {"prdId": loaded.prd_id, "seq": loaded.seq, "vectorClock": dict(loaded.clock)}
+
+    def full() -> dict[str, Any]:
+        state = base64.b64encode(loaded.document.state()).decode()
+        return {**base, "fullResync": True, "currentContent": loaded.document.content, "state": state}
+
     if since + 1 < loaded.first_held and since < loaded.seq:
-        payload.update(
-            fullResync=True,
-            currentContent=loaded.document.content,
-            state=base64.b64encode(loaded.document.state()).decode(),
-        )
-        return payload
-    payload["fromSeq"] = since
+        return full()
+    payload = {**base, "fromSeq": since}
     payload["operations"] = [
         {"seq": entry.seq, "userId": entry.author, "vectorClock": entry.clock, **op.as_client_op(encoding)}
         for entry in loaded.entries_after(since)
         for op in entry.ops
     ]
+    # Ops too many for one frame (a long restore): the whole document instead, which goes in parts.
+    if len(json.dumps(payload, ensure_ascii=False).encode()) > FRAME_BUDGET:
+        return full()
     return payload
 
 

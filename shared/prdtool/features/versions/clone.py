@@ -52,7 +52,9 @@ def serve_git(services: Services, event: dict[str, Any]) -> dict[str, Any]:
 
     def refs() -> list[GitRef]:
         found = [GitRef(BRANCH, head)] if head else []
-        versions = services.documents.versions(prd_id, None, int(meta.version_count or 0)) if head else []
+        count = int(meta.version_count or 0)
+        # Those the head read above has (a version made since is not in its history yet).
+        versions = services.documents.versions(prd_id, count + 1, count) if head else []
         found += [GitRef(f"refs/tags/v{v.version}", v.tag_hash, v.commit_hash) for v in versions]
         return found
 

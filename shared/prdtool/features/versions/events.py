@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from prdtool.kernel.payloads import EventModel, Id, UserIds
 
@@ -21,17 +21,35 @@ __all__ = [
 ]
 
 Label = Field(min_length=1, max_length=100)
+
+
+def _no_nul(text: str) -> str:
+    # Git keeps messages as C strings: a NUL would cut them.
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    return text
+
+
+def _within_bytes(limit: int) -> AfterValidator:
+    def check(text: str) -> str:
+        if len(text.encode()) > limit:
+            raise ValueError(f"must be at most {limit} bytes of UTF-8")
+        return text
+
+    return AfterValidator(check)
+
+
 MAX_CHANGELOG = 5000
 MAX_MESSAGE = 2000
-# A decision's note: an approval of 50 approvers, each with one, still fits a frame.
-MAX_NOTE = 1000
+# A decision's note, in UTF-8 bytes: an approval of 50 approvers, each with one, still fits a frame.
+MAX_NOTE_BYTES = 1000
 
 
 class VersionCreate(EventModel):
     """Extension: commit the current text as a new version."""
 
     prdId: str = Id
-    changelog: str = Field(min_length=1, max_length=MAX_CHANGELOG)
+    changelog: Annotated[str, Field(min_length=1, max_length=MAX_CHANGELOG), AfterValidator(_no_nul)]
     version: str | None = Field(default=None, min_length=1, max_length=100)
     bump: Literal["major", "minor", "patch"] = "minor"
 
@@ -68,14 +86,14 @@ class ApprovalGrant(EventModel):
     """Extension: a named approver approves."""
 
     approvalId: str = Id
-    comment: str | None = Field(default=None, max_length=MAX_NOTE)
+    comment: Annotated[str, _within_bytes(MAX_NOTE_BYTES)] | None = None
 
 
 class ApprovalReject(EventModel):
     """Extension: a named approver asks for changes."""
 
     approvalId: str = Id
-    reason: str = Field(min_length=1, max_length=MAX_NOTE)
+    reason: Annotated[str, Field(min_length=1), _within_bytes(MAX_NOTE_BYTES)]
 
 
 class ApprovalList(EventModel):

@@ -47,6 +47,7 @@ from prdtool.kernel.router import Router
 __all__ = ["register"]
 
 VERSIONS_PER_PAGE = 20
+APPROVALS_PER_PAGE = 20
 # What one listing may take of its frame (under API Gateway's 128 KB a post); the rest is a cursor away.
 LIST_BUDGET = 60_000
 # Decisions race (two approvers at once): each lost race reads the approval again.
@@ -82,9 +83,10 @@ def version_list(ctx: RequestContext, data: VersionList) -> dict[str, Any]:
     _require(ctx, data.prdId, "viewer", "Listing versions")
     before = _cursor(data.cursor)
     page = ctx.services.documents.versions(data.prdId, before, VERSIONS_PER_PAGE)
-    approvals = None
-    if any(v.approval_id for v in page):  # one Query, only when a version on the page was reviewed
-        approvals = {a.approval_id: decisions_of(a.decisions) for a in ctx.services.documents.approvals(data.prdId)}
+    approved = [v.approval_id for v in page if v.approval_id and v.status == "approved"]
+    approvals = {  # one batched read, only when a version on the page was approved
+        a.approval_id: decisions_of(a.decisions) for a in ctx.services.documents.approvals_named(data.prdId, approved)
+    }
     versions = fitting(
         [{**version_payload(v), "approvalId": v.approval_id, "approvedBy": approved_by(v, approvals)} for v in page],
         LIST_BUDGET,
@@ -106,17 +108,19 @@ def _ask(ctx: RequestContext, event: str, payload: dict[str, Any]) -> dict[str, 
 
 
 def _in_parts(ctx: RequestContext, answer: dict[str, Any], field: str) -> dict[str, Any]:
-    """A text too long for one frame goes ahead of the ack as ``document:part`` events."""
+    """A text too long for one frame goes ahead of the ack as ``document:part`` events, each
+    naming what it is of (``version``, or ``from`` and ``to``)."""
     head, parts = split(answer, (field,))
+    names = {k: answer[k] for k in ("version", "from", "to") if k in answer}
     for part in parts:
-        ctx.emit("document:part", {**part, "version": answer.get("version")})
+        ctx.emit("document:part", {**part, **names})
     return head
 
 
 def _cursor(cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    if not cursor.isdigit() or int(cursor) < 1:
+    if not (cursor.isascii() and cursor.isdigit()) or int(cursor) < 1:
         raise AppError(ErrorCode.VALIDATION_FAILED, "cursor: not a cursor of version:list", {"field": "cursor"})
     return int(cursor)
 
@@ -179,10 +183,8 @@ def approval_reject(ctx: RequestContext, data: ApprovalReject) -> dict[str, Any]
 
 def approval_list(ctx: RequestContext, data: ApprovalList) -> dict[str, Any]:
     _require(ctx, data.prdId, "viewer", "Listing approvals")
-    found = sorted(ctx.services.documents.approvals(data.prdId), key=lambda a: a.approval_id, reverse=True)
-    if data.cursor is not None:
-        found = [a for a in found if a.approval_id < data.cursor]
-    shown = fitting([_approval_payload(a) for a in found], LIST_BUDGET)
+    found = ctx.services.documents.approvals(data.prdId, data.cursor, APPROVALS_PER_PAGE + 1)
+    shown = fitting([_approval_payload(a) for a in found[:APPROVALS_PER_PAGE]], LIST_BUDGET)
     cursor = shown[-1]["approvalId"] if len(shown) < len(found) else None
     return {"prdId": data.prdId, "approvals": shown, "cursor": cursor}
 
@@ -216,7 +218,7 @@ def _decide(ctx: RequestContext, approval_id: str, decision: str, note: str | No
         if _record(ctx, approval, decisions, status):
             _announce_decision(ctx, approval, entry, remaining, status)
             return {**_approval_payload(approval, decisions), "status": status, "remaining": remaining}
-    raise AppError(ErrorCode.INTERNAL, "Too many decisions at once; try again")
+    raise AppError(ErrorCode.RATE_LIMITED, "Too many decisions at once; retry", {"retryable": True})
 
 
 def _record(ctx: RequestContext, approval: Approval, decisions: list[dict[str, Any]], status: str) -> bool:

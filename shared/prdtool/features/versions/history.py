@@ -140,6 +140,21 @@ def _message(text: str) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def changed_lines(old: str, new: str) -> list[tuple[int, int, int, int]]:
+    """Where two texts differ, by lines, as libgit2 finds it (its Myers diff, no context):
+    ``(a1, a2, b1, b2)``, old lines [a1, a2) became new lines [b1, b2), 0-based."""
+    patch = pygit2.Patch.create_from(
+        old.encode(), new.encode(), context_lines=0, interhunk_lines=0, flag=DiffOption.FORCE_TEXT
+    )
+    blocks = []
+    for hunk in patch.hunks:
+        # A side with no lines names the line it comes after (1-based): 0-based, where it goes.
+        a1 = hunk.old_start - 1 if hunk.old_lines else hunk.old_start
+        b1 = hunk.new_start - 1 if hunk.new_lines else hunk.new_start
+        blocks.append((a1, a1 + hunk.old_lines, b1, b1 + hunk.new_lines))
+    return blocks
+
+
 class History:
     """One PRD's git history in S3 (``prefix`` like ``"history/prd_abc.git/"``)."""
 
@@ -207,6 +222,11 @@ class History:
         (libgit2 checks that the objects a new one names exist in what is kept)."""
         if self._backend.cached_bytes > max_bytes:
             self._backend.forget()
+
+    def author_of(self, commit_id: str) -> tuple[str, str]:
+        """The commit's author: name and e-mail."""
+        author = self._commit(commit_id).author
+        return author.name, author.email
 
     def parents_of(self, commit_id: str) -> list[str]:
         """The commit's parents' ids, in order."""

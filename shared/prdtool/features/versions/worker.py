@@ -21,6 +21,7 @@ commit again on the new head, with the label checked again, and retries.
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -37,7 +38,7 @@ from prdtool.engine.services import Services
 from prdtool.engine.text_changes import ops_between
 from prdtool.engine.versions import content_sha256, history_prefix, latest_label, version_payload
 from prdtool.features.versions.events import VersionCreate, VersionDiff, VersionGet, VersionRestore
-from prdtool.features.versions.history import History, Signature
+from prdtool.features.versions.history import History, Signature, changed_lines
 from prdtool.features.versions.labels import next_label
 from prdtool.features.versions.requests import context_of
 from prdtool.kernel.errors import AppError, ErrorCode
@@ -45,6 +46,8 @@ from prdtool.kernel.observability import logger
 
 __all__ = ["serve"]
 
+# Under Lambda's 6 MB for a synchronous answer (a diff of two 2 MB texts rewritten whole can pass it).
+MAX_ANSWER_BYTES = 5_000_000
 PRD_FILE = "prd.md"
 META_FILE = "prd.json"
 # How often a version is made again on a head that moved before giving up (BUSY-like INTERNAL).
@@ -64,6 +67,8 @@ def serve(services: Services, request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": AppError(ErrorCode.INTERNAL, "Internal error").to_payload()}
     try:
         result = handler(ctx, data)
+        if len(json.dumps(result).encode()) > MAX_ANSWER_BYTES:
+            raise AppError(ErrorCode.PAYLOAD_TOO_LARGE, "The answer is too large; compare versions closer together")
     except AppError as err:
         return {"ok": False, "error": err.to_payload()}
     return {"ok": True, **result}
@@ -131,7 +136,9 @@ def create_version(ctx: RequestContext, data: VersionCreate) -> dict[str, Any]:
         except VersionRaced:
             meta = services.documents.existing(prd_id)
     else:
-        raise AppError(ErrorCode.INTERNAL, "Too many versions were being created at once; try again")
+        raise AppError(
+            ErrorCode.RATE_LIMITED, "Too many versions are being created at once; retry", {"retryable": True}
+        )
     created = version_payload(version)
     broadcast(services, ctx.sender, prd_id, "version:created", lambda _: created)
     _tell_chat(ctx, meta, version)
@@ -145,8 +152,18 @@ def _metadata(meta: DocumentMeta, seq: int) -> bytes:
 
 def _signature(ctx: RequestContext) -> Signature:
     # Git wants an e-mail address; tokens carry none we can trust, so the user id stands in,
-    # at a reserved domain (RFC 2606) that can never reach anyone.
-    return Signature(ctx.principal.name, f"{ctx.principal.user_id}@users.prdtool.invalid", ctx.now_ms // 1000)
+    # at a reserved domain (RFC 2606) that can never reach anyone. libgit2 refuses angle
+    # brackets, newlines and NULs in either, and an empty name: those are left out.
+    user = _git_safe(ctx.principal.user_id) or "user"
+    name = _git_safe(ctx.principal.name) or user
+    return Signature(name, f"{user.replace(' ', '_')}@users.prdtool.invalid", ctx.now_ms // 1000)
+
+
+def _git_safe(text: str) -> str:
+    return _NOT_IN_SIGNATURES.sub("", text).strip()
+
+
+_NOT_IN_SIGNATURES = re.compile(r"[<>\x00-\x1f]")
 
 
 def _tell_chat(ctx: RequestContext, meta: DocumentMeta, version: Version) -> None:
@@ -205,14 +222,15 @@ def restore_version(ctx: RequestContext, data: VersionRestore) -> dict[str, Any]
     loaded = ctx.services.editor.load(data.prdId)
     if loaded.document.content == target:
         return {"prdId": data.prdId, "version": version.version, "seq": loaded.seq, "changes": 0}
-    # Made against the document as it is when the edit is written (again after a lost race), so
-    # whatever others typed meanwhile outside the restored differences survives.
+    # Made against the document as it is when the edit is written (made again after a lost race):
+    # only what differs from the version is touched; an edit made concurrently by a client that
+    # has not seen the restore lands after it, and the CRDT merges it.
     applied = ctx.services.editor.submit_as_server(
         data.prdId,
         ctx.principal.user_id,
         SERVER_KEY,
         f"restore:{version.version}:{ctx.now_ms}",
-        lambda loaded: ops_between(loaded.document.content, target),
+        lambda loaded: ops_between(loaded.document.content, target, changed_lines),
     )
     if not applied.duplicate and applied.entry.ops:
         after_commit(ctx, applied.entry, applied.clock, exclude=None)
