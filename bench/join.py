@@ -5,6 +5,7 @@ the real gateway handler on moto, beside loading the same snapshot and log with 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import pycrdt
 
@@ -20,8 +21,11 @@ RUNS = 5
 AUTHOR = "author"
 
 
-def _history(s: BenchStack, prd_id: str, size: int) -> tuple[bytes, list[bytes]]:
-    """A document of ``size`` characters written in 2,000 edits (a paragraph each, then typing),
+def _history(
+    s: BenchStack, prd_id: str, size: int, piece: Callable[[int], str] | None = None
+) -> tuple[bytes, list[bytes]]:
+    """A document of ``size`` characters written in 2,000 edits (a paragraph each, or ``piece(n)``
+    for the n-th of the first 1,000, then typing),
     stored as a cold instance finds it: snapshots at 500, 1,000, 1,500 and the log since the
     oldest kept one. Returns the snapshot a cold load starts from and the updates after it."""
     gateway = s.functions("gateway").services
@@ -32,7 +36,7 @@ def _history(s: BenchStack, prd_id: str, size: int) -> tuple[bytes, list[bytes]]
     length = 0
     for n in range(1, 2_001):
         if n <= 1_000:  # grow to the size in paragraphs, then type and delete in the middle
-            op = ClientOp("insert", length, content=paragraph[: size - length] or "x")
+            op = ClientOp("insert", length, content=piece(n) if piece else paragraph[: size - length] or "x")
         elif n % 2:
             op = ClientOp("insert", length // 2, content="typed ")
         else:

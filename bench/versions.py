@@ -10,50 +10,20 @@ from collections import Counter
 from typing import Any
 
 from bench.harness import Result, count_aws_calls, figure
-from bench.stack import BenchStack, MemoryLog, Writer
-from prdtool.engine.crdt import ClientOp, Document
-from prdtool.engine.editor import Author, Editor, Submission
-from prdtool.engine.snapshots import Snapshot
+from bench.join import _history
+from bench.stack import BenchStack, Writer
 
 CASE = "11. Versions"
 SIZE = 100_000
 PRIOR = 10  # versions made before any is measured, each after an edit
 RUNS = 7
 EDITS = 20
-AUTHOR = "author"
 TEXT = "The system shall keep every keystroke of every author. " * 2
 
 
 def _line(n: int) -> str:
     """Requirement ``n``: a line of ``SIZE // 1,000`` characters, each one different."""
     return f"R{n}. {TEXT}"[: SIZE // 1_000 - 1] + "\n"
-
-
-def _history(s: BenchStack, prd_id: str) -> None:
-    """As ``bench.join._history`` (2,000 edits: 1,000 that grow the text to ``SIZE``, then typing and
-    deleting in the middle; snapshots at 1,000, 1,500 and 2,000, the log since the oldest), but in
-    lines of 100 characters as a PRD is written: diffs and restores compare lines first, then the
-    characters of the changed ones, and a single 100k-character line would be one block each time."""
-    gateway = s.functions("gateway").services
-    memory = MemoryLog()
-    editor = Editor(memory, gateway.clock, 10**9)
-    who = Author(AUTHOR, AUTHOR, "utf-32")
-    length = 0
-    for n in range(1, 2_001):
-        if n <= 1_000:  # a line each: 100k characters
-            op = ClientOp("insert", length, content=_line(n))
-        elif n % 2:
-            op = ClientOp("insert", length // 2, content="typed ")
-        else:
-            op = ClientOp("delete", length // 2, length=6)
-        editor.submit(prd_id, who, Submission(ops=[op], clock={AUTHOR: n}))
-        length = len(editor.load(prd_id, catch_up=False).document.content)
-    entries = list(memory.since(prd_id, 0))
-    for seq in (1_000, 1_500, 2_000):  # SnapshotEvery 500; the newest three are kept
-        state = Document.from_updates(e.update for e in entries[:seq]).state()
-        gateway.snapshots.save(Snapshot(prd_id, seq, {AUTHOR: seq}, state))
-    for entry in entries[1_000:]:
-        gateway.log.append(entry)
 
 
 def _timed(s: BenchStack, connection: str, event: str, data: dict[str, Any]) -> tuple[float, Counter[str], Any]:
@@ -81,7 +51,9 @@ def run() -> list[Result]:
         prd_id = s.call(owner, "document:create", {"title": "Versions", "content": ""})["prdId"]
         s.call(owner, "document:share", {"prdId": prd_id, "userId": "reader", "role": "editor"})
         s.call(owner, "document:share", {"prdId": prd_id, "userId": "approver", "role": "viewer"})
-        _history(s, prd_id)
+        # In lines of 100 characters, as a PRD is written: diffs and restores compare lines, then
+        # the characters of the changed ones, and one 100k-character line would be one block.
+        _history(s, prd_id, SIZE, _line)
         writer = Writer(s, "reader", prd_id)
         approver = s.client("approver")
 
