@@ -257,6 +257,8 @@ def test_one_rejection_requests_changes(stack: Stack, fake_aws: FakeAws, review)
     assert again["ok"] and again["approvalId"] != approval_id
     trail = call(stack, fake_aws, a, "approval:list", {"prdId": prd_id})["approvals"]
     assert [t["status"] for t in trail] == ["pending", "rejected"]  # the trail is never rewritten
+    older = call(stack, fake_aws, a, "approval:list", {"prdId": prd_id, "cursor": trail[0]["approvalId"]})
+    assert [t["approvalId"] for t in older["approvals"]] == [approval_id] and older["cursor"] is None
 
 
 def test_a_stranger_as_approver_and_a_non_approver_granting_are_refused_and_change_nothing(

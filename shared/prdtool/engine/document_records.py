@@ -561,11 +561,10 @@ class DocumentRecords:
     def approvals(self, prd_id: str, before: str | None, limit: int) -> list[Approval]:
         """Approvals newest first (their ids start with the time), those before ``before`` when given."""
         condition: Any = Approval.item.startswith(APPROVAL)
-        if before is not None:  # up to it, inclusive; it is dropped below (one item more read)
+        if before is not None:  # a key condition has no "below" within a prefix: up to it, then dropped
             condition = Approval.item.between(APPROVAL, APPROVAL + before)
-            limit += 1
-        found = Approval.query(prd_id, condition, scan_index_forward=False, limit=limit, consistent_read=True)
-        return [a for a in found if before is None or a.approval_id < before][: limit - (before is not None)]
+        found = Approval.query(prd_id, condition, scan_index_forward=False, limit=limit + 1, consistent_read=True)
+        return [a for a in found if before is None or a.approval_id < before][:limit]
 
     def approvals_named(self, prd_id: str, approval_ids: Sequence[str]) -> list[Approval]:
         """The approvals of these ids (one batched read)."""
