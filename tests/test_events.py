@@ -275,7 +275,7 @@ def test_each_websocket_route_the_samples_use_belongs_to_its_function() -> None:
     served = {f: routes_of(f) for f in ("ConnectFunction", "DisconnectFunction", "GatewayFunction")}
     assert served["ConnectFunction"] == {"$connect"}
     assert served["DisconnectFunction"] == {"$disconnect"}
-    assert served["GatewayFunction"] == ROUTER.api_events | {"$default"}
+    assert served["GatewayFunction"] == ROUTER.events | {"$default"}
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ def test_sam_validate(args: list[str]) -> None:
 
 def test_one_native_route_per_client_event_plus_the_special_routes() -> None:
     routes = {r["Properties"]["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route").values()}
-    assert routes == ROUTER.api_events | {"$connect", "$disconnect", "$default"}
+    assert routes == ROUTER.events | {"$connect", "$disconnect", "$default"}
     integrations = set(of_type("AWS::ApiGatewayV2::Integration"))
     for route in of_type("AWS::ApiGatewayV2::Route").values():
         target = route["Properties"]["Target"]["Fn::Sub"]

@@ -32,7 +32,8 @@ _ERRORS = {
 @dataclass
 class Reply:
     """One scripted answer: an HTTP error (``status``), or a stream of ``chunks`` that may stall
-    before the first one, pause between them, or be cut off after ``fail_after`` of them."""
+    before the first one, pause between them, or be cut off after ``fail_after`` of them. A request
+    that does not stream gets the chunks joined as one message (or ``refusal`` instead of content)."""
 
     chunks: list[str] = field(default_factory=list)
     delay_s: float = 0.0  # between chunks
@@ -41,6 +42,7 @@ class Reply:
     stall_s: float = 0.0  # after the headers, before the first chunk
     usage: tuple[int, int] | None = None  # (prompt, completion) tokens; default: estimated
     finish_reason: str | None = "stop"  # None: no final chunk (a stream that ends without saying why)
+    refusal: str | None = None  # not streamed: the model declined, the message has no content
 
 
 @dataclass
@@ -187,15 +189,31 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.status is not None:
             self._error(reply.status)
         elif not body.get("stream"):
-            text = "".join(reply.chunks)
-            message = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
-            self._json(200, {"id": "chatcmpl-fake", "object": "chat.completion", "choices": [message]})
+            self._json(200, _completion(body, reply))
         else:
             try:
                 self._stream(body, reply)
             except _Gone:
                 self.close_connection = True
                 self.server.state.count("disconnects")
+
+
+def _completion(body: dict[str, Any], reply: Reply) -> dict[str, Any]:
+    """The chat.completion a request that does not stream gets, with its usage as OpenAI sends it."""
+    text = "".join(reply.chunks)
+    content = {"content": None, "refusal": reply.refusal} if reply.refusal is not None else {"content": text}
+    choice = {"index": 0, "message": {"role": "assistant", **content}, "finish_reason": reply.finish_reason or "stop"}
+    prompt = reply.usage[0] if reply.usage else math.ceil(len(json.dumps(body.get("messages"))) / 4)
+    completion = reply.usage[1] if reply.usage else math.ceil(len(text) / 4)
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": body.get("model", "gpt-fake"),
+        "choices": [choice],
+        "usage": usage,
+    }
 
 
 def start_openai_server() -> FakeOpenAi:

@@ -213,19 +213,25 @@ PAYLOADS: dict[str, st.SearchStrategy[Any]] = {
 }
 for _name in ("ai:stream-pause", "ai:stream-resume", "ai:stream-cancel"):
     PAYLOADS[_name] = fields({"streamId": texts})
-for _name in ROUTER.api_events - set(PAYLOADS):
-    # The planned events (NOT_AVAILABLE whatever they carry), and a new area's until it adds a
-    # strategy above: any JSON at all.
+suggestion_ids = st.one_of(st.builds(lambda p: f"sug_1795602600000abcdef01_{p}", prd_ids), texts)
+PAYLOADS["ai:suggestion-apply"] = fields({"suggestionId": suggestion_ids, "prdId": prd_ids})
+PAYLOADS["ai:suggestion-dismiss"] = fields(
+    {"suggestionId": suggestion_ids, "reason": st.sampled_from(["not_relevant", "incorrect", "already_done", "other"])},
+    {"note": texts, "prdId": prd_ids},
+)
+PAYLOADS["ai:suggestion-list"] = fields({"prdId": prd_ids})
+for _name in ROUTER.events - set(PAYLOADS):
+    # A new area's events until it adds a strategy above: any JSON at all.
     PAYLOADS[_name] = json_values
-assert set(PAYLOADS) == ROUTER.api_events, "every event of the API is fuzzed"
+assert set(PAYLOADS) == ROUTER.events, "every event of the API is fuzzed"
 
 event_names = st.one_of(
-    st.sampled_from(sorted(ROUTER.api_events)),
+    st.sampled_from(sorted(ROUTER.events)),
     st.sampled_from(["connect", "disconnect", "newListener", ""]),
     texts,
     numbers,
 )
-api_events = st.sampled_from(sorted(ROUTER.api_events)).flatmap(lambda name: st.tuples(st.just(name), PAYLOADS[name]))
+api_events = st.sampled_from(sorted(ROUTER.events)).flatmap(lambda name: st.tuples(st.just(name), PAYLOADS[name]))
 any_events = st.one_of(api_events, api_events, st.tuples(event_names, json_values))
 ACK_IDS = ["1", "0", "007", "9" * 30, "9" * 5000, "²", "٤", "¹²", "1٤", "-1"]
 ack_ids = st.one_of(st.none(), st.none(), st.integers(0, 10**6).map(str), st.sampled_from(ACK_IDS))

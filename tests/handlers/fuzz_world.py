@@ -294,7 +294,7 @@ def _native_route(body: str) -> str:
         action = json.loads(body).get("action")
     except (ValueError, AttributeError, RecursionError):
         return "$default"
-    return action if isinstance(action, str) and action in ROUTER.api_events else "$default"
+    return action if isinstance(action, str) and action in ROUTER.events else "$default"
 
 
 # ---------------------------------------------------------------------------------------- the baseline

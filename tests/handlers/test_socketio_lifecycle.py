@@ -289,8 +289,8 @@ def test_errors_come_back_as_error_acks_or_error_operation_events(stack: Stack, 
     [ack] = fake_aws.take(connection_id)
     assert ack.startswith("432[")
     assert json.loads(ack[3:])[0]["error"]["code"] == "VALIDATION_FAILED"
-    stack.send(connection_id, '423["ai:suggestion-apply",{}]')  # in the API, served by a later release
-    assert json.loads(fake_aws.take(connection_id)[0][3:])[0]["error"]["code"] == "NOT_AVAILABLE"
+    stack.send(connection_id, '423["ai:suggestion-apply",{}]')
+    assert json.loads(fake_aws.take(connection_id)[0][3:])[0]["error"]["code"] == "VALIDATION_FAILED"
     stack.send(connection_id, '42["no:such-event",{}]')
     [event] = fake_aws.take(connection_id)
     name, payload = json.loads(event[2:])

@@ -6,19 +6,21 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prdtool.features.ai.prompts import (
-    SYSTEM_PROMPT,
-    GenerationRequest,
+from prdtool.features.ai.markdown import (
     Section,
-    build_messages,
-    estimate_message_tokens,
-    estimate_tokens,
     find_section,
     insertion_point,
     section_body,
     sections,
     slugify,
     title_from_slug,
+)
+from prdtool.features.ai.prompts import (
+    SYSTEM_PROMPT,
+    GenerationRequest,
+    build_messages,
+    estimate_message_tokens,
+    estimate_tokens,
 )
 
 DOC = """\
@@ -109,6 +111,52 @@ def test_sections_nest_and_skip_code_fences() -> None:
 )
 def test_what_counts_as_a_heading(markdown: str, titles: list[str]) -> None:
     assert [s.title for s in sections(markdown)] == titles
+
+
+_NOT_HEADINGS = [
+    "",
+    "Text.",
+    "#hashtag",
+    "####### seven",
+    "    # indented code",
+    "```\n## fenced\n```",
+    "~~~\n# x\n~~~",
+]
+_TITLES = ["A", "Goals", "Über uns", "Open questions"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    parts=st.lists(
+        st.tuples(st.integers(1, 6), st.sampled_from(_TITLES)) | st.sampled_from(_NOT_HEADINGS), max_size=60
+    ),
+    final_newline=st.booleans(),
+)
+def test_sections_end_at_the_next_heading_of_the_same_or_a_higher_level(
+    parts: list[tuple[int, str] | str], final_newline: bool
+) -> None:
+    lines, headings = [], []  # headings: (start, level, title), known from how the document is built
+    position = 0
+    for part in parts:
+        if isinstance(part, tuple):
+            level, title = part
+            headings.append((position, level, title))
+            part = f"{'#' * level} {title}"
+        lines.append(part)
+        position += len(part) + 1
+    markdown = "\n".join(lines) + ("\n" if final_newline else "")
+    # the definition, scanning the rest of the headings for each one
+    expected = [
+        Section(
+            slugify(title),
+            title,
+            level,
+            start,
+            next((other for other, lvl, _ in headings[i + 1 :] if lvl <= level), len(markdown)),
+        )
+        for i, (start, level, title) in enumerate(headings)
+    ]
+    assert sections(markdown) == expected
 
 
 def test_find_section_by_slug_or_title() -> None:

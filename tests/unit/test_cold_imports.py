@@ -68,6 +68,7 @@ def test_the_gateway_loads_every_area_at_cold_start_not_on_the_first_frame() -> 
     loaded = _modules_after_import("gateway")
     assert {"prdtool.api", "prdtool.features.documents.handlers", "prdtool.features.ai.handlers"} <= loaded
     assert "prdtool.features.ai.prompts" not in loaded  # the AI prompts are the worker's
+    assert "prdtool.features.ai.review" not in loaded  # and so is the review (its model reviewer)
 
 
 def test_the_notifier_imports_its_own_area_and_no_document_engine() -> None:

@@ -17,7 +17,7 @@ def test_functions_routes_tables_and_schedules_come_from_the_template() -> None:
     t = load_template(ROOT / "template.yaml", {"JwtSecretArn": "arn:x", "StageName": "dev", "PingIntervalMs": "300"})
     assert t.stage == "dev" and t.route_selection == "$request.body.action"
     assert t.routes["$connect"] == "ConnectFunction" and t.routes["$default"] == "GatewayFunction"
-    assert set(t.routes) == ROUTER.api_events | {"$connect", "$disconnect", "$default"}
+    assert set(t.routes) == ROUTER.events | {"$connect", "$disconnect", "$default"}
     gateway = t.functions["GatewayFunction"]
     assert gateway.timeout_s == 29 and gateway.memory_mb == 512  # its own Timeout over the Globals'
     assert gateway.code_dir == ROOT / "functions" / "gateway"

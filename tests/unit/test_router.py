@@ -72,22 +72,6 @@ def test_an_unknown_event_name_is_echoed_only_in_part(router: Router) -> None:
     assert ack == [{"ok": False, "error": {"code": "UNKNOWN_EVENT", "message": "Unknown event '" + "y" * 100 + "…'"}}]
 
 
-def test_event_of_the_api_without_a_handler_is_not_available(router: Router) -> None:
-    out = router.dispatch(ctx(), "ai:suggestion-apply", {}, wants_ack=True)
-    assert out.ack == [
-        {
-            "ok": False,
-            "error": {"code": "NOT_AVAILABLE", "message": "'ai:suggestion-apply' is not available on this server"},
-        }
-    ]
-
-
-def test_a_planned_event_an_area_registers_is_served() -> None:
-    r = Router()
-    r.on("ai:suggestion-apply", DocumentLeave)(lambda c, d: {"prdId": d.prdId})
-    assert r.dispatch(ctx(), "ai:suggestion-apply", {"prdId": "p"}, wants_ack=True).ack == [{"ok": True, "prdId": "p"}]
-
-
 def test_validation_failure_names_the_fields(router: Router) -> None:
     out = router.dispatch(ctx(), "document:join", {"prdId": "prd_123", "mode": "write"}, wants_ack=True)
     error = out.ack[0]["error"]
@@ -143,7 +127,7 @@ def test_every_spec_client_event_has_a_model() -> None:
         "conflict:resolve",
         "session:recover",
     }
-    assert spec_events <= ROUTER.api_events
+    assert spec_events <= ROUTER.events
 
 
 def test_spec_example_payloads_validate() -> None:

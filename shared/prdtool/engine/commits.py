@@ -1,4 +1,4 @@
-"""After an edit commits: the room hears it, and a snapshot starts when due.
+"""After an edit commits: the room hears it, a snapshot starts when due, and a review is due.
 
 The same path for every committed entry, whoever made it: a client's edit, the server's
 resolution of a conflict, an AI merge.
@@ -22,7 +22,8 @@ __all__ = ["after_commit", "applied_event"]
 
 
 def after_commit(ctx: RequestContext, entry: LogEntry, clock: dict[str, int], exclude: str | None = "") -> None:
-    """Tell the room, and start a snapshot when due. The op is in the log already: nothing here
+    """Tell the room, start a snapshot when due, and nudge the document's review (debounced,
+    ``prdtool.engine.reviews``). The op is in the log already: nothing here
     may turn it into an error for its author; whoever misses the broadcast finds the gap at its
     next seq, or on reconnect."""
     try:
@@ -32,6 +33,7 @@ def after_commit(ctx: RequestContext, entry: LogEntry, clock: dict[str, int], ex
         )  # fmt: skip
         if due_for_snapshot(entry.seq, ctx.services.settings.snapshot_every):
             ctx.services.start_compaction(entry.prd_id, entry.seq)
+        ctx.services.nudge_review(entry.prd_id, ctx.services.clock())
     except Exception:  # noqa: BLE001 - logged; the author's ack still reports the applied op
         logger.exception("after-commit work failed", extra={"prdId": entry.prd_id, "seq": entry.seq})
 

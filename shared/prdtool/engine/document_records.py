@@ -2,7 +2,8 @@
 
 One DynamoDB table, keyed by document (``prd_id``) and item (``meta``, ``member#<user>``,
 ``session#<connection>``, ``clock#<key>``, ``conflict#<id>``, ``comment#<id>``,
-``chat#<platform>``, ``version#<ordinal>``, ``label#<version>``, ``approval#<id>``), so everything
+``chat#<platform>``, ``version#<ordinal>``, ``label#<version>``, ``approval#<id>``, ``review``,
+``suggestion#<id>``), so everything
 about a document is one Query away and no item grows with the document's history.
 """
 
@@ -41,7 +42,9 @@ __all__ = [
     "DocumentMeta",
     "DocumentRecords",
     "Membership",
+    "ReviewLease",
     "RoomSession",
+    "Suggestion",
     "ThreadGone",
     "Version",
     "VersionRaced",
@@ -58,6 +61,8 @@ CHAT = "chat#"
 VERSION = "version#"
 LABEL = "label#"
 APPROVAL = "approval#"
+REVIEW = "review"
+SUGGESTION = "suggestion#"
 # How often a transaction that lost a race with another on the same document is tried again.
 _TRANSACTION_TRIES = 5
 
@@ -89,6 +94,8 @@ class DocumentMeta(_DocumentItem):
     # Counted in the same transaction as each comment written or removed (see add_comment).
     comment_count = NumberAttribute(default=0)  # every comment, replies and resolved ones included
     open_threads = NumberAttribute(default=0)  # root comments not resolved
+    # Counted in the same transaction as each suggestion opened or closed (prdtool.features.ai).
+    open_suggestions = NumberAttribute(default=0)
 
 
 class Membership(_DocumentItem):
@@ -231,6 +238,46 @@ class VersionRaced(Exception):
     """Another version was created since the document's history was read: read it again."""
 
 
+class ReviewLease(_DocumentItem):
+    """The document's one review, due or running (``prdtool.engine.reviews``): who holds it and
+    until when, and the time its holder will next look at the log (``watch_until``)."""
+
+    owner = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)  # ms; a holder that died lets it go at this time
+    watch_until = NumberAttribute(null=True)  # ms; the holder reads the log at or after it
+    nudged_at = NumberAttribute(null=True)  # ms; the latest edit that asked for a review
+    reviewed_seq = NumberAttribute(default=0)
+    reviewed_at = NumberAttribute(null=True)
+
+
+class Suggestion(_DocumentItem):
+    """A finding of a review, offered to the document's editors (``prdtool.features.ai``). Its place
+    is a Yjs relative position in the CRDT, so it follows the text through every edit."""
+
+    suggestion_id = UnicodeAttribute()
+    key = UnicodeAttribute()  # "<rule>:<section>:<subject>": what makes two findings the same
+    rule = UnicodeAttribute()
+    type = UnicodeAttribute()
+    section = UnicodeAttribute()
+    title = UnicodeAttribute()
+    description = UnicodeAttribute()
+    priority = UnicodeAttribute()
+    suggested_content = UnicodeAttribute()
+    anchor = BinaryAttribute(legacy_encoding=False)  # where suggested_content goes
+    subject_start = BinaryAttribute(null=True, legacy_encoding=False)  # the text it is about
+    subject_end = BinaryAttribute(null=True, legacy_encoding=False)
+    status = UnicodeAttribute(default="open")  # open, applied, dismissed, withdrawn
+    created_at = NumberAttribute()
+    reviewed_seq = NumberAttribute()
+    resolved_by = UnicodeAttribute(null=True)  # a user id, or "review" for a withdrawal
+    resolved_at = NumberAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
+    section_sketch = UnicodeAttribute(null=True)  # JSON: the dismissed section's sketch (see review)
+    applied_seq = NumberAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+
 class ClockLease(_DocumentItem):
     """Which live editing session holds a clock key, so two tabs never share one."""
 
@@ -240,7 +287,7 @@ class ClockLease(_DocumentItem):
 
 _MODELS = (
     _DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict, Comment, ChatLink,
-    Version, VersionLabel, Approval,
+    Version, VersionLabel, Approval, ReviewLease, Suggestion,
 )  # fmt: skip
 
 

@@ -122,11 +122,15 @@ def broadcast(
     payload_for: Callable[[PositionEncoding], Any],
     exclude: str | None = None,
     users: set[str] | None = None,
+    editing: bool = False,
 ) -> BroadcastReport:
-    """Send ``event`` to every session in the room but ``exclude`` (or only those of ``users``); the
-    payload is built once per position encoding present, and each framing encoded once."""
+    """Send ``event`` to every session in the room but ``exclude`` (or only those of ``users``, or
+    only those joined in edit mode when ``editing``); the payload is built once per position
+    encoding present, and each framing encoded once."""
     groups: dict[str, list[Recipient]] = defaultdict(list)
     for session in services.documents.room(prd_id):
+        if editing and session.mode != "edit":
+            continue
         if session.connection_id != exclude and (users is None or session.user_id in users):
             groups[session.encoding].append(Recipient(session.connection_id, session.protocol, session.namespace))
     report = BroadcastReport()

@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from prdtool.engine.document_records import DocumentRecords, bind_document_tables
 from prdtool.engine.editor import Editor
 from prdtool.engine.inbox import Inbox, bind_inbox
+from prdtool.engine.reviews import ReviewSchedule
 from prdtool.engine.rooms import leave_room, turn_away_if_idle
 from prdtool.engine.snapshots import SnapshotStore
 from prdtool.engine.streams import StreamRecord, Streams, bind_streams
@@ -48,9 +49,11 @@ class Services(Transport):
         self.streams = Streams()
         self.rate_limits = RateLimits()
         self.snapshots = SnapshotStore(self.s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
-        self.editor = Editor(self.log, clock, settings.max_document_bytes, snapshots=self.snapshots)
+        # Through self.clock, so a clock set on the services later (tests, the local runtime) holds here too.
+        self.editor = Editor(self.log, lambda: self.clock(), settings.max_document_bytes, snapshots=self.snapshots)
         self.access = Authorizer(self.documents.role_of, lambda: self.clock(), ROLE_TTL_MS)
         self.inbox = Inbox(self.store)
+        self.reviews = ReviewSchedule(self.start_review, settings.ai_review_debounce_s)
 
     def open_clients(self) -> None:
         super().open_clients()
@@ -84,6 +87,19 @@ class Services(Transport):
             stateMachineArn=self.settings.ai_state_machine_arn, name=execution_name, input=json.dumps(task)
         )
         return str(started["executionArn"])
+
+    def start_review(self, prd_id: str, holder: str, wait_s: int, name: str = "") -> None:
+        """Start the review state machine for ``prd_id``: ``holder`` holds its review lease, and
+        first looks at the log ``wait_s`` from now (``name``: the execution's, else the holder's)."""
+        task = {"prdId": prd_id, "holder": holder, "wait": wait_s, "looks": 0}
+        self._states.start_execution(
+            stateMachineArn=self.settings.ai_review_state_machine_arn, name=name or holder, input=json.dumps(task)
+        )
+
+    def nudge_review(self, prd_id: str, now: int) -> None:
+        """An edit of ``prd_id`` committed: a review will see it (when reviews are on)."""
+        if self.settings.ai_review_state_machine_arn:
+            self.reviews.nudge(prd_id, now)
 
     def release_waiting(self, task_token: str) -> None:
         """Let an execution that waits on ``task_token`` (a paused, finished stream) go on."""

@@ -133,6 +133,15 @@ class UpdateLog:
         for item in _LogItem.query(prd_id, condition, consistent_read=True):
             yield _entry(item)
 
+    def head(self, prd_id: str) -> tuple[int, int] | None:
+        """The latest entry's seq and time (ms), or None when no entry is kept."""
+        query = _LogItem.query(
+            prd_id, scan_index_forward=False, limit=1, consistent_read=True, attributes_to_get=["seq", "at"]
+        )
+        for item in query:
+            return int(item.seq), int(item.at)
+        return None
+
     def find(self, prd_id: str, clock_key: str, counter: int) -> LogEntry | None:
         for item in _LogItem.by_op.query(_op_key(prd_id, clock_key, counter)):
             return _entry(item)

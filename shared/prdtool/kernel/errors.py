@@ -25,7 +25,7 @@ class ErrorCode(StrEnum):
     FORBIDDEN = "FORBIDDEN"  # authenticated, but the role does not allow it
     NOT_FOUND = "NOT_FOUND"  # the named thing does not exist (or is not visible to the caller)
     UNKNOWN_EVENT = "UNKNOWN_EVENT"  # no such event in the API
-    NOT_AVAILABLE = "NOT_AVAILABLE"  # an event of the API this deployment does not serve (yet)
+    NOT_AVAILABLE = "NOT_AVAILABLE"  # a feature this deployment is not configured for (AI generation)
     VALIDATION_FAILED = "VALIDATION_FAILED"  # the payload does not match the event's schema
     INVALID_PACKET = "INVALID_PACKET"  # a frame that is not valid Socket.IO / native JSON
     BINARY_NOT_SUPPORTED = "BINARY_NOT_SUPPORTED"  # binary attachments cannot cross API Gateway

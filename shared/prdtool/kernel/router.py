@@ -1,9 +1,8 @@
 """Event name -> handler, with the payload validated by the event's model.
 
 Each feature area registers its events, each with its payload model (``Router.on``). Order of
-resolution, for every client event: an event outside the API is ``UNKNOWN_EVENT``; an event of the
-API no area serves yet (``PLANNED_EVENTS``) is ``NOT_AVAILABLE``; then the payload is
-validated (``VALIDATION_FAILED``); then the handler runs. An ``AppError`` it raises reaches the
+resolution, for every client event: an event no area serves is ``UNKNOWN_EVENT``; then the
+payload is validated (``VALIDATION_FAILED``); then the handler runs. An ``AppError`` it raises reaches the
 client as is; any other exception (a Rust panic from pyo3 too, a BaseException) is logged and
 becomes ``INTERNAL`` without details.
 
@@ -24,13 +23,10 @@ from prdtool.kernel.payloads import EventModel
 from prdtool.kernel.sender import MessageTooLarge
 from prdtool.kernel.socket_app import Outcome, echoed
 
-__all__ = ["PLANNED_EVENTS", "Handler", "Router"]
+__all__ = ["Handler", "Router"]
 
 # A handler takes the request context its area works with and the validated payload.
 Handler = Callable[[Any, Any], dict[str, Any] | None]
-# Client events of the API (websocket-api.md) that no feature area serves yet: they have their
-# native routes in the template, and are answered NOT_AVAILABLE until an area registers them.
-PLANNED_EVENTS = frozenset({"ai:suggestion-apply", "ai:suggestion-dismiss"})
 
 
 class Router:
@@ -57,11 +53,6 @@ class Router:
         """The events served here."""
         return frozenset(self._handlers)
 
-    @property
-    def api_events(self) -> frozenset[str]:
-        """Every client event of the API: those served here and those planned."""
-        return self.events | PLANNED_EVENTS
-
     def model_of(self, event: str) -> type[EventModel]:
         """The payload model ``event`` is validated with."""
         return self._handlers[event][0]
@@ -86,8 +77,6 @@ class Router:
 
     def _run(self, ctx: Any, event: str, payload: Any) -> dict[str, Any] | None:
         registered = self._handlers.get(event)
-        if registered is None and event in PLANNED_EVENTS:
-            raise AppError(ErrorCode.NOT_AVAILABLE, f"{event!r} is not available on this server")
         if registered is None:
             raise AppError(ErrorCode.UNKNOWN_EVENT, f"Unknown event {echoed(event)!r}")
         model, handler = registered

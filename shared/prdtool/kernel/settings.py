@@ -34,6 +34,11 @@ class Settings:
     edit_burst_limit: str = "1000/10"  # operation:edit frames per connection
     cursor_burst_limit: str = "1000/10"  # presence:cursor frames per connection
     rate_limit_warning: int = 5  # rate_limit:warning once this few or fewer are left
+    # Proactive suggestions (prdtool.engine.reviews, prdtool.features.ai.review).
+    ai_review_state_machine_arn: str = ""  # empty: documents are not reviewed
+    ai_review_debounce_s: int = 3  # a review once edits have stopped this long
+    ai_review_every: int = 50  # or after this many log entries while people keep typing
+    ai_review_model_limit: str = "30/3600"  # model calls per document; "0/3600": the rules only
     # Comments (prdtool.features.comments), inboxes (prdtool.engine.inbox) and chat notifications
     # (prdtool.engine.chat, prdtool.features.integrations).
     comment_max_chars: int = 10_000
@@ -111,6 +116,10 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "edit_burst_limit": ("EDIT_BURST_LIMIT",),
     "cursor_burst_limit": ("CURSOR_BURST_LIMIT",),
     "rate_limit_warning": ("RATE_LIMIT_WARNING",),
+    "ai_review_state_machine_arn": ("AI_REVIEW_STATE_MACHINE_ARN",),
+    "ai_review_debounce_s": ("AI_REVIEW_DEBOUNCE_S",),
+    "ai_review_every": ("AI_REVIEW_EVERY",),
+    "ai_review_model_limit": ("AI_REVIEW_MODEL_LIMIT",),
     "comment_max_chars": ("COMMENT_MAX_CHARS",),
     "comment_max_mentions": ("COMMENT_MAX_MENTIONS",),
     "comments_per_prd": ("COMMENTS_PER_PRD",),

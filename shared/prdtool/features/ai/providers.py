@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal, Protocol, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, cast
 
 from prdtool.features.ai.prompts import estimate_tokens, merge_versions
 from prdtool.kernel.observability import logger
@@ -49,15 +49,22 @@ class ProviderError(Exception):
 
 
 class Provider(Protocol):
-    """A model that streams a chat completion as text chunks."""
+    """A model that streams a chat completion as text chunks, or answers one in JSON of a given schema."""
 
     name: str
     model: str
-    last_usage: int | None  # total tokens of the last stream, once exhausted, if the provider said
+    last_usage: int | None  # total tokens of the last call (a stream once exhausted), if the provider said
 
     def stream(self, messages: list[dict[str, str]], max_tokens: int) -> Iterator[str]:
         """The completion's text, in order, as non-empty chunks; raises ``ProviderError``. Closing
         the iterator early cancels the request."""
+        ...
+
+    def complete_json(
+        self, messages: list[dict[str, str]], max_tokens: int, schema_name: str, schema: dict[str, Any]
+    ) -> str:
+        """The whole completion, not streamed, constrained to JSON matching ``schema`` (strict mode);
+        the raw text, which the caller still validates. Raises ``ProviderError``."""
         ...
 
 
@@ -122,6 +129,47 @@ class OpenAiProvider:
             raise _provider_error(exc) from exc
         if not finished:  # a body cut without a protocol error (a proxy, HTTP/1.0): the text is partial
             raise ProviderError("AI_PROVIDER_ERROR", "The AI provider's stream ended before the answer did.", True)
+
+    def complete_json(
+        self, messages: list[dict[str, str]], max_tokens: int, schema_name: str, schema: dict[str, Any]
+    ) -> str:
+        """See ``Provider.complete_json``."""
+        import openai
+
+        self.last_usage = None
+        try:
+            completion = self._client.chat.completions.create(
+                model=self.model,
+                messages=cast("list[ChatCompletionMessageParam]", messages),
+                max_tokens=max_tokens,
+                stream=False,
+                response_format={
+                    "type": "json_schema",
+                    "json_schema": {"name": schema_name, "schema": schema, "strict": True},
+                },
+            )
+        except openai.OpenAIError as exc:
+            raise _provider_error(exc) from exc
+        if completion.usage is not None:
+            self.last_usage = completion.usage.total_tokens
+        if not completion.choices:
+            return _whole_answer(None, None, None)  # raises: nothing to read
+        choice = completion.choices[0]
+        return _whole_answer(choice.finish_reason, choice.message.content, choice.message.refusal)
+
+
+def _whole_answer(finish_reason: str | None, content: str | None, refusal: str | None) -> str:
+    """The text of a complete (not streamed) answer, or the ``ProviderError`` saying why there is none.
+
+    Not retryable: a cut, refused or filtered answer comes back the same for the same prompt and
+    limit, so a retry would pay for it again; the next review, after the next edit, asks anew."""
+    if finish_reason == "length":  # JSON cut at the token limit does not parse
+        raise ProviderError("AI_PROVIDER_ERROR", "The AI provider's answer was cut off at the token limit.", False)
+    if refusal or finish_reason == "content_filter":
+        raise ProviderError("AI_PROVIDER_ERROR", "The AI provider declined to answer.", False)
+    if not content:
+        raise ProviderError("AI_PROVIDER_ERROR", "The AI provider answered with no content.", False)
+    return content
 
 
 @dataclass(frozen=True)
@@ -453,6 +501,15 @@ class OfflineProvider:
             yield chunk
         prompt = "".join(message["content"] for message in messages)
         self.last_usage = estimate_tokens(prompt + text)
+
+    def complete_json(
+        self, messages: list[dict[str, str]], max_tokens: int, schema_name: str, schema: dict[str, Any]
+    ) -> str:
+        """See ``Provider.complete_json``: always an empty list of suggestions, the one answer that fits
+        the review schema without a model (reviews do not ask the offline provider; the protocol holds)."""
+        answer = '{"suggestions": []}'
+        self.last_usage = estimate_tokens("".join(message["content"] for message in messages) + answer)
+        return answer
 
 
 def provider_from_settings(

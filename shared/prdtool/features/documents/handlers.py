@@ -129,6 +129,7 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
         "commentCount": int(meta.open_threads or 0),  # open threads (prdtool.features.comments)
         "comments": comments,  # the first of them; comment:list {cursor: commentsCursor} has the rest
         "commentsCursor": more_comments,
+        "openSuggestions": int(meta.open_suggestions or 0),  # ai:suggestion-list has them (prdtool.features.ai)
         "state": base64.b64encode(loaded.document.state()).decode(),
         # The versions area (prdtool.features.versions): is the text still what was approved?
         "approvedVersion": meta.approved_version,
