@@ -386,3 +386,20 @@ def test_the_model_is_asked_once_per_review_and_a_malformed_answer_is_dropped(
     assert len(openai.requests) == 2
     counters = boto3.resource("dynamodb").Table(stack.settings.rate_limits_table).scan()["Items"]
     assert {c["limit_key"].split("#")[1] for c in counters} == {"ai:review"}
+
+
+def test_positions_come_in_each_sessions_encoding(stack: Stack, fake_aws: FakeAws, reviews: Reviews) -> None:
+    owner = client(stack, fake_aws, "user_a", "Ann")
+    content = PRD.replace("# Checkout", "# Checkout 🛒")  # one code point, two UTF-16 units
+    prd_id = new_prd(stack, fake_aws, owner, content)
+    call(stack, fake_aws, owner, "document:share", {"prdId": prd_id, "userId": "user_b", "role": "editor"})
+    bob = client(stack, fake_aws, "user_b", "Bob")
+    joined = call(
+        stack, fake_aws, bob, "document:join", {"prdId": prd_id, "mode": "edit", "positionEncoding": "utf-32"}
+    )
+    assert joined["positionEncoding"] == "utf-32"
+    review_now(stack, fake_aws, reviews, owner, prd_id)
+    utf16 = {s["suggestionId"]: s["position"] for s in events(fake_aws, owner, "ai:suggestion")}
+    utf32 = {s["suggestionId"]: s["position"] for s in events(fake_aws, bob, "ai:suggestion")}
+    assert utf16 and utf16.keys() == utf32.keys()
+    assert all(utf16[k] == utf32[k] + 1 for k in utf16)
