@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
+from prdtool.features.ai.review import HANDOVER_AFTER
 from tests.fakes.aws_http import FakeAws
 from tests.fakes.openai_server import FakeOpenAi, Reply, start_openai_server
 from tests.handlers.conftest import Stack
@@ -138,11 +139,11 @@ def test_an_edit_starts_one_review_that_waits_for_quiet_then_suggests_to_editors
     viewer = client(stack, fake_aws, "user_v", "Vic")
     assert call(stack, fake_aws, viewer, "document:join", {"prdId": prd_id, "mode": "view"})["ok"]
 
-    # Three edits in a row: one review execution, holding the document's lease.
+    # Creating it with content and three edits in a row: one review execution, holding the lease.
     for i in range(3):
         edit(stack, fake_aws, owner, prd_id, "insert", len(PRD) + i, content="x")
     [execution] = executions(reviews.arn)
-    assert execution == {"prdId": prd_id, "holder": execution["holder"], "wait": 3, "looks": 0}
+    assert execution == {"prdId": prd_id, "holder": execution["holder"], "wait": 3, "looks": 0, "generation": 0}
 
     # Typing goes on one second later: the look waits for the quiet instead of reviewing.
     stack.clock.advance(1)
@@ -177,10 +178,14 @@ def test_two_instances_nudging_at_once_start_one_review(stack: Stack, fake_aws: 
     owner = client(stack, fake_aws, "user_a", "Ann")
     prd_id = new_prd(stack, fake_aws, owner, PRD)
     other = stack.new_instance("gateway")
-    assert executions(reviews.arn) == []  # creating a document is no edit of it
+    [created] = executions(reviews.arn)  # its first text is reviewed like an edit
+    stack.clock.advance(3)
+    reviews.look(created)  # the review of the first text, which ends by letting go
+    stack.clock.advance(3)
+    assert reviews.look(created)["done"]
     edit(stack, fake_aws, owner, prd_id, "insert", 0, content="a")
     other.services.nudge_review(prd_id, stack.clock())
-    assert len(executions(reviews.arn)) == 1
+    assert len(executions(reviews.arn)) == 2
 
 
 def test_a_suggestion_follows_the_text_and_applying_inserts_it_there_once(
@@ -403,3 +408,52 @@ def test_positions_come_in_each_sessions_encoding(stack: Stack, fake_aws: FakeAw
     utf32 = {s["suggestionId"]: s["position"] for s in events(fake_aws, bob, "ai:suggestion")}
     assert utf16 and utf16.keys() == utf32.keys()
     assert all(utf16[k] == utf32[k] + 1 for k in utf16)
+
+
+def test_an_applied_finding_that_is_still_there_is_not_offered_again(
+    stack: Stack, fake_aws: FakeAws, reviews: Reviews
+) -> None:
+    owner = client(stack, fake_aws, "user_a", "Ann")
+    prd_id = new_prd(stack, fake_aws, owner, PRD.replace("in one step.\n", "in one step. Launch date: TBD.\n", 1))
+    review_now(stack, fake_aws, reviews, owner, prd_id)
+    placeholder = next(s for s in events(fake_aws, owner, "ai:suggestion") if s["type"] == "risk")
+    ref = {"suggestionId": placeholder["suggestionId"], "prdId": prd_id}
+    assert call(stack, fake_aws, owner, "ai:suggestion-apply", ref)["ok"]
+    # The note it inserts leaves the TBD in place: the finding stays, applied, and is not re-sent.
+    assert "TBD" in text_of(stack, fake_aws, owner, prd_id)
+    review_now(stack, fake_aws, reviews, owner, prd_id)
+    assert [s for s in events(fake_aws, owner, "ai:suggestion") if s["type"] == "risk"] == []
+
+
+def test_an_early_look_keeps_the_promise_and_a_failed_execution_lets_go(
+    stack: Stack, fake_aws: FakeAws, reviews: Reviews
+) -> None:
+    owner = client(stack, fake_aws, "user_a", "Ann")
+    prd_id = new_prd(stack, fake_aws, owner, PRD)
+    [execution] = executions(reviews.arn)
+    # A retried step may run before the look it promised: it waits out the rest, deciding nothing.
+    stack.clock.advance(1)
+    assert reviews.look(execution) == {"wait": 2, "done": False, "looks": 1}
+    stack.clock.advance(2)
+    assert reviews.look(execution)["done"] is False  # the review
+    # The state machine's Catch: the lease goes at once, and the next edit starts a new review.
+    stack.invoke("ai_worker", {"step": "review-let-go", "prdId": prd_id, "holder": execution["holder"]})
+    edit(stack, fake_aws, owner, prd_id, "insert", 0, content="a")
+    assert len(executions(reviews.arn)) == 2
+
+
+def test_a_long_review_hands_over_to_one_successor(stack: Stack, fake_aws: FakeAws, reviews: Reviews) -> None:
+    owner = client(stack, fake_aws, "user_a", "Ann")
+    prd_id = new_prd(stack, fake_aws, owner, PRD)
+    [execution] = executions(reviews.arn)
+    stack.clock.advance(3)
+    reviews.look(execution)  # reviews the first text
+    edit(stack, fake_aws, owner, prd_id, "insert", 0, content="a")
+    stack.clock.advance(1)
+    last = {**execution, "looks": HANDOVER_AFTER - 1}
+    for _ in range(2):  # the step retried: still one successor
+        step = {"step": "review", "prdId": prd_id, "holder": execution["holder"], "looks": last["looks"]}
+        assert stack.invoke("ai_worker", step) == {"wait": 0, "done": True, "looks": HANDOVER_AFTER}
+        stack.clock.advance(0.1)
+    successors = executions(reviews.arn)[1:]
+    assert [(s["holder"], s["generation"], s["looks"]) for s in successors] == [(execution["holder"], 1, 0)]

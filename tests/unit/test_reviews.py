@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from prdtool.engine.document_records import REVIEW, ReviewLease, bind_document_tables
-from prdtool.engine.reviews import LEASE_MARGIN_MS, Look, ReviewSchedule, next_look
+from prdtool.engine.reviews import LEASE_MARGIN_MS, LeaseState, Look, ReviewSchedule, next_look
 from prdtool.features.ai.suggestions import changed_substantially, section_sketch
 from prdtool.kernel.settings import Settings
 
@@ -46,13 +46,13 @@ def test_one_review_at_a_time_and_an_edit_after_it_let_go_starts_the_next(settin
     other.nudge("prd_1", T + 100)
     [(_, holder, wait)] = starts
     assert wait == 3 and other_starts == []
-    assert gateway.reviewed_seq("prd_1") == (0, holder)
+    assert gateway.state("prd_1") == LeaseState(0, holder, T + 3_000)
 
     # The holder looks, reviews, promises its next look; then finds nothing new and lets go.
     assert gateway.renew("prd_1", holder, T + 3_000, 3) and gateway.reviewed("prd_1", holder, 5, T + 3_100)
     assert not gateway.renew("prd_1", "someone-else", T + 3_000, 3)  # only the holder moves its lease
     assert gateway.release("prd_1", holder) and not gateway.release("prd_1", holder)
-    assert gateway.reviewed_seq("prd_1") == (5, None)
+    assert gateway.state("prd_1") == LeaseState(5, None, 0)
     other.nudge("prd_1", T + 7_000)
     assert len(other_starts) == 1 and other_starts[0][1] != holder
 

@@ -9,7 +9,7 @@ about a document is one Query away and no item grows with the document's history
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,7 @@ __all__ = [
     "Version",
     "VersionRaced",
     "bind_document_tables",
+    "transact",
 ]
 
 META = "meta"
@@ -460,7 +461,7 @@ class DocumentRecords:
             for item in also:
                 transaction.save(item)
 
-        if not self._transact(write):
+        if not transact(write):
             meta = self.meta(comment.prd_id)
             if meta is not None and int(meta.comment_count or 0) >= limit:
                 raise CommentLimitReached(limit)
@@ -489,7 +490,7 @@ class DocumentRecords:
                 DocumentMeta(comment.prd_id, META), actions=[DocumentMeta.open_threads.add(open_threads)]
             )
 
-        return self._transact(write)
+        return transact(write)
 
     def remove_comment(self, comment: Comment) -> bool:
         """Delete a comment as it was read, taking it off the document's counts (and a reply off
@@ -506,24 +507,7 @@ class DocumentRecords:
                 # Only a root still there: never create a bare one by counting down.
                 transaction.update(root, actions=[Comment.reply_count.add(-1)], condition=Comment.item.exists())
 
-        return self._transact(write)
-
-    def _transact(self, write: Any) -> bool:
-        """Run one transaction; False when a condition of it failed. Another transaction on the
-        same items at the same moment cancels it (TransactionConflict): it is tried again."""
-        connection = _DocumentItem._get_connection().connection
-        for attempt in range(_TRANSACTION_TRIES):
-            try:
-                with TransactWrite(connection=connection) as transaction:
-                    write(transaction)
-                return True
-            except TransactWriteError as exc:
-                if transaction_condition_failed(exc):
-                    return False
-                codes = {r.code for r in exc.cancellation_reasons if r is not None}
-                if "TransactionConflict" not in codes or attempt == _TRANSACTION_TRIES - 1:
-                    raise
-        return False
+        return transact(write)
 
     # ---------------------------------------------------------------- versions
 
@@ -556,7 +540,7 @@ class DocumentRecords:
             label = VersionLabel(version.prd_id, LABEL + version.version, ordinal=version.ordinal)
             transaction.save(label, condition=VersionLabel.item.does_not_exist())
 
-        if not self._transact(write):
+        if not transact(write):
             raise VersionRaced(version.prd_id)
 
     def version(self, prd_id: str, label: str) -> Version | None:
@@ -600,7 +584,7 @@ class DocumentRecords:
             for item in also:
                 transaction.save(item)
 
-        return self._transact(write)
+        return transact(write)
 
     def approval(self, prd_id: str, approval_id: str) -> Approval | None:
         return _get(Approval, prd_id, APPROVAL + approval_id)
@@ -672,7 +656,7 @@ class DocumentRecords:
                     condition=newer,
                 )
 
-        return self._transact(write)
+        return transact(write)
 
     # ---------------------------------------------------------------- chat links
 
@@ -728,6 +712,25 @@ def _version_as_read(version: Version) -> Any:
 def _ordinal_key(ordinal: int) -> str:
     # Zero-padded, so the sort key orders versions as their ordinals do.
     return f"{ordinal:010d}"
+
+
+def transact(write: Callable[[TransactWrite], None]) -> bool:
+    """Run one transaction on document items (``write`` adds its items); False when a condition
+    of it failed. Another transaction on the same items at the same moment cancels it
+    (TransactionConflict): it is tried again."""
+    connection = _DocumentItem._get_connection().connection
+    for attempt in range(_TRANSACTION_TRIES):
+        try:
+            with TransactWrite(connection=connection) as transaction:
+                write(transaction)
+            return True
+        except TransactWriteError as exc:
+            if transaction_condition_failed(exc):
+                return False
+            codes = {r.code for r in exc.cancellation_reasons if r is not None}
+            if "TransactionConflict" not in codes or attempt == _TRANSACTION_TRIES - 1:
+                raise
+    return False
 
 
 def _get(model: type[Any], prd_id: str, item: str) -> Any:

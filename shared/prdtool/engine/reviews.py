@@ -11,7 +11,9 @@ knows the holder will read the log at or after ``watch_until`` need not tell it 
 committed before then (the look will see them). Whatever commits after a look, the holder either
 sees at a later look or, once it has let the lease go, the edit's own nudge takes the lease again.
 The holder renews the lease with each look (a conditional write on its own name), so a holder that
-died lets it go when ``lease_until`` passes, and the next edit starts a new review.
+died lets it go when ``lease_until`` passes, and the next edit starts a new review (an execution
+that fails lets it go at once). A look never acts before the time it promised, even when it
+runs early (a retried step): it waits out the rest, so the promise others trusted is kept.
 """
 
 from __future__ import annotations
@@ -27,18 +29,28 @@ from prdtool.engine.document_records import REVIEW, ReviewLease
 from prdtool.kernel.conditions import condition_failed, update_if
 from prdtool.kernel.observability import logger
 
-__all__ = ["Look", "ReviewSchedule", "next_look"]
+__all__ = ["LEASE_MARGIN_MS", "LeaseState", "Look", "ReviewSchedule", "next_look"]
 
-# How long past its next look a holder keeps the lease: longer than a look may take (the state
-# machine times one out after 90 s: a model call with its timeout, the suggestions written and
-# posted) plus Step Functions' delay in starting it, so two reviews never overlap.
-LEASE_MARGIN_MS = 120_000
+# How long past its next look a holder keeps the lease: longer than a look may take (the AI
+# worker's 300 s timeout, which the state machine waits out rather than abandon a running look)
+# plus Step Functions' delay in starting it, so two reviews never overlap.
+LEASE_MARGIN_MS = 330_000
 # A nudge trusts a promised look only this long before it: clocks of two Lambda hosts agree to
 # well within it, and a commit the look must see is done before its nudge.
 _CLOCK_SLACK_MS = 1_000
 _REMEMBERED = 1_000  # documents whose promised look an instance remembers
 
 Starter = Callable[[str, str, int], None]  # (prd_id, holder, first wait in s): starts the execution
+
+
+@dataclass(frozen=True)
+class LeaseState:
+    """A document's review lease: ``reviewed_seq``, its ``owner`` (None when free), and the time
+    (ms) the owner promised to look at the log at or after (``watch_until``)."""
+
+    reviewed_seq: int
+    owner: str | None
+    watch_until: int
 
 
 @dataclass(frozen=True)
@@ -122,13 +134,13 @@ class ReviewSchedule:
             ReviewLease.owner == holder,
         )
 
-    def reviewed_seq(self, prd_id: str) -> tuple[int, str | None]:
-        """The seq of the last review, and who holds the lease now."""
+    def state(self, prd_id: str) -> LeaseState:
+        """The lease as it is: the seq of the last review, who holds it, its promised look."""
         try:
             lease = ReviewLease.get(prd_id, REVIEW, consistent_read=True)
         except ReviewLease.DoesNotExist:
-            return 0, None
-        return int(lease.reviewed_seq or 0), lease.owner
+            return LeaseState(0, None, 0)
+        return LeaseState(int(lease.reviewed_seq or 0), lease.owner, int(lease.watch_until or 0))
 
     def release(self, prd_id: str, holder: str) -> bool:
         """The holder lets the lease go (a look found nothing new)."""

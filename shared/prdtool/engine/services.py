@@ -88,18 +88,30 @@ class Services(Transport):
         )
         return str(started["executionArn"])
 
-    def start_review(self, prd_id: str, holder: str, wait_s: int, name: str = "") -> None:
+    def start_review(self, prd_id: str, holder: str, wait_s: int, generation: int = 0) -> None:
         """Start the review state machine for ``prd_id``: ``holder`` holds its review lease, and
-        first looks at the log ``wait_s`` from now (``name``: the execution's, else the holder's)."""
-        task = {"prdId": prd_id, "holder": holder, "wait": wait_s, "looks": 0}
-        self._states.start_execution(
-            stateMachineArn=self.settings.ai_review_state_machine_arn, name=name or holder, input=json.dumps(task)
-        )
+        first looks at the log ``wait_s`` from now. A ``generation`` above 0 is a successor of the
+        holder's execution (named after it: started once, however often asked)."""
+        task = {"prdId": prd_id, "holder": holder, "wait": wait_s, "looks": 0, "generation": generation}
+        name = f"{holder}-{generation}" if generation else holder
+        try:
+            self._states.start_execution(
+                stateMachineArn=self.settings.ai_review_state_machine_arn, name=name, input=json.dumps(task)
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
+                raise
+            # A retry of a start that went through: that execution is the one.
 
     def nudge_review(self, prd_id: str, now: int) -> None:
-        """An edit of ``prd_id`` committed: a review will see it (when reviews are on)."""
-        if self.settings.ai_review_state_machine_arn:
+        """An edit of ``prd_id`` committed: a review will see it (when reviews are on). Never
+        fails the edit: a review that could not be scheduled is logged, and the next edit tries."""
+        if not self.settings.ai_review_state_machine_arn:
+            return
+        try:
             self.reviews.nudge(prd_id, now)
+        except Exception:  # noqa: BLE001 - the edit is committed; a review is only advice
+            logger.exception("the review could not be scheduled", extra={"prdId": prd_id})
 
     def release_waiting(self, task_token: str) -> None:
         """Let an execution that waits on ``task_token`` (a paused, finished stream) go on."""

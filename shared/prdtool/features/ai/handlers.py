@@ -135,11 +135,16 @@ def ai_suggestion_apply(ctx: RequestContext, data: SuggestionApply) -> dict[str,
     suggestion = _suggestion(ctx, data.suggestionId, data.prdId, "Applying a suggestion")
     store, by = SuggestionStore(), ctx.principal.user_id
     if suggestion.status == "open":
-        if _subject_gone(ctx, suggestion):
+        document = ctx.services.editor.load(suggestion.prd_id).document
+        placed = place_of([suggestion], document)[0]
+        if placed.at is None or placed.subject_gone:
             _withdraw(ctx, suggestion)
             raise _withdrawn(suggestion)
         # Claimed before the edit: a dismiss or another apply that comes meanwhile finds it taken.
-        if not store.close(suggestion, "applying", by, ctx.now_ms):
+        # The section as it is: like a dismissed one, an applied finding is not offered again
+        # until its section changes a lot (a note added to a TBD leaves the TBD there).
+        sketch = section_sketch(document.content, suggestion.section)
+        if not store.close(suggestion, "applying", by, ctx.now_ms, sketch=sketch):
             suggestion = store.get(suggestion.prd_id, suggestion.suggestion_id) or suggestion
             raise _closed(suggestion)
     elif suggestion.status != "applying":  # "applying": a claim whose edit may not be written yet
@@ -213,11 +218,6 @@ def _suggestion(ctx: RequestContext, suggestion_id: str, prd_id: str | None, doi
     if suggestion is None:
         raise _no_suggestion(suggestion_id)
     return suggestion
-
-
-def _subject_gone(ctx: RequestContext, suggestion: Suggestion) -> bool:
-    placed = place_of([suggestion], ctx.services.editor.load(suggestion.prd_id).document)[0]
-    return placed.at is None or placed.subject_gone
 
 
 def _withdraw(ctx: RequestContext, suggestion: Suggestion) -> None:

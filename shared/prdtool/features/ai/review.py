@@ -24,6 +24,7 @@ from prdtool.engine.reviews import next_look
 from prdtool.engine.rooms import broadcast
 from prdtool.engine.services import Services
 from prdtool.features.ai.findings import Finding
+from prdtool.features.ai.markdown import find_section
 from prdtool.features.ai.providers import Provider, ProviderError
 from prdtool.features.ai.review_model import REVIEW_SCHEMA, build_review_messages, parse_review
 from prdtool.features.ai.review_rules import review_text
@@ -40,9 +41,10 @@ from prdtool.features.ai.suggestions import (
 from prdtool.kernel.observability import logger
 from prdtool.kernel.rate_limits import LimitExceeded, parse_limit
 
-__all__ = ["HANDOVER_AFTER", "ReviewOutcome", "review_document", "review_step"]
+__all__ = ["HANDOVER_AFTER", "ReviewOutcome", "let_go", "review_document", "review_step"]
 
 HANDOVER_AFTER = 1_000  # looks per execution
+MAX_MODEL_OPEN = 5  # open model suggestions per document: the rest of the room is the rules'
 
 
 @dataclass(frozen=True)
@@ -58,27 +60,39 @@ def review_step(services: Services, provider: Provider, event: dict[str, Any]) -
     """One look at the document by the execution holding its review lease: ``{wait, done: false}``
     to look again in ``wait`` seconds, or ``done: true`` once the lease is let go (or lost)."""
     prd_id, holder, looks = event["prdId"], event["holder"], int(event.get("looks") or 0) + 1
+    generation = int(event.get("generation") or 0)
     logger.append_keys(prd_id=prd_id, step="review")
     wait = _look(services, provider, prd_id, holder)
     if wait is None:
         return {"wait": 0, "done": True, "looks": looks}
     if looks >= HANDOVER_AFTER:
         # A standard workflow's history holds 25,000 events (about 11 per look): a successor
-        # execution goes on for the same holder, keeping its promise of the next look.
-        services.start_review(prd_id, holder, wait, name=f"{holder}-{services.clock()}")
+        # execution goes on for the same holder, keeping its promise of the next look. Its name
+        # is the same on a retry, so a retried step never starts two.
+        services.start_review(prd_id, holder, wait, generation=generation + 1)
         return {"wait": 0, "done": True, "looks": looks}
     return {"wait": wait, "done": False, "looks": looks}
+
+
+def let_go(services: Services, event: dict[str, Any]) -> dict[str, Any]:
+    """The execution failed: let the lease go at once rather than when it runs out, so the next
+    edit starts a review (a failing review is not restarted by itself: it might fail again)."""
+    services.reviews.release(event["prdId"], event["holder"])
+    return {"done": True}
 
 
 def _look(services: Services, provider: Provider, prd_id: str, holder: str) -> int | None:
     """Review if due; the seconds until the next look, or None when this execution is done."""
     schedule, s = services.reviews, services.settings
-    reviewed_seq, owner = schedule.reviewed_seq(prd_id)
-    if owner != holder:
+    lease = schedule.state(prd_id)
+    if lease.owner != holder:
         return None  # it expired and another review took it: that one goes on
     now = services.clock()
+    if now < lease.watch_until:
+        # Early (a retried step): instances skip nudges on the strength of this promised look.
+        return max(1, -(-(lease.watch_until - now) // 1000))
     head_seq, head_at = _head(services, prd_id)
-    look = next_look(now, head_seq, head_at, reviewed_seq, s.ai_review_debounce_s, s.ai_review_every)
+    look = next_look(now, head_seq, head_at, lease.reviewed_seq, s.ai_review_debounce_s, s.ai_review_every)
     if look.review:
         # The lease covers the review itself; no promise of a look meanwhile (nudges keep coming).
         if not schedule.renew(prd_id, holder, now, 0):
@@ -92,7 +106,7 @@ def _look(services: Services, provider: Provider, prd_id: str, holder: str) -> i
         # let go is seen by the read after it (then take it back); one after, by its own nudge.
         schedule.release(prd_id, holder)
         seq_after, _ = _head(services, prd_id)
-        if seq_after <= reviewed_seq or not schedule.take_back(prd_id, holder, services.clock()):
+        if seq_after <= lease.reviewed_seq or not schedule.take_back(prd_id, holder, services.clock()):
             return None
         return s.ai_review_debounce_s
     if not schedule.renew(prd_id, holder, services.clock(), look.wait_s):
@@ -116,16 +130,21 @@ def review_document(services: Services, provider: Provider, loaded: LoadedDocume
     kept = store.all(prd_id)
     open_ones = [s for s in kept if s.status == "open"]
     findings = review_text(text)
-    asked_model = _may_ask_model(services, provider, prd_id, now)
+    # The model only when its answer could be offered: room for it, under the cap on its own.
+    room = MAX_OPEN - len(open_ones) > 0 and sum(s.rule == "model" for s in open_ones) < MAX_MODEL_OPEN
+    asked_model = room and _may_ask_model(services, provider, prd_id, now)
     if asked_model:
-        findings += _model_findings(services, provider, prd_id, text, findings, open_ones)
+        findings += _model_findings(services, provider, prd_id, text, findings, kept)
     found_keys = {f.key for f in findings}
     withdrawn: list[tuple[Suggestion, str]] = []
     for s, placed in zip(open_ones, place_of(open_ones, document), strict=True):
         if placed.at is None or placed.subject_gone:
             withdrawn.append((s, "anchor_deleted"))
         elif s.rule != "model" and s.key not in found_keys:
-            # Model findings are not asked for again on every review: only their text going ends them.
+            withdrawn.append((s, "no_longer_applies"))
+        elif s.rule == "model" and s.type == "missing_section" and find_section(text, s.section) is not None:
+            # Model findings are not asked for again on every review: only their text going, or
+            # the section they asked for being there, ends them.
             withdrawn.append((s, "no_longer_applies"))
     # Closed by the review only if still open: a user's apply or dismiss may have come first.
     withdrawn = [(s, why) for s, why in withdrawn if store.close(s, "withdrawn", REVIEWER, now, reason=why)]
@@ -162,11 +181,13 @@ def _model_findings(
     prd_id: str,
     text: str,
     known: Sequence[Finding],
-    open_ones: list[Suggestion],
+    kept: Sequence[Suggestion],
 ) -> list[Finding]:
-    """One model call; any failure, or an answer that does not validate, gives nothing."""
+    """One model call; any failure, or an answer that does not validate, gives nothing. The model
+    is shown what is known already (the rules' findings, and every suggestion kept: open ones, and
+    dismissed or applied ones, which it should not offer again in other words)."""
     meta = services.documents.meta(prd_id)
-    shown = [*known, *(_as_finding(s) for s in open_ones)]
+    shown = [*known, *(_as_finding(s) for s in kept if s.status != "withdrawn")]
     messages = build_review_messages(meta.title if meta else "", text, shown, services.settings.ai_context_tokens)
     try:
         answer = provider.complete_json(messages, services.settings.ai_max_tokens, "prd_review", REVIEW_SCHEMA)
@@ -175,7 +196,8 @@ def _model_findings(
         return []
     taken = {(f.type, f.section) for f in known}
     # A model finding that says what a rule already says (same kind, same section) is left out.
-    return [f for f in parse_review(answer, text) if (f.type, f.section) not in taken]
+    found = [f for f in parse_review(answer, text) if (f.type, f.section) not in taken]
+    return found[:MAX_MODEL_OPEN]
 
 
 def _as_finding(s: Suggestion) -> Finding:
@@ -185,14 +207,15 @@ def _as_finding(s: Suggestion) -> Finding:
 def _new_findings(
     findings: Sequence[Finding], open_keys: set[str], kept: Sequence[Suggestion], text: str
 ) -> list[Finding]:
-    """Findings to open: not open already, and not dismissed unless their section changed a lot."""
-    dismissed = {s.key: s for s in sorted(kept, key=lambda s: s.created_at) if s.status == "dismissed"}
-    fresh, seen = [], set(open_keys)
+    """Findings to open: not open already (or being applied), and not dismissed or applied
+    unless their section changed a lot since."""
+    closed = {s.key: s for s in sorted(kept, key=lambda s: s.created_at) if s.status in ("dismissed", "applied")}
+    fresh, seen = [], set(open_keys) | {s.key for s in kept if s.status == "applying"}
     for f in findings:
         if f.key in seen:
             continue
         seen.add(f.key)
-        earlier = dismissed.get(f.key)
+        earlier = closed.get(f.key)
         if earlier is not None and not changed_substantially(earlier.section_sketch, section_sketch(text, f.section)):
             continue
         fresh.append(f)

@@ -30,7 +30,7 @@ from prdtool.features.ai.markdown import find_section, insertion_point
 from prdtool.features.ai.markdown import section_body as body_of
 from prdtool.features.ai.prompts import GenerationRequest, build_merge_messages, build_messages, estimate_tokens
 from prdtool.features.ai.providers import Provider, ProviderError
-from prdtool.features.ai.review import review_step
+from prdtool.features.ai.review import let_go, review_step
 from prdtool.kernel.auth import Principal
 from prdtool.kernel.errors import ERROR_EVENT, AppError
 from prdtool.kernel.observability import logger
@@ -51,9 +51,12 @@ class ProviderFailed(Exception):
 
 def run_step(services: Services, provider: Provider, event: dict[str, Any]) -> dict[str, Any]:
     """Run one state of the AI state machine for the stream ``event["stream"]`` names, or one look
-    of the review state machine at the document ``event["prdId"]`` names (``step: review``)."""
+    of the review state machine at the document ``event["prdId"]`` names (``step: review``, and
+    ``review-let-go`` when an execution failed)."""
     if event.get("step") == "review":
         return review_step(services, provider, event)
+    if event.get("step") == "review-let-go":
+        return let_go(services, event)
     ref = event["stream"]
     record = services.streams.get(ref["userId"], ref["streamId"])
     if record is None:

@@ -18,17 +18,15 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from prdtool.engine.anchors import anchors_at, indexes_of_anchors
 from prdtool.engine.crdt import Document
-from prdtool.engine.document_records import META, SUGGESTION, DocumentMeta, Suggestion
+from prdtool.engine.document_records import META, SUGGESTION, DocumentMeta, Suggestion, transact
 from prdtool.engine.positions import PositionEncoding, from_index
 from prdtool.features.ai.findings import Finding
 from prdtool.features.ai.review_rules import section_text
-from prdtool.kernel.conditions import transaction_condition_failed
 
 __all__ = [
     "MAX_OPEN",
@@ -48,8 +46,8 @@ __all__ = [
 REVIEWER = "review"  # who withdraws a suggestion (resolved_by)
 
 MAX_OPEN = 20  # open suggestions per document: more would be noise nobody reads
-_CLOSED_KEPT = timedelta(days=30)  # applied and withdrawn ones, for the record
-_DISMISSED_KEPT = timedelta(days=365)  # dismissed ones keep their finding from coming back
+_CLOSED_KEPT = timedelta(days=30)  # withdrawn ones, for the record
+_DISMISSED_KEPT = timedelta(days=365)  # dismissed and applied ones keep their finding from coming back
 _ID = re.compile(r"^sug_[0-9]{13}[0-9a-f]{8}_(?P<prd>.+)$")
 _SKETCH_SIZE = 64
 _SAME_SECTION = 0.5  # a dismissed finding stays dismissed while its section is at least this similar
@@ -181,22 +179,18 @@ class SuggestionStore:
         """Store new suggestions and count them open; False when the document is gone."""
         if not suggestions:
             return True
-        meta = DocumentMeta(prd_id, META)
-        try:
-            with TransactWrite(connection=Suggestion._get_connection().connection) as tx:
-                for s in suggestions:
-                    tx.save(s, condition=Suggestion.item.does_not_exist())  # a fresh random id
-                # Only on a document that exists: never a meta item made up by the count.
-                tx.update(
-                    meta,
-                    [DocumentMeta.open_suggestions.add(len(suggestions))],
-                    condition=DocumentMeta.prd_id.exists(),
-                )
-        except TransactWriteError as exc:
-            if transaction_condition_failed(exc):
-                return False
-            raise
-        return True
+
+        def write(tx: TransactWrite) -> None:
+            for s in suggestions:
+                tx.save(s, condition=Suggestion.item.does_not_exist())  # a fresh random id
+            # Only on a document that exists: never a meta item made up by the count.
+            tx.update(
+                DocumentMeta(prd_id, META),
+                [DocumentMeta.open_suggestions.add(len(suggestions))],
+                condition=DocumentMeta.prd_id.exists(),
+            )
+
+        return transact(write)
 
     def close(
         self,
@@ -227,21 +221,20 @@ class SuggestionStore:
         if applied_seq is not None:
             actions.append(Suggestion.applied_seq.set(applied_seq))
         if status in ("applied", "withdrawn", "dismissed"):
-            kept = _DISMISSED_KEPT if status == "dismissed" else _CLOSED_KEPT
+            kept = _DISMISSED_KEPT if status in ("applied", "dismissed") else _CLOSED_KEPT
             actions.append(Suggestion.expires_at.set(datetime.now(UTC) + kept))
-        try:
-            with TransactWrite(connection=Suggestion._get_connection().connection) as tx:
-                # The status it leaves is the one we read: of two closes, only the first wins.
-                tx.update(Suggestion(s.prd_id, s.item), actions, condition=Suggestion.status == from_status)
-                if from_status == "open":
-                    tx.update(
-                        DocumentMeta(s.prd_id, META),
-                        [DocumentMeta.open_suggestions.add(-1)],
-                        condition=DocumentMeta.prd_id.exists(),
-                    )
-        except TransactWriteError as exc:
-            if transaction_condition_failed(exc):
-                return False
-            raise
+
+        def write(tx: TransactWrite) -> None:
+            # The status it leaves is the one we read: of two closes, only the first wins.
+            tx.update(Suggestion(s.prd_id, s.item), actions, condition=Suggestion.status == from_status)
+            if from_status == "open":
+                tx.update(
+                    DocumentMeta(s.prd_id, META),
+                    [DocumentMeta.open_suggestions.add(-1)],
+                    condition=DocumentMeta.prd_id.exists(),
+                )
+
+        if not transact(write):
+            return False
         s.status = status
         return True

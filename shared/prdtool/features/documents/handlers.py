@@ -62,6 +62,8 @@ def create_document(ctx: RequestContext, title: str, content: str) -> dict[str, 
         if transaction_condition_failed(exc):
             raise AppError(ErrorCode.ALREADY_EXISTS, f"PRD {prd_id!r} exists") from exc
         raise
+    if content:  # its first text is reviewed like any edit (prdtool.engine.reviews)
+        services.nudge_review(prd_id, services.clock())
     return {"prdId": prd_id, "title": title, "version": latest_label(meta), "status": meta.status}
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 from prdtool.features.ai.findings import Finding
 from prdtool.features.ai.review_rules.document import Document, excerpt, normalized, short_hash
@@ -91,15 +92,19 @@ _DECIDING = frozenset({"acceptance-criteria", "security", "goals"})  # a gap the
 
 
 def find_placeholders(doc: Document) -> list[Finding]:
-    """A finding per line with a placeholder (one per line text and section); high where it blocks shipping."""
+    """A finding per line with a placeholder; high where it blocks shipping.
+
+    Keyed by the section, the marker and which of that section's lines with it this is, not by
+    the line's words: editing the line (adding the owner the suggestion asks for) keeps its key,
+    so an applied or dismissed finding stays so."""
     found: dict[str, Finding] = {}
+    seen: Counter[tuple[str, str]] = Counter()
     for number, match in doc.lines_matching(_PLACEHOLDER).items():
         line = doc.lines[number]
         section = doc.outline.slug_at(line.start)
-        text = doc.line_text(line)
-        key = f"placeholder:{section}:{short_hash(normalized(_PLACEHOLDER.sub(' ', text)))}"
-        if key in found:
-            continue
+        kind = normalized(match.group())
+        seen[section, kind] += 1
+        key = f"placeholder:{section}:{short_hash(kind)}-{seen[section, kind]}"
         # in a table row the note goes into the marker's cell, so the row keeps its columns
         table = doc.is_row(line)
         marker = match.group()
