@@ -47,7 +47,7 @@ SAMPLES: dict[str, list[str]] = {
     "HandshakeFunction": ["handshake"],
     "HeartbeatFunction": ["heartbeat"],
     "CompactorFunction": ["compactor"],
-    "AiWorkerFunction": ["ai-worker-generate"],
+    "AiWorkerFunction": ["ai-worker-generate", "ai-worker-review"],
     "NotifierFunction": ["notifier-chat-post"],
     "VersionsFunction": ["versions-create"],
     "GitHttpFunction": ["git-http-info-refs"],
@@ -154,9 +154,9 @@ def check_compactor(event: dict[str, Any]) -> None:
     assert sent == [event]
 
 
-def ai_worker_payloads() -> dict[str, dict[str, Any]]:
-    """The payload each state of the AI state machine invokes the worker with, by step."""
-    machine = RESOURCES["AiStateMachine"]["Properties"]
+def ai_worker_payloads(machine_id: str = "AiStateMachine") -> dict[str, dict[str, Any]]:
+    """The payload each state of an AI state machine invokes the worker with, by step."""
+    machine = RESOURCES[machine_id]["Properties"]
     [(variable, arn)] = machine["DefinitionSubstitutions"].items()
     assert arn == {"Fn::GetAtt": ["AiWorkerFunction", "Arn"]}
     states = json.loads((ROOT / machine["DefinitionUri"]).read_text())["States"].values()
@@ -170,6 +170,9 @@ def ai_worker_payloads() -> dict[str, dict[str, Any]]:
 def check_ai_worker(event: dict[str, Any]) -> None:
     """A step the state machine runs, with the keys its state passes, and the stream as the
     execution's input names it; run_step reads it (and finds no such stream here)."""
+    if event.get("step") in ai_worker_payloads("AiReviewStateMachine"):
+        check_review_look(event)
+        return
     payloads = ai_worker_payloads()
     assert event.get("step") in payloads, f"the state machine runs {sorted(payloads)}"
     assert set(event) == {key.removesuffix(".$") for key in payloads[event["step"]]}
@@ -194,6 +197,25 @@ def check_ai_worker(event: dict[str, Any]) -> None:
 
     assert run_step(SimpleNamespace(streams=SimpleNamespace(get=get)), None, event) == {"status": "gone"}  # type: ignore[arg-type]
     assert asked == [(stream["userId"], stream["streamId"])]
+
+
+def check_review_look(event: dict[str, Any]) -> None:
+    """A look of the review state machine: the keys its Look state passes, which are those of the
+    execution's input as the gateway starts it (``Services.start_review``)."""
+    look = ai_worker_payloads("AiReviewStateMachine")[event["step"]]
+    assert set(event) == {key.removesuffix(".$") for key in look}
+    inputs: list[dict[str, Any]] = []
+
+    def start_execution(**call: Any) -> dict[str, str]:
+        inputs.append(json.loads(call["input"]))
+        return {"executionArn": "arn"}
+
+    caller = SimpleNamespace(
+        settings=SimpleNamespace(ai_review_state_machine_arn="arn"),
+        _states=SimpleNamespace(start_execution=start_execution),
+    )
+    Services.start_review(caller, event["prdId"], event["holder"], 3)  # type: ignore[arg-type]
+    assert {k: v for k, v in inputs[0].items() if k != "wait"} == {k: v for k, v in event.items() if k != "step"}
 
 
 def check_notifier(event: dict[str, Any]) -> None:
