@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prdtool.features.ai.markdown import (
+from prdtool.engine.markdown import (
     Section,
     find_section,
     insertion_point,

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 from prdtool.engine.concurrent_edits import MergeRequest
-from prdtool.features.ai.markdown import title_from_slug
+from prdtool.engine.markdown import title_from_slug
 
 __all__ = [
     "MERGE_SYSTEM_PROMPT",

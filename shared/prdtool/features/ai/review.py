@@ -19,12 +19,12 @@ from typing import Any
 
 from prdtool.engine.document_records import Suggestion
 from prdtool.engine.loaded_document import LoadedDocument
+from prdtool.engine.markdown import find_section
 from prdtool.engine.positions import PositionEncoding
 from prdtool.engine.reviews import next_look
 from prdtool.engine.rooms import broadcast
 from prdtool.engine.services import Services
 from prdtool.features.ai.findings import Finding
-from prdtool.features.ai.markdown import find_section
 from prdtool.features.ai.providers import Provider, ProviderError
 from prdtool.features.ai.review_model import REVIEW_SCHEMA, build_review_messages, parse_review
 from prdtool.features.ai.review_rules import review_text

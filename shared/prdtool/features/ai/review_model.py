@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from prdtool.engine.markdown import find_section, insertion_point, sections, slugify
 from prdtool.features.ai.findings import PRIORITIES, SUGGESTION_TYPES, Finding, Priority, SuggestionType
-from prdtool.features.ai.markdown import find_section, insertion_point, sections, slugify
 from prdtool.features.ai.prompts import estimate_tokens
 from prdtool.kernel.observability import logger
 

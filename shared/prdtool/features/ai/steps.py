@@ -22,12 +22,12 @@ from typing import Any
 
 from prdtool.engine.concurrent_edits import apply_merge, merge_request
 from prdtool.engine.context import RequestContext
+from prdtool.engine.markdown import find_section, insertion_point
+from prdtool.engine.markdown import section_body as body_of
 from prdtool.engine.positions import PositionEncoding, from_index, length
 from prdtool.engine.rooms import encoding_of
 from prdtool.engine.services import Services
 from prdtool.engine.streams import FINAL_STATES, Chunk, StreamRecord
-from prdtool.features.ai.markdown import find_section, insertion_point
-from prdtool.features.ai.markdown import section_body as body_of
 from prdtool.features.ai.prompts import GenerationRequest, build_merge_messages, build_messages, estimate_tokens
 from prdtool.features.ai.providers import Provider, ProviderError
 from prdtool.features.ai.review import let_go, review_step

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from itertools import islice
 
+from prdtool.engine.markdown import Section
 from prdtool.features.ai.findings import Finding
-from prdtool.features.ai.markdown import Section
 from prdtool.features.ai.review_rules.document import WORD, Document
 from prdtool.features.ai.review_rules.outline import EXPECTED_SECTIONS, ExpectedSection, Outline, canonical_sections
 from prdtool.features.ai.review_rules.stories import CRITERIA, CRITERIA_LABEL, Story

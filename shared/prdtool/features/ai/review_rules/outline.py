@@ -13,8 +13,8 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
 
+from prdtool.engine.markdown import Section, find_section, sections, slugify
 from prdtool.features.ai.findings import Priority
-from prdtool.features.ai.markdown import Section, find_section, sections, slugify
 
 __all__ = [
     "EXPECTED_SECTIONS",

@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from prdtool.engine.markdown import slugify
 from prdtool.features.ai.findings import Finding
-from prdtool.features.ai.markdown import slugify
 from prdtool.features.ai.review_rules.document import WORD, Document, Line, excerpt
 
 __all__ = ["CRITERIA", "CRITERIA_LABEL", "Story", "find_stories", "find_stories_without_criteria"]

@@ -1,6 +1,6 @@
 """The outline of a PRD's markdown: its headings and sections, slugs, and where text for a section
-goes. Pure functions, shared by what the AI worker writes (``prompts``) and what the reviews read
-(``review_rules``, ``review_model``); positions are Python string indices (code points).
+goes. Pure functions, shared by the areas that read a PRD's structure (the AI's prompts and
+reviews; the Jira sync's user stories); positions are Python string indices (code points).
 """
 
 from __future__ import annotations
