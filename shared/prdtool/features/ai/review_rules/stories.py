@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 
 from prdtool.engine.markdown import slugify
+from prdtool.engine.user_stories import CRITERIA_LABEL as LABEL
 from prdtool.features.ai.findings import Finding
 from prdtool.features.ai.review_rules.document import WORD, Document, Line, excerpt
 
@@ -19,10 +20,8 @@ CRITERIA = re.compile(
     r"[ \t>]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+)?(?:\[[ xX]\][ \t]+)?[*_]{0,2}(?:given|when|then|acceptance criteria)\b",
     re.IGNORECASE,
 )
-CRITERIA_LABEL = re.compile(
-    r"[ \t>]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+)?[*_]{0,2}acceptance criteria(?:[*_]{0,2}[ \t]*:|[*_]{2}[ \t]*$)",
-    re.IGNORECASE,
-)
+# the label as the Jira sync reads it (engine.user_stories), at the start of a line after any quote or list marker
+CRITERIA_LABEL = re.compile(r"[ \t>]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+)?" + LABEL.pattern, re.IGNORECASE)
 _STORY = re.compile(
     r"[ \t>]*(?:(?:[-*+]|\d{1,9}[.)])[ \t]+)?(?:\[[ xX]\][ \t]+)?"  # list marker, task box
     r"(?:[^\n]{0,40}?[:.)\]\u2013\u2014-][*_]*[ \t]+)?"  # a label: "US-1:", "**Story 3.**"
