@@ -3,7 +3,7 @@
 One DynamoDB table, keyed by document (``prd_id``) and item (``meta``, ``member#<user>``,
 ``session#<connection>``, ``clock#<key>``, ``conflict#<id>``, ``comment#<id>``,
 ``chat#<platform>``, ``version#<ordinal>``, ``label#<version>``, ``approval#<id>``, ``review``,
-``suggestion#<id>``), so everything
+``suggestion#<id>``, ``integration#jira``), so everything
 about a document is one Query away and no item grows with the document's history.
 """
 
@@ -41,6 +41,7 @@ __all__ = [
     "Conflict",
     "DocumentMeta",
     "DocumentRecords",
+    "JiraLink",
     "Membership",
     "ReviewLease",
     "RoomSession",
@@ -63,6 +64,7 @@ VERSION = "version#"
 LABEL = "label#"
 APPROVAL = "approval#"
 REVIEW = "review"
+JIRA = "integration#jira"
 SUGGESTION = "suggestion#"
 # How often a transaction that lost a race with another on the same document is tried again.
 _TRANSACTION_TRIES = 5
@@ -193,6 +195,22 @@ class ChatLink(_DocumentItem):
     configured_at = NumberAttribute()
 
 
+class JiraLink(_DocumentItem):
+    """A document's link to a Jira Cloud project. The API token (and the webhook secret) are
+    credentials, kept in SSM (``parameter``); this item holds only what may be shown."""
+
+    base_url = UnicodeAttribute()
+    project_key = UnicodeAttribute()
+    email = UnicodeAttribute()
+    issue_type = UnicodeAttribute()
+    parameter = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    account_name = UnicodeAttribute()
+    webhook_secret = BooleanAttribute(default=False)  # whether one is stored with the token
+    configured_by = UnicodeAttribute()
+    configured_at = NumberAttribute()
+
+
 class Version(_DocumentItem):
     """One version: a commit of the document's text in its git history, with its label (a tag).
     ``ordinal`` counts versions from 1; labels only ever grow, so it orders them as semver does."""
@@ -287,7 +305,7 @@ class ClockLease(_DocumentItem):
 
 
 _MODELS = (
-    _DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict, Comment, ChatLink,
+    _DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict, Comment, ChatLink, JiraLink,
     Version, VersionLabel, Approval, ReviewLease, Suggestion,
 )  # fmt: skip
 
@@ -665,6 +683,13 @@ class DocumentRecords:
 
     def link_chat(self, link: ChatLink) -> None:
         link.item = CHAT + link.platform
+        link.save()
+
+    def jira_link(self, prd_id: str) -> JiraLink | None:
+        return _get(JiraLink, prd_id, JIRA)
+
+    def link_jira(self, link: JiraLink) -> None:
+        link.item = JIRA
         link.save()
 
     # ---------------------------------------------------------------- clock keys

@@ -135,9 +135,10 @@ class Services(Transport):
         dead-letter queue are the queue's)."""
         self._sqs.send_message(QueueUrl=self.settings.chat_queue_url, MessageBody=json.dumps(body))
 
-    def store_chat_webhook(self, parameter: str, url: str) -> None:
-        """Keep a webhook URL (a credential: its key lets anyone post) encrypted, in SSM."""
-        self._ssm.put_parameter(Name=parameter, Value=url, Type="SecureString", Overwrite=True)
+    def store_secret(self, parameter: str, value: str) -> None:
+        """Keep a credential (a webhook URL, whose key lets anyone post; an API token) encrypted,
+        in SSM: never in plain DynamoDB."""
+        self._ssm.put_parameter(Name=parameter, Value=value, Type="SecureString", Overwrite=True)
 
     @cached_property
     def _sqs(self) -> Any:

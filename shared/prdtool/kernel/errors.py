@@ -42,6 +42,7 @@ class ErrorCode(StrEnum):
     ALREADY_RESOLVED = "ALREADY_RESOLVED"  # a conflict resolves once (or expired, as auto)
     LIMIT_EXCEEDED = "LIMIT_EXCEEDED"  # a document holds as many of something (comments) as it may
     INVALID_STATE = "INVALID_STATE"  # e.g. pausing an AI stream that has already ended
+    INTEGRATION_UNAVAILABLE = "INTEGRATION_UNAVAILABLE"  # an integrated service (Jira) failed or is unreachable
     INTERNAL = "INTERNAL"  # our fault; the details are in our logs, never in the message
 
 

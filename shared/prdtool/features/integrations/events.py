@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from prdtool.kernel.payloads import EventModel, Id
 
-__all__ = ["ChatEvent", "IntegrationConfigure"]
+__all__ = ["REQUIRED_BY_TYPE", "ChatEvent", "IntegrationConfigure"]
 
 ChatEvent = Literal["comment", "mention", "document", "approval", "version"]
 
+# What each kind of integration needs (the others' fields are ignored).
+REQUIRED_BY_TYPE = {
+    "mattermost": ("webhookUrl",),
+    "jira": ("baseUrl", "projectKey", "email", "apiToken"),
+}
+
 
 class IntegrationConfigure(EventModel):
+    """``integration:configure``: a Mattermost channel (``webhookUrl``, ``channel``, ``events``)
+    or a Jira Cloud project (``baseUrl``, ``projectKey``, ``email``, ``apiToken``, ``issueType``,
+    ``webhookSecret``)."""
+
     prdId: str = Id
-    type: Literal["mattermost"]
-    webhookUrl: str = Field(min_length=1, max_length=2000)
+    type: Literal["mattermost", "jira"]
+    webhookUrl: str | None = Field(default=None, min_length=1, max_length=2000)
     channel: str | None = Field(default=None, min_length=1, max_length=64)
     events: list[ChatEvent] | None = Field(default=None, min_length=1, max_length=5)
+    baseUrl: str | None = Field(default=None, min_length=1, max_length=200)
+    projectKey: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{0,9}$")  # Jira's default key rule
+    email: str | None = Field(default=None, min_length=3, max_length=254, pattern=r"^[^\s:@]+@[^\s:@]+$")
+    apiToken: str | None = Field(default=None, min_length=1, max_length=1000, pattern=r"^\S+$")
+    issueType: str = Field(default="Story", min_length=1, max_length=60)
+    webhookSecret: str | None = Field(default=None, min_length=16, max_length=200)
+
+    @model_validator(mode="after")
+    def _has_what_its_type_needs(self) -> Self:
+        missing = [name for name in REQUIRED_BY_TYPE[self.type] if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"type {self.type!r} needs {', '.join(missing)}")
+        return self

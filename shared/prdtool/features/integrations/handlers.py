@@ -1,5 +1,6 @@
-"""Linking a PRD to a chat channel. The webhook URL is a credential (its key lets anyone post to
-the channel): it is kept encrypted in SSM, and never shown again in full."""
+"""Linking a PRD to a chat channel or a Jira Cloud project. A webhook URL (its key lets anyone
+post to the channel) and a Jira API token are credentials: they are kept encrypted in SSM, and
+never shown again (a URL only masked)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from prdtool.engine.chat import CHAT_EVENTS
 from prdtool.engine.context import RequestContext
 from prdtool.engine.document_records import ChatLink
 from prdtool.features.integrations.events import IntegrationConfigure
+from prdtool.features.integrations.jira_link import configure_jira
 from prdtool.features.integrations.mattermost import check_webhook_url
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.router import Router
@@ -20,6 +22,14 @@ def integration_configure(ctx: RequestContext, data: IntegrationConfigure) -> di
     services = ctx.services
     services.documents.existing(data.prdId)
     services.access.require(ctx.principal, data.prdId, "owner", "Configuring integrations", fresh=True)
+    if data.type == "jira":
+        return configure_jira(ctx, data)
+    return _configure_mattermost(ctx, data)
+
+
+def _configure_mattermost(ctx: RequestContext, data: IntegrationConfigure) -> dict[str, Any]:
+    services = ctx.services
+    assert data.webhookUrl is not None  # the payload model requires it for this type
     if not services.settings.chat_queue_url:
         raise AppError(ErrorCode.NOT_AVAILABLE, "Chat notifications are not set up on this server")
     try:
@@ -32,7 +42,7 @@ def integration_configure(ctx: RequestContext, data: IntegrationConfigure) -> di
     # The secret first, the link after: a link never names a webhook that is not stored. A
     # failure in between (or two owners at once) can leave the new URL under the old link's
     # description until the next configure, which writes both again.
-    services.store_chat_webhook(parameter, webhook.url)
+    services.store_secret(parameter, webhook.url)
     services.documents.link_chat(
         ChatLink(
             data.prdId,

@@ -1,0 +1,102 @@
+"""``integration:configure {type: 'jira'}`` through the gateway, against the fake Jira Cloud over
+HTTP: the connection is checked once, a bad token, project or issue type is refused with the field
+to fix and nothing stored, and the token is kept in SSM only, never echoed or in DynamoDB."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from prdtool_local.fake_jira import API_TOKEN, EMAIL, Failure, FakeJira, start_fake_jira
+from tests.fakes.aws_http import FakeAws
+from tests.handlers.conftest import Stack
+from tests.handlers.rooms import call
+
+
+@pytest.fixture
+def jira() -> Iterator[FakeJira]:
+    with start_fake_jira() as fake:
+        yield fake
+
+
+def configure(jira: FakeJira, prd_id: str, **overrides: Any) -> dict[str, Any]:
+    payload = {"prdId": prd_id, "type": "jira", "baseUrl": jira.base_url, "projectKey": "PROJ", "email": EMAIL,
+               "apiToken": API_TOKEN, **overrides}  # fmt: skip
+    return payload
+
+
+def stored(stack: Stack) -> str:
+    """Everything the documents table holds, as text."""
+    return json.dumps(boto3.client("dynamodb").scan(TableName=stack.settings.documents_table)["Items"])
+
+
+def test_a_link_is_checked_with_jira_and_the_token_kept_in_ssm_only(
+    stack: Stack, fake_aws: FakeAws, prd: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, _ = prd
+    secret = "whsec-0123456789abcdef"
+    ack = call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id, webhookSecret=secret))
+    assert ack == {
+        "ok": True, "prdId": prd_id, "type": "jira", "baseUrl": jira.base_url, "projectKey": "PROJ",
+        "projectName": "Product", "email": EMAIL, "issueType": "Story",
+        "account": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Sync Bot"}, "webhookSecret": True,
+    }  # fmt: skip
+    assert [(r.method, r.path) for r in jira.requests] == [("GET", "/rest/api/3/myself"),
+                                                            ("GET", "/rest/api/3/project/PROJ")]  # fmt: skip
+    assert API_TOKEN not in stored(stack) and secret not in stored(stack)
+    parameter = boto3.client("ssm").get_parameter(Name=f"/prdtool/integrations/{prd_id}/jira", WithDecryption=True)
+    assert parameter["Parameter"]["Type"] == "SecureString"
+    assert json.loads(parameter["Parameter"]["Value"]) == {"apiToken": API_TOKEN, "webhookSecret": secret}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"apiToken": "ATATT-wrong"}, "apiToken", "refused the credentials"),
+        ({"projectKey": "NOPE"}, "projectKey", "No project NOPE"),
+        ({"issueType": "Epic"}, "issueType", "has no issue type 'Epic' (it has Story, Task, Bug)"),
+        ({"baseUrl": "http://jira.example.com"}, "baseUrl", ""),
+    ],
+)
+def test_what_jira_refuses_is_refused_with_the_field_to_fix_and_nothing_is_stored(
+    stack: Stack, fake_aws: FakeAws, prd: tuple[str, str, str], jira: FakeJira, overrides: dict[str, str],
+    field: str, words: str,
+) -> None:  # fmt: skip
+    prd_id, owner, _ = prd
+    ack = call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id, **overrides))
+    assert ack["error"]["code"] == "VALIDATION_FAILED", ack
+    assert ack["error"]["data"]["errors"][0]["field"] == field and words in ack["error"]["message"]
+    assert "ATATT" not in json.dumps(ack)  # no token in what comes back, not even the wrong one
+    assert "integration#jira" not in stored(stack)
+    assert boto3.client("ssm").describe_parameters()["Parameters"] == []
+
+
+def test_a_jira_that_fails_or_throttles_is_a_retryable_refusal(
+    stack: Stack, fake_aws: FakeAws, prd: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, _ = prd
+    jira.fail(Failure(429, retry_after=7))
+    ack = call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id))
+    assert ack["error"]["code"] == "INTEGRATION_UNAVAILABLE"
+    assert ack["error"]["data"] == {"retryable": True, "retryAfter": 7}
+    jira.fail(Failure(500, path_prefix="/rest/api/3/project"))
+    ack = call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id))
+    assert ack["error"]["code"] == "INTEGRATION_UNAVAILABLE" and "integration#jira" not in stored(stack)
+    assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id))["ok"]
+
+
+def test_only_the_owner_configures_and_a_jira_link_needs_its_fields(
+    stack: Stack, fake_aws: FakeAws, prd: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, editor = prd
+    assert call(stack, fake_aws, editor, "integration:configure", configure(jira, prd_id))["error"]["code"] == (
+        "FORBIDDEN"
+    )
+    missing = {k: v for k, v in configure(jira, prd_id).items() if k != "apiToken"}
+    refused = call(stack, fake_aws, owner, "integration:configure", missing)
+    assert refused["error"]["code"] == "VALIDATION_FAILED" and "apiToken" in refused["error"]["message"]
+    assert jira.requests == []  # nothing was asked of Jira for a payload that does not validate
