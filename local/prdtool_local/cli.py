@@ -1,9 +1,10 @@
-"""``prdtool-local``: serve the stack locally, or mint a token it accepts."""
+"""``prdtool-local``: serve the stack locally, mint a token it accepts, or serve a fake Jira Cloud."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -50,7 +51,13 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--user", default="user_123", help="user id (a local token is minted)")
     e.add_argument("--prd", default="prd_123")
 
+    j = commands.add_parser("fake-jira", help="serve a fake Jira Cloud (REST v3) to link PRDs to, no account needed")
+    j.add_argument("--port", type=int, default=3002, help="0 picks a free one")
+    j.add_argument("--project", action="append", default=[], metavar="KEY", help="a project (default PROJ; repeatable)")
+
     args = parser.parse_args(argv)
+    if args.command == "fake-jira":
+        return _fake_jira(args.port, args.project or ["PROJ"])
     if args.command == "edit":
         from prdtool_local.terminal import edit
 
@@ -61,6 +68,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     options = _options(args)
     asyncio.run(serve(options, _announce))
+    return 0
+
+
+def _fake_jira(port: int, projects: list[str]) -> int:
+    """Serve the fake Jira until Ctrl-C, after saying how to link a PRD to it."""
+    import threading
+
+    from prdtool_local.fake_jira import API_TOKEN, EMAIL, Project, start_fake_jira
+
+    with start_fake_jira(projects=[Project(key) for key in projects], port=port) as jira:
+        print(f"fake Jira Cloud at {jira.base_url} (projects {', '.join(projects)})", flush=True)
+        print("link a PRD to it: integration:configure {prdId, type: 'jira', "
+              f"baseUrl: '{jira.base_url}', projectKey: '{projects[0]}', email: '{EMAIL}', "
+              f"apiToken: '{API_TOKEN}'}}", flush=True)  # fmt: skip
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C ends it
+            threading.Event().wait()
     return 0
 
 

@@ -9,8 +9,12 @@ import email.utils
 import hashlib
 import hmac
 import json
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,3 +283,20 @@ def test_a_status_change_gives_a_signed_webhook_body(client: JiraClient, jira: F
     assert client.get_issue(key, ["status"])["fields"]["status"]["name"] == "Done"
     expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     assert sign_webhook(body, "s3cret") == f"sha256={expected}"
+
+
+def test_prdtool_local_serves_the_fake_jira_for_make_dev() -> None:
+    """``prdtool-local fake-jira`` prints where it is and how to link a PRD, and answers the client."""
+    cli = Path(sys.executable).with_name("prdtool-local")
+    process = subprocess.Popen([str(cli), "fake-jira", "--port", "0", "--project", "SHOP"], stdout=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().split()
+        base_url = first[4]
+        assert first[:4] == ["fake", "Jira", "Cloud", "at"] and "apiToken:" in process.stdout.readline()
+        with JiraClient(JiraSite(base_url, EMAIL, API_TOKEN)) as jira:
+            assert jira.project("SHOP")["key"] == "SHOP"
+    finally:
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
