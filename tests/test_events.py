@@ -21,6 +21,7 @@ from prdtool.api import build_router
 from prdtool.engine.chat import tell_chat
 from prdtool.engine.services import Services
 from prdtool.features.ai.steps import run_step
+from prdtool.features.integrations.jira_webhook import receive_jira_webhook
 from prdtool.features.integrations.mattermost import DeliveryPolicy
 from prdtool.features.integrations.notifier import Notifier
 from prdtool.features.versions.clone import serve_git
@@ -51,6 +52,7 @@ SAMPLES: dict[str, list[str]] = {
     "NotifierFunction": ["notifier-chat-post"],
     "VersionsFunction": ["versions-create"],
     "GitHttpFunction": ["git-http-info-refs"],
+    "JiraWebhookFunction": ["jira-webhook"],
 }
 EVENT_TYPES = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}  # every other route: MESSAGE
 
@@ -255,6 +257,19 @@ def check_versions(event: dict[str, Any]) -> None:
     assert ROUTER.model_of(event["event"]) is VersionCreate
 
 
+def check_jira_webhook(event: dict[str, Any]) -> None:
+    """A Jira webhook on the template's route, for the PRD its label names; signed with another
+    secret than the link's, it is refused 401 (``sam local invoke`` shows the refusal)."""
+    [route] = RESOURCES["JiraWebhookFunction"]["Properties"]["Events"].values()
+    assert route["Type"] == "HttpApi" and f"POST {route['Properties']['Path']}" == event["routeKey"]
+    link = SimpleNamespace(webhook_secret=True, parameter="/prdtool/integrations/prd_123/jira")
+    services = SimpleNamespace(
+        documents=SimpleNamespace(jira_link=lambda prd_id: link if prd_id == "prd_123" else None),
+        read_secret=lambda parameter: json.dumps({"webhookSecret": "the-links-own-secret"}),
+    )
+    assert receive_jira_webhook(services, event)["statusCode"] == 401  # type: ignore[arg-type]
+
+
 def check_git_http(event: dict[str, Any]) -> None:
     """An HTTP API (payload 2.0) request on the template's route; a token that does not verify
     gets 401 with the basic-auth challenge git answers with its credentials."""
@@ -281,6 +296,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "NotifierFunction": check_notifier,
     "VersionsFunction": check_versions,
     "GitHttpFunction": check_git_http,
+    "JiraWebhookFunction": check_jira_webhook,
 }
 
 

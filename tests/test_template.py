@@ -75,6 +75,7 @@ def test_every_function_has_a_thin_entry_point() -> None:
         "NotifierFunction",
         "VersionsFunction",
         "GitHttpFunction",
+        "JiraWebhookFunction",
     }
     for function in functions.values():
         app = ROOT / function["Properties"]["CodeUri"] / "app.py"

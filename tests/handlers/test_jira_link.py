@@ -1,6 +1,7 @@
 """``integration:configure {type: 'jira'}`` through the gateway, against the fake Jira Cloud over
 HTTP: the connection is checked once, a bad token, project or issue type is refused with the field
-to fix and nothing stored, and the token is kept in SSM only, never echoed or in DynamoDB."""
+to fix and nothing stored, and the token is kept in SSM only, never echoed or in DynamoDB. And
+Jira's webhooks, accepted only with the link's signature, told to the room."""
 
 from __future__ import annotations
 
@@ -11,10 +12,13 @@ from typing import Any
 import boto3
 import pytest
 
-from prdtool_local.fake_jira import API_TOKEN, EMAIL, Failure, FakeJira, start_fake_jira
+from prdtool.features.integrations.jira import JiraClient, JiraSite
+from prdtool.features.integrations.jira_issues import sync_label
+from prdtool_local.fake_jira import API_TOKEN, EMAIL, Failure, FakeJira, sign_webhook, start_fake_jira
 from tests.fakes.aws_http import FakeAws
 from tests.handlers.conftest import Stack
-from tests.handlers.rooms import call
+from tests.handlers.rooms import call, events
+from tests.support import ROOT
 
 
 @pytest.fixture
@@ -100,3 +104,61 @@ def test_only_the_owner_configures_and_a_jira_link_needs_its_fields(
     refused = call(stack, fake_aws, owner, "integration:configure", missing)
     assert refused["error"]["code"] == "VALIDATION_FAILED" and "apiToken" in refused["error"]["message"]
     assert jira.requests == []  # nothing was asked of Jira for a payload that does not validate
+
+
+def webhook(body: bytes, signature: str | None) -> dict[str, Any]:
+    """A Jira webhook as the HTTP API hands it to the function (payload format 2.0)."""
+    event = json.loads((ROOT / "events" / "jira-webhook.json").read_text())
+    event["body"] = body.decode()
+    event["headers"].pop("x-hub-signature", None)
+    if signature is not None:
+        event["headers"]["x-hub-signature"] = signature
+    return event
+
+
+def test_a_signed_webhook_reaches_the_room_and_anything_else_is_refused(
+    stack: Stack, fake_aws: FakeAws, prd: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, editor = prd
+    secret = "whsec-0123456789abcdef"
+    assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id, webhookSecret=secret))["ok"]
+    key = jira_issue(jira, prd_id)
+    body = jira.set_status(key, "Done")
+    fake_aws.posts.clear()
+
+    refused = [
+        webhook(body, None),
+        webhook(body, sign_webhook(body, "another-secret-0000")),
+        webhook(body.replace(b"Done", b"Dune"), sign_webhook(body, secret)),  # the body changed after signing
+        webhook(b"not json", sign_webhook(b"not json", secret)),
+        webhook(
+            body.replace(prd_id.encode(), b"prd_other"),
+            sign_webhook(body.replace(prd_id.encode(), b"prd_other"), secret),
+        ),
+    ]
+    for event in refused:
+        answer = stack.invoke("jira_webhook", event)
+        assert (answer["statusCode"], json.loads(answer["body"])) == (401, {"message": "Signature not accepted"})
+    assert not fake_aws.posts.get(owner) and not fake_aws.posts.get(editor)
+
+    answer = stack.invoke("jira_webhook", webhook(body, sign_webhook(body, secret)))
+    assert answer["statusCode"] == 200
+    for person in (owner, editor):
+        [told] = events(fake_aws, person, "integration:notification")
+        change = "status: To Do -> Done"
+        assert told == {"type": "jira", "prdId": prd_id, "issueKey": key, "storyTitle": "As a shopper, I want to pay",
+                        "change": change, "message": f"{key} As a shopper, I want to pay: {change}"}  # fmt: skip
+
+
+def jira_issue(jira: FakeJira, prd_id: str) -> str:
+    """An issue of the PRD in the fake, as a sync makes them (labelled with the PRD)."""
+    site = JiraSite(jira.base_url, EMAIL, API_TOKEN)
+    with JiraClient(site) as client:
+        return client.create_issue(
+            {
+                "project": {"key": "PROJ"},
+                "summary": "As a shopper, I want to pay",
+                "issuetype": {"name": "Story"},
+                "labels": [sync_label(prd_id)],
+            }
+        )

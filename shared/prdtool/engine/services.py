@@ -135,6 +135,11 @@ class Services(Transport):
         dead-letter queue are the queue's)."""
         self._sqs.send_message(QueueUrl=self.settings.chat_queue_url, MessageBody=json.dumps(body))
 
+    def read_secret(self, parameter: str) -> str:
+        """A credential ``store_secret`` kept."""
+        answer = self._ssm.get_parameter(Name=parameter, WithDecryption=True)
+        return str(answer["Parameter"]["Value"])
+
     def store_secret(self, parameter: str, value: str) -> None:
         """Keep a credential (a webhook URL, whose key lets anyone post; an API token) encrypted,
         in SSM: never in plain DynamoDB."""

@@ -17,6 +17,7 @@ from typing import Any
 from prdtool.engine.user_stories import UserStory
 
 __all__ = [
+    "LABEL_PREFIX",
     "MAX_LABEL_CHARS",
     "MAX_SUMMARY_CHARS",
     "inline_nodes",
@@ -30,7 +31,7 @@ MAX_SUMMARY_CHARS = 255
 """Jira's limit on an issue's summary, counted as Java counts a string's length (UTF-16 code units)."""
 MAX_LABEL_CHARS = 255
 """Jira's limit on a label's length."""
-_LABEL_PREFIX = "prdtool-"
+LABEL_PREFIX = "prdtool-"
 _ELLIPSIS = "…"
 
 Node = dict[str, Any]
@@ -163,7 +164,7 @@ def sync_label(prd_id: str) -> str:
     if not prd_id.strip():
         raise ValueError("a PRD id is needed for its label")
     safe = "_".join(prd_id.split())
-    label = _LABEL_PREFIX + safe
+    label = LABEL_PREFIX + safe
     if safe == prd_id and len(label) <= MAX_LABEL_CHARS:
         return label
     digest = "-" + hashlib.blake2b(prd_id.encode(), digest_size=4).hexdigest()
