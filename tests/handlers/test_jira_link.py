@@ -162,3 +162,31 @@ def jira_issue(jira: FakeJira, prd_id: str) -> str:
                 "labels": [sync_label(prd_id)],
             }
         )
+
+
+def test_the_status_shows_each_story_with_its_issue_and_what_jira_last_said(
+    stack: Stack, fake_aws: FakeAws, prd: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, editor = prd
+    unlinked = call(stack, fake_aws, editor, "integration:status", {"prdId": prd_id})
+    assert unlinked == {"ok": True, "prdId": prd_id, "type": "jira", "linked": False, "stories": []}
+    secret = "whsec-0123456789abcdef"
+    assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id, webhookSecret=secret))["ok"]
+    key = jira_issue(jira, prd_id)
+    joined = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})
+    clock = {**joined["vectorClock"], joined["clockKey"]: joined["vectorClock"].get(joined["clockKey"], 0) + 1}
+    stories = f"\n\n## User Stories\n- As a shopper, I want to pay [{key}]\n- As a clerk, I want refunds\n"
+    insert = {"type": "insert", "position": len("Hello world"), "content": stories, "vectorClock": clock}
+    assert call(stack, fake_aws, owner, "operation:edit", {"prdId": prd_id, "operation": insert})["ok"]
+    for status in ("In Progress", "Done"):
+        body = jira.set_status(key, status)
+        assert stack.invoke("jira_webhook", webhook(body, sign_webhook(body, secret)))["statusCode"] == 200
+    shown = call(stack, fake_aws, editor, "integration:status", {"prdId": prd_id})
+    assert shown == {
+        "ok": True, "prdId": prd_id, "type": "jira", "linked": True, "baseUrl": jira.base_url, "projectKey": "PROJ",
+        "issueType": "Story", "stories": [
+            {"title": "As a shopper, I want to pay", "issueKey": key, "status": "Done",
+             "url": f"{jira.base_url}/browse/{key}"},
+            {"title": "As a clerk, I want refunds", "issueKey": None, "status": None, "url": None},
+        ],
+    }  # fmt: skip

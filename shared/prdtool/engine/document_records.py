@@ -3,7 +3,7 @@
 One DynamoDB table, keyed by document (``prd_id``) and item (``meta``, ``member#<user>``,
 ``session#<connection>``, ``clock#<key>``, ``conflict#<id>``, ``comment#<id>``,
 ``chat#<platform>``, ``version#<ordinal>``, ``label#<version>``, ``approval#<id>``, ``review``,
-``suggestion#<id>``, ``integration#jira``), so everything
+``suggestion#<id>``, ``integration#jira``, ``jira-issue#<key>``), so everything
 about a document is one Query away and no item grows with the document's history.
 """
 
@@ -41,6 +41,7 @@ __all__ = [
     "Conflict",
     "DocumentMeta",
     "DocumentRecords",
+    "JiraIssue",
     "JiraLink",
     "Membership",
     "ReviewLease",
@@ -65,6 +66,7 @@ LABEL = "label#"
 APPROVAL = "approval#"
 REVIEW = "review"
 JIRA = "integration#jira"
+JIRA_ISSUE = "jira-issue#"
 SUGGESTION = "suggestion#"
 # How often a transaction that lost a race with another on the same document is tried again.
 _TRANSACTION_TRIES = 5
@@ -211,6 +213,15 @@ class JiraLink(_DocumentItem):
     configured_at = NumberAttribute()
 
 
+class JiraIssue(_DocumentItem):
+    """What Jira last said of one of the document's issues (its webhooks), item ``jira-issue#<key>``."""
+
+    issue_key = UnicodeAttribute()
+    summary = UnicodeAttribute()
+    status = UnicodeAttribute(null=True)
+    changed_at = NumberAttribute()
+
+
 class Version(_DocumentItem):
     """One version: a commit of the document's text in its git history, with its label (a tag).
     ``ordinal`` counts versions from 1; labels only ever grow, so it orders them as semver does."""
@@ -306,6 +317,7 @@ class ClockLease(_DocumentItem):
 
 _MODELS = (
     _DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict, Comment, ChatLink, JiraLink,
+    JiraIssue,
     Version, VersionLabel, Approval, ReviewLease, Suggestion,
 )  # fmt: skip
 
@@ -691,6 +703,21 @@ class DocumentRecords:
     def link_jira(self, link: JiraLink) -> None:
         link.item = JIRA
         link.save()
+
+    def note_jira_issue(self, issue: JiraIssue) -> None:
+        """Keep what Jira said of an issue, unless something it said later is kept already
+        (webhooks may arrive out of order)."""
+        issue.item = JIRA_ISSUE + issue.issue_key
+        try:
+            issue.save(condition=JiraIssue.item.does_not_exist() | (JiraIssue.changed_at <= issue.changed_at))
+        except PutError as exc:
+            if not condition_failed(exc):
+                raise
+
+    def jira_issues(self, prd_id: str) -> dict[str, JiraIssue]:
+        """What Jira last said of each of the document's issues, by key."""
+        found = JiraIssue.query(prd_id, JiraIssue.item.startswith(JIRA_ISSUE), consistent_read=True)
+        return {issue.issue_key: issue for issue in found}
 
     # ---------------------------------------------------------------- clock keys
 

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from prdtool.kernel.payloads import EventModel, Id
 
-__all__ = ["REQUIRED_BY_TYPE", "ChatEvent", "IntegrationConfigure"]
+__all__ = ["REQUIRED_BY_TYPE", "ChatEvent", "IntegrationConfigure", "IntegrationStatus"]
 
 ChatEvent = Literal["comment", "mention", "document", "approval", "version"]
 
@@ -42,3 +42,10 @@ class IntegrationConfigure(EventModel):
         if missing:
             raise ValueError(f"type {self.type!r} needs {', '.join(missing)}")
         return self
+
+
+class IntegrationStatus(EventModel):
+    """``integration:status`` (extension): a PRD's Jira link and its stories' issues."""
+
+    prdId: str = Id
+    type: Literal["jira"] = "jira"

@@ -14,11 +14,12 @@ from typing import Any
 
 from prdtool.engine.context import RequestContext
 from prdtool.engine.document_records import JiraLink
+from prdtool.engine.user_stories import user_stories
 from prdtool.features.integrations.events import IntegrationConfigure
 from prdtool.features.integrations.jira import JiraClient, JiraError, JiraSite, check_site_url
 from prdtool.kernel.errors import AppError, ErrorCode
 
-__all__ = ["CHECK_TIMEOUT_S", "configure_jira"]
+__all__ = ["CHECK_TIMEOUT_S", "configure_jira", "jira_status"]
 
 CHECK_TIMEOUT_S = 8.0  # per call; two calls fit well within the gateway's 29 s
 
@@ -75,6 +76,28 @@ def configure_jira(ctx: RequestContext, data: IntegrationConfigure) -> dict[str,
         "account": account,
         "webhookSecret": data.webhookSecret is not None,  # whether one is kept, never the secret
     }
+
+
+def jira_status(ctx: RequestContext, prd_id: str) -> dict[str, Any]:
+    """The PRD's Jira link (what may be shown) and each user story with its issue key (the marker
+    next to it in the text) and what Jira last said of that issue (its webhooks)."""
+    services = ctx.services
+    link = services.documents.jira_link(prd_id)
+    issues = services.documents.jira_issues(prd_id) if link else {}
+    text = services.editor.load(prd_id).document.content
+    stories = []
+    for story in user_stories(text):
+        known = issues.get(story.issue_key) if story.issue_key else None
+        stories.append({
+            "title": story.title,
+            "issueKey": story.issue_key,
+            "status": known.status if known else None,
+            "url": f"{link.base_url}/browse/{story.issue_key}" if link and story.issue_key else None,
+        })  # fmt: skip
+    answer: dict[str, Any] = {"prdId": prd_id, "type": "jira", "linked": link is not None, "stories": stories}
+    if link:
+        answer.update(baseUrl=link.base_url, projectKey=link.project_key, issueType=link.issue_type)
+    return answer
 
 
 def _refused(err: JiraError, asking: str, project_key: str) -> AppError:

@@ -1,5 +1,5 @@
 """Jira's webhooks: a change to a PRD's issue in Jira (its status moved to Done, say), told to the
-PRD's room as ``integration:notification``.
+PRD's room as ``integration:notification``, and kept for ``integration:status``.
 
 Jira Cloud signs an admin webhook saved with a secret: ``X-Hub-Signature: sha256=<hex>``, the
 HMAC-SHA256 of the raw body with that secret. The PRD is named by the issue's label (the one the
@@ -17,6 +17,7 @@ import hmac
 import json
 from typing import Any
 
+from prdtool.engine.document_records import JiraIssue
 from prdtool.engine.rooms import broadcast
 from prdtool.engine.services import Services
 from prdtool.features.integrations.jira_issues import LABEL_PREFIX
@@ -83,6 +84,18 @@ def receive_jira_webhook(services: Services, event: dict[str, Any]) -> dict[str,
         return _REFUSED
     described = describe_change(payload)
     if described is not None:
+        fields = payload["issue"].get("fields") or {}
+        status = (fields.get("status") or {}).get("name") if isinstance(fields.get("status"), dict) else None
+        at = payload.get("timestamp")
+        services.documents.note_jira_issue(
+            JiraIssue(
+                prd_id,
+                issue_key=described["issueKey"],
+                summary=described["storyTitle"],
+                status=str(status) if status else None,
+                changed_at=int(at) if isinstance(at, int) else services.clock(),
+            )
+        )
         notification = {"type": "jira", "prdId": prd_id, **described}
         broadcast(services, services.sender(), prd_id, "integration:notification", lambda _: notification)
     return _DONE
