@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import email.utils
-import ipaddress
 import json
 import re
 import time
@@ -43,6 +42,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util import Timeout
 
+from prdtool.features.integrations.addresses import is_loopback
+
 __all__ = ["JiraClient", "JiraError", "JiraErrorKind", "JiraSite", "check_site_url"]
 
 JiraErrorKind = Literal["credentials_refused", "not_found", "rate_limited", "server", "timeout", "network", "rejected"]
@@ -53,15 +54,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 # --- The site ---------------------------------------------------------------------------------------
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8 and ::1
-    except ValueError:
-        return False
 
 
 def check_site_url(url: str, allow_loopback_http: bool) -> str:
@@ -84,7 +76,7 @@ def check_site_url(url: str, allow_loopback_http: bool) -> str:
         raise ValueError("The Jira site URL must start with https://, such as https://your-site.atlassian.net.")
     if not host:
         raise ValueError("The Jira site URL has no host.")
-    if scheme == "http" and not (allow_loopback_http and _is_loopback(host)):
+    if scheme == "http" and not (allow_loopback_http and is_loopback(host)):
         raise ValueError(f"The Jira site URL must use https (not http://{host}).")
     if parts.username is not None or parts.password is not None:
         raise ValueError("The Jira site URL must not contain a user name or password; give the email and token apart.")

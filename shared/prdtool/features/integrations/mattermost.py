@@ -15,7 +15,6 @@ people.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import re
@@ -38,6 +37,8 @@ from urllib3.exceptions import (
 )
 from urllib3.response import BaseHTTPResponse
 from urllib3.util import Retry, Timeout
+
+from prdtool.features.integrations.addresses import is_loopback
 
 __all__ = [
     "MAX_POST_CHARS",
@@ -88,15 +89,6 @@ class WebhookUrl:
         return f"{parts.scheme}://{self.authority}{prefix}/hooks/…{self.key_tail}"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8 and ::1
-    except ValueError:
-        return False
-
-
 def check_webhook_url(url: str) -> WebhookUrl:
     """Check a Mattermost incoming-webhook URL; raise ``ValueError`` saying what is wrong with it.
 
@@ -117,7 +109,7 @@ def check_webhook_url(url: str) -> WebhookUrl:
         raise ValueError("The webhook URL must start with https://.")
     if not host:
         raise ValueError("The webhook URL has no host.")
-    if scheme == "http" and not _is_loopback(host):
+    if scheme == "http" and not is_loopback(host):
         raise ValueError(f"The webhook URL must use https (http is allowed only on this machine, not {host}).")
     if parts.username is not None or parts.password is not None:
         raise ValueError("The webhook URL must not contain a user name or password.")
