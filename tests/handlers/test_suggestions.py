@@ -457,3 +457,29 @@ def test_a_long_review_hands_over_to_one_successor(stack: Stack, fake_aws: FakeA
         stack.clock.advance(0.1)
     successors = executions(reviews.arn)[1:]
     assert [(s["holder"], s["generation"], s["looks"]) for s in successors] == [(execution["holder"], 1, 0)]
+
+
+def test_suggestions_a_crashed_review_opened_are_told_by_the_next_one(
+    stack: Stack, fake_aws: FakeAws, reviews: Reviews, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prdtool.features.ai import review
+
+    owner = client(stack, fake_aws, "user_a", "Ann")
+    prd_id = new_prd(stack, fake_aws, owner, PRD)
+    [execution] = executions(reviews.arn)
+    told = review._tell_editors
+
+    def crash(*args: Any) -> None:
+        raise RuntimeError("the worker died before telling anyone")
+
+    monkeypatch.setattr(review, "_tell_editors", crash)
+    stack.clock.advance(3)
+    with pytest.raises(RuntimeError):
+        reviews.look(execution)
+    opened = call(stack, fake_aws, owner, "ai:suggestion-list", {"prdId": prd_id})["suggestions"]
+    assert opened and not events(fake_aws, owner, "ai:suggestion")  # open, but nobody was told
+    stack.invoke("ai_worker", {"step": "review-let-go", "prdId": prd_id, "holder": execution["holder"]})
+
+    monkeypatch.setattr(review, "_tell_editors", told)
+    review_now(stack, fake_aws, reviews, owner, prd_id)  # the next edit's review
+    assert {s["suggestionId"] for s in events(fake_aws, owner, "ai:suggestion")} == {s["suggestionId"] for s in opened}

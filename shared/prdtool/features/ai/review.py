@@ -99,7 +99,7 @@ def _look(services: Services, provider: Provider, prd_id: str, holder: str) -> i
             return None
         loaded = services.editor.load(prd_id)
         if services.documents.meta(prd_id) is not None:
-            review_document(services, provider, loaded, services.clock())
+            review_document(services, provider, loaded, services.clock(), lease.reviewed_seq)
         schedule.reviewed(prd_id, holder, loaded.seq, services.clock())
     elif look.wait_s == 0:
         # Nothing new since the last review: let go. An edit that committed before the lease was
@@ -122,8 +122,14 @@ def _head(services: Services, prd_id: str) -> tuple[int, int]:
     return services.editor.load(prd_id).seq, 0
 
 
-def review_document(services: Services, provider: Provider, loaded: LoadedDocument, now: int) -> ReviewOutcome:
-    """Review the document as ``loaded``: open, withdraw, and tell the room's editors."""
+def review_document(
+    services: Services, provider: Provider, loaded: LoadedDocument, now: int, reviewed_seq: int = 0
+) -> ReviewOutcome:
+    """Review the document as ``loaded``: open, withdraw, and tell the room's editors.
+
+    ``reviewed_seq`` is the last review the lease recorded as done: suggestions opened by a later
+    one (a review that crashed after opening them, before telling anyone) are told again, with
+    their ids, so none stays unannounced (at least once: clients know them by id)."""
     prd_id, document = loaded.prd_id, loaded.document
     text = document.content
     store = SuggestionStore()
@@ -137,7 +143,10 @@ def review_document(services: Services, provider: Provider, loaded: LoadedDocume
         findings += _model_findings(services, provider, prd_id, text, findings, kept)
     found_keys = {f.key for f in findings}
     withdrawn: list[tuple[Suggestion, str]] = []
+    untold: list[tuple[Suggestion, int]] = []
     for s, placed in zip(open_ones, place_of(open_ones, document), strict=True):
+        if placed.at is not None and not placed.subject_gone and s.reviewed_seq > reviewed_seq:
+            untold.append((s, placed.at))  # kept unless withdrawn below
         if placed.at is None or placed.subject_gone:
             withdrawn.append((s, "anchor_deleted"))
         elif s.rule != "model" and s.key not in found_keys:
@@ -154,7 +163,9 @@ def review_document(services: Services, provider: Provider, loaded: LoadedDocume
     opened = [new_suggestion(prd_id, f, document, loaded.seq, now) for f in fresh]
     if not store.open(prd_id, opened):
         return ReviewOutcome(0, len(withdrawn), asked_model)  # the document was deleted meanwhile
-    _tell_editors(services, prd_id, text, opened, [f.at for f in fresh], withdrawn)
+    untold = [(s, at) for s, at in untold if s.suggestion_id not in gone]
+    _tell_editors(services, prd_id, text, [*(s for s, _ in untold), *opened],
+                  [*(at for _, at in untold), *(f.at for f in fresh)], withdrawn)  # fmt: skip
     logger.info("reviewed", extra={"opened": len(opened), "withdrawn": len(withdrawn), "model": asked_model})
     return ReviewOutcome(len(opened), len(withdrawn), asked_model)
 
