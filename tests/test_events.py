@@ -53,6 +53,7 @@ SAMPLES: dict[str, list[str]] = {
     "VersionsFunction": ["versions-create"],
     "GitHttpFunction": ["git-http-info-refs"],
     "JiraWebhookFunction": ["jira-webhook"],
+    "JiraSyncFunction": ["jira-sync-prepare"],
 }
 EVENT_TYPES = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}  # every other route: MESSAGE
 
@@ -257,6 +258,30 @@ def check_versions(event: dict[str, Any]) -> None:
     assert ROUTER.model_of(event["event"]) is VersionCreate
 
 
+def check_jira_sync(event: dict[str, Any]) -> None:
+    """A step of the Jira sync state machine, with the keys its state passes, and the sync as the
+    gateway starts its execution (``Services.start_jira_sync``)."""
+    machine = RESOURCES["JiraSyncStateMachine"]["Properties"]
+    [(variable, arn)] = machine["DefinitionSubstitutions"].items()
+    assert arn == {"Fn::GetAtt": ["JiraSyncFunction", "Arn"]}
+    states = json.loads((ROOT / machine["DefinitionUri"]).read_text())["States"]
+    payload = states["Prepare"]["Parameters"]["Payload"]
+    assert states["Prepare"]["Parameters"]["FunctionName"] == f"${{{variable}}}"
+    assert event["step"] == payload["step"] and set(event) == {key.removesuffix(".$") for key in payload}
+    inputs: list[dict[str, Any]] = []
+
+    def start_execution(**call: Any) -> dict[str, str]:
+        inputs.append(json.loads(call["input"]))
+        return {"executionArn": "arn"}
+
+    caller = SimpleNamespace(
+        settings=SimpleNamespace(jira_sync_state_machine_arn="arn"),
+        _states=SimpleNamespace(start_execution=start_execution),
+    )
+    Services.start_jira_sync(caller, event["prdId"], event["syncId"])  # type: ignore[arg-type]
+    assert inputs == [{"prdId": event["prdId"], "syncId": event["syncId"]}]
+
+
 def check_jira_webhook(event: dict[str, Any]) -> None:
     """A Jira webhook on the template's route, for the PRD its label names; signed with another
     secret than the link's, it is refused 401 (``sam local invoke`` shows the refusal)."""
@@ -297,6 +322,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "VersionsFunction": check_versions,
     "GitHttpFunction": check_git_http,
     "JiraWebhookFunction": check_jira_webhook,
+    "JiraSyncFunction": check_jira_sync,
 }
 
 

@@ -76,6 +76,7 @@ def test_every_function_has_a_thin_entry_point() -> None:
         "VersionsFunction",
         "GitHttpFunction",
         "JiraWebhookFunction",
+        "JiraSyncFunction",
     }
     for function in functions.values():
         app = ROOT / function["Properties"]["CodeUri"] / "app.py"

@@ -190,3 +190,83 @@ def test_the_status_shows_each_story_with_its_issue_and_what_jira_last_said(
             {"title": "As a clerk, I want refunds", "issueKey": None, "status": None, "url": None},
         ],
     }  # fmt: skip
+
+
+@pytest.fixture
+def sync_machine(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The Jira sync state machine in moto (it records executions), before the gateway loads."""
+    definition = (ROOT / "statemachines" / "jira_sync.asl.json").read_text()
+    arn = str(boto3.client("stepfunctions").create_state_machine(
+        name="prdtool-jira-sync",
+        definition=definition.replace("${JiraSyncFunctionArn}", "arn:aws:lambda:us-east-1:123456789012:function:j"),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"])  # fmt: skip
+    monkeypatch.setenv("JIRA_SYNC_STATE_MACHINE_ARN", arn)
+    return arn
+
+
+def test_a_sync_runs_once_at_a_time_and_only_for_a_linked_prd(
+    stack: Stack, fake_aws: FakeAws, sync_machine: str, prd: tuple[str, str, str], jira: FakeJira
+) -> None:
+    arn = sync_machine
+    prd_id, owner, editor = prd
+    sync = {"prdId": prd_id, "type": "jira"}
+    unlinked = call(stack, fake_aws, editor, "integration:sync", sync)
+    assert unlinked["error"]["code"] == "NOT_FOUND" and "integration:configure" in unlinked["error"]["message"]
+    assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id))["ok"]
+    started = call(stack, fake_aws, editor, "integration:sync", sync)
+    assert started == {
+        "ok": True,
+        "prdId": prd_id,
+        "type": "jira",
+        "syncId": started["syncId"],
+        "status": "in_progress",
+    }
+    again = call(stack, fake_aws, owner, "integration:sync", sync)
+    assert again["error"]["code"] == "ALREADY_EXISTS" and again["error"]["data"]["syncId"] == started["syncId"]
+    states = boto3.client("stepfunctions")
+    [execution] = states.list_executions(stateMachineArn=arn)["executions"]
+    assert json.loads(states.describe_execution(executionArn=execution["executionArn"])["input"]) == {
+        "prdId": prd_id, "syncId": started["syncId"]
+    }  # fmt: skip
+    # Once it ended, the next one may run.
+    stack.invoke("jira_sync", {"step": "fail", "prdId": prd_id, "syncId": started["syncId"], "error": {}})
+    assert call(stack, fake_aws, owner, "integration:sync", sync)["ok"]
+
+
+def test_the_sync_steps_create_each_story_once_and_write_the_keys_into_the_prd(
+    stack: Stack, fake_aws: FakeAws, sync_machine: str, prd: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, editor = prd
+    assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id))["ok"]
+    joined = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})
+    clock = {**joined["vectorClock"], joined["clockKey"]: joined["vectorClock"].get(joined["clockKey"], 0) + 1}
+    stories = "\n\n## User Stories\n- As a shopper, I want to pay\n  - Given a card, when I pay, then it is paid\n" \
+              "- As a clerk, I want refunds\n"  # fmt: skip
+    insert = {"type": "insert", "position": len("Hello world"), "content": stories, "vectorClock": clock}
+    assert call(stack, fake_aws, owner, "operation:edit", {"prdId": prd_id, "operation": insert})["ok"]
+
+    def run_sync() -> list[dict[str, Any]]:
+        sync_id = call(stack, fake_aws, owner, "integration:sync", {"prdId": prd_id, "type": "jira"})["syncId"]
+        ref = {"prdId": prd_id, "syncId": sync_id}
+        plan = stack.invoke("jira_sync", {"step": "prepare", **ref})
+        results = [stack.invoke("jira_sync", {"step": "story", **ref, "story": story}) for story in plan["stories"]]
+        stack.invoke("jira_sync", {"step": "finish", **ref, "results": results})
+        return results
+
+    fake_aws.posts.clear()
+    first = run_sync()
+    assert [r["outcome"] for r in first] == ["created", "created"] and len(jira.issues) == 2
+    statuses = events(fake_aws, editor, "integration:sync-status")
+    assert [s["message"] for s in statuses] == ["Syncing 0 of 2 user stories", "Syncing 1 of 2 user stories",
+                                                "Syncing 2 of 2 user stories",
+                                                "Synced 2 user stories: 2 created, 0 updated, 0 failed"]  # fmt: skip
+    assert statuses[-1]["status"] == "completed" and statuses[-1]["created"] == 2
+    text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+    assert "- As a shopper, I want to pay [PROJ-1]\n" in text and "- As a clerk, I want refunds [PROJ-2]\n" in text
+    description = json.dumps(jira.issues["PROJ-1"].fields["description"])
+    assert "Given a card, when I pay, then it is paid" in description
+
+    second = run_sync()
+    assert [(r["outcome"], r["issueKey"]) for r in second] == [("updated", "PROJ-1"), ("updated", "PROJ-2")]
+    assert len(jira.issues) == 2

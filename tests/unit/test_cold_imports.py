@@ -91,7 +91,8 @@ def test_the_versions_function_imports_git_and_its_own_area_and_no_router() -> N
     assert "prdtool.features.versions.handlers" not in loaded  # the gateway's side
 
 
-def test_the_jira_webhook_function_imports_its_own_area_and_no_router_or_model() -> None:
-    loaded = _modules_after_import("jira_webhook")
+@pytest.mark.parametrize("function", ["jira_webhook", "jira_sync"])
+def test_the_jira_functions_import_their_own_area_and_no_router_or_model(function: str) -> None:
+    loaded = _modules_after_import(function)
     assert "prdtool.kernel.router" not in loaded and "openai" not in loaded and "pygit2" not in loaded
     assert {m.split(".")[2] for m in loaded if m.startswith("prdtool.features.")} == {"integrations"}

@@ -3,7 +3,7 @@
 One DynamoDB table, keyed by document (``prd_id``) and item (``meta``, ``member#<user>``,
 ``session#<connection>``, ``clock#<key>``, ``conflict#<id>``, ``comment#<id>``,
 ``chat#<platform>``, ``version#<ordinal>``, ``label#<version>``, ``approval#<id>``, ``review``,
-``suggestion#<id>``, ``integration#jira``, ``jira-issue#<key>``), so everything
+``suggestion#<id>``, ``integration#jira``, ``jira-issue#<key>``, ``sync#jira``), so everything
 about a document is one Query away and no item grows with the document's history.
 """
 
@@ -43,6 +43,7 @@ __all__ = [
     "DocumentRecords",
     "JiraIssue",
     "JiraLink",
+    "JiraSync",
     "Membership",
     "ReviewLease",
     "RoomSession",
@@ -67,6 +68,7 @@ APPROVAL = "approval#"
 REVIEW = "review"
 JIRA = "integration#jira"
 JIRA_ISSUE = "jira-issue#"
+JIRA_SYNC = "sync#jira"
 SUGGESTION = "suggestion#"
 # How often a transaction that lost a race with another on the same document is tried again.
 _TRANSACTION_TRIES = 5
@@ -214,12 +216,31 @@ class JiraLink(_DocumentItem):
 
 
 class JiraIssue(_DocumentItem):
-    """What Jira last said of one of the document's issues (its webhooks), item ``jira-issue#<key>``."""
+    """One of the document's Jira issues, item ``jira-issue#<key>``: what Jira last said of it (its
+    webhooks), and the story as the last sync sent it (``fingerprint``, ``synced_at``)."""
 
     issue_key = UnicodeAttribute()
     summary = UnicodeAttribute()
     status = UnicodeAttribute(null=True)
-    changed_at = NumberAttribute()
+    changed_at = NumberAttribute(default=0)
+    fingerprint = UnicodeAttribute(null=True)
+    synced_at = NumberAttribute(null=True)
+
+
+class JiraSync(_DocumentItem):
+    """The document's Jira sync, running or last run (item ``sync#jira``): one at a time, taken by
+    a conditional write; its counts grow with each story (atomic ADDs, from parallel steps)."""
+
+    sync_id = UnicodeAttribute()
+    state = UnicodeAttribute()  # running, completed, failed
+    requester = UnicodeAttribute()  # JSON: the Recipient that asked (its progress goes there too)
+    started_at = NumberAttribute()
+    expires_at = NumberAttribute()  # ms: a sync whose execution died lets the next one run after it
+    total = NumberAttribute(default=0)
+    done = NumberAttribute(default=0)
+    created = NumberAttribute(default=0)
+    updated = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
 
 
 class Version(_DocumentItem):
@@ -317,7 +338,7 @@ class ClockLease(_DocumentItem):
 
 _MODELS = (
     _DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict, Comment, ChatLink, JiraLink,
-    JiraIssue,
+    JiraIssue, JiraSync,
     Version, VersionLabel, Approval, ReviewLease, Suggestion,
 )  # fmt: skip
 
@@ -704,15 +725,62 @@ class DocumentRecords:
         link.item = JIRA
         link.save()
 
-    def note_jira_issue(self, issue: JiraIssue) -> None:
+    def note_jira_issue(self, prd_id: str, key: str, summary: str, status: str | None, at: int) -> None:
         """Keep what Jira said of an issue, unless something it said later is kept already
-        (webhooks may arrive out of order)."""
-        issue.item = JIRA_ISSUE + issue.issue_key
+        (webhooks may arrive out of order); what the sync keeps of it stays."""
+        update_if(
+            JiraIssue(prd_id, JIRA_ISSUE + key),
+            [
+                JiraIssue.issue_key.set(key),
+                JiraIssue.summary.set(summary),
+                JiraIssue.status.set(status) if status else JiraIssue.status.remove(),
+                JiraIssue.changed_at.set(at),
+            ],
+            JiraIssue.item.does_not_exist() | JiraIssue.changed_at.does_not_exist() | (JiraIssue.changed_at <= at),
+        )
+
+    def note_synced_issue(self, prd_id: str, key: str, summary: str, fingerprint: str, at: int) -> None:
+        """Keep the story as a sync sent it to its issue (what a later sync compares)."""
+        JiraIssue(prd_id, JIRA_ISSUE + key).update(
+            actions=[
+                JiraIssue.issue_key.set(key),
+                JiraIssue.summary.set(summary),
+                JiraIssue.fingerprint.set(fingerprint),
+                JiraIssue.synced_at.set(at),
+            ]
+        )
+
+    def start_jira_sync(self, sync: JiraSync, now: int) -> JiraSync | None:
+        """Take the document's sync; the running one instead when there is one."""
+        sync.item = JIRA_SYNC
         try:
-            issue.save(condition=JiraIssue.item.does_not_exist() | (JiraIssue.changed_at <= issue.changed_at))
+            # One sync at a time: only over none, a finished one, or one whose execution died.
+            sync.save(
+                condition=JiraSync.item.does_not_exist() | (JiraSync.state != "running") | (JiraSync.expires_at < now)
+            )
         except PutError as exc:
             if not condition_failed(exc):
                 raise
+            return _get(JiraSync, sync.prd_id, JIRA_SYNC)
+        return None
+
+    def jira_sync(self, prd_id: str) -> JiraSync | None:
+        return _get(JiraSync, prd_id, JIRA_SYNC)
+
+    def count_jira_story(self, prd_id: str, sync_id: str, outcome: str) -> JiraSync | None:
+        """One story of the sync done (``created``, ``updated`` or ``failed``): the counts after it,
+        or None when the sync is no longer this one."""
+        sync = JiraSync(prd_id, JIRA_SYNC)
+        counter = {"created": JiraSync.created, "updated": JiraSync.updated, "failed": JiraSync.failed}[outcome]
+        if not update_if(sync, [JiraSync.done.add(1), counter.add(1)], JiraSync.sync_id == sync_id):
+            return None
+        return sync
+
+    def end_jira_sync(self, prd_id: str, sync_id: str, state: str) -> bool:
+        return update_if(JiraSync(prd_id, JIRA_SYNC), [JiraSync.state.set(state)], JiraSync.sync_id == sync_id)
+
+    def set_jira_sync_total(self, prd_id: str, sync_id: str, total: int) -> bool:
+        return update_if(JiraSync(prd_id, JIRA_SYNC), [JiraSync.total.set(total)], JiraSync.sync_id == sync_id)
 
     def jira_issues(self, prd_id: str) -> dict[str, JiraIssue]:
         """What Jira last said of each of the document's issues, by key."""

@@ -103,6 +103,13 @@ class Services(Transport):
                 raise
             # A retry of a start that went through: that execution is the one.
 
+    def start_jira_sync(self, prd_id: str, sync_id: str) -> None:
+        """Start the Jira sync state machine for a sync just taken (named by it: once)."""
+        task = {"prdId": prd_id, "syncId": sync_id}
+        self._states.start_execution(
+            stateMachineArn=self.settings.jira_sync_state_machine_arn, name=sync_id, input=json.dumps(task)
+        )
+
     def nudge_review(self, prd_id: str, now: int) -> None:
         """An edit of ``prd_id`` committed: a review will see it (when reviews are on). Never
         fails the edit: a review that could not be scheduled is logged, and the next edit tries."""

@@ -49,6 +49,7 @@ class Settings:
     chat_queue_url: str = ""
     chat_parameter_prefix: str = "/prdtool/chat"  # SSM SecureString parameters holding webhook URLs
     integration_parameter_prefix: str = "/prdtool/integrations"  # and those holding Jira credentials
+    jira_sync_state_machine_arn: str = ""  # empty: integration:sync is NOT_AVAILABLE
     chat_budget_s: float = 60.0  # one chat post, retries and waits included
     chat_timeout_s: float = 10.0  # one attempt's wait for the chat server
     app_url: str = ""  # the web app, for links in chat posts (none when empty)
@@ -129,6 +130,7 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "chat_queue_url": ("CHAT_QUEUE_URL",),
     "chat_parameter_prefix": ("CHAT_PARAMETER_PREFIX",),
     "integration_parameter_prefix": ("INTEGRATION_PARAMETER_PREFIX",),
+    "jira_sync_state_machine_arn": ("JIRA_SYNC_STATE_MACHINE_ARN",),
     "chat_budget_s": ("CHAT_BUDGET_S",),
     "chat_timeout_s": ("CHAT_TIMEOUT_S",),
     "app_url": ("APP_URL",),

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from prdtool.kernel.payloads import EventModel, Id
 
-__all__ = ["REQUIRED_BY_TYPE", "ChatEvent", "IntegrationConfigure", "IntegrationStatus"]
+__all__ = ["REQUIRED_BY_TYPE", "ChatEvent", "IntegrationConfigure", "IntegrationStatus", "IntegrationSync"]
 
 ChatEvent = Literal["comment", "mention", "document", "approval", "version"]
 
@@ -49,3 +49,10 @@ class IntegrationStatus(EventModel):
 
     prdId: str = Id
     type: Literal["jira"] = "jira"
+
+
+class IntegrationSync(EventModel):
+    """``integration:sync`` (extension): the PRD's user stories to its Jira project."""
+
+    prdId: str = Id
+    type: Literal["jira"]

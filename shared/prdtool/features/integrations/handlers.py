@@ -9,8 +9,8 @@ from typing import Any
 from prdtool.engine.chat import CHAT_EVENTS
 from prdtool.engine.context import RequestContext
 from prdtool.engine.document_records import ChatLink
-from prdtool.features.integrations.events import IntegrationConfigure, IntegrationStatus
-from prdtool.features.integrations.jira_link import configure_jira, jira_status
+from prdtool.features.integrations.events import IntegrationConfigure, IntegrationStatus, IntegrationSync
+from prdtool.features.integrations.jira_link import configure_jira, jira_status, start_sync
 from prdtool.features.integrations.mattermost import check_webhook_url
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.router import Router
@@ -74,6 +74,14 @@ def integration_status(ctx: RequestContext, data: IntegrationStatus) -> dict[str
     return jira_status(ctx, data.prdId)
 
 
+def integration_sync(ctx: RequestContext, data: IntegrationSync) -> dict[str, Any]:
+    services = ctx.services
+    services.documents.existing(data.prdId)
+    services.access.require(ctx.principal, data.prdId, "editor", "Syncing with Jira", fresh=True)
+    return start_sync(ctx, data.prdId)
+
+
 def register(router: Router) -> None:
     router.on("integration:configure", IntegrationConfigure)(integration_configure)
     router.on("integration:status", IntegrationStatus)(integration_status)
+    router.on("integration:sync", IntegrationSync)(integration_sync)

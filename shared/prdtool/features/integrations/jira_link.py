@@ -10,18 +10,20 @@ ever echoed back.
 from __future__ import annotations
 
 import json
+import secrets
 from typing import Any
 
 from prdtool.engine.context import RequestContext
-from prdtool.engine.document_records import JiraLink
+from prdtool.engine.document_records import JiraLink, JiraSync
 from prdtool.engine.user_stories import user_stories
 from prdtool.features.integrations.events import IntegrationConfigure
 from prdtool.features.integrations.jira import JiraClient, JiraError, JiraSite, check_site_url
 from prdtool.kernel.errors import AppError, ErrorCode
 
-__all__ = ["CHECK_TIMEOUT_S", "configure_jira", "jira_status"]
+__all__ = ["CHECK_TIMEOUT_S", "SYNC_LEASE_MS", "configure_jira", "jira_status", "start_sync"]
 
 CHECK_TIMEOUT_S = 8.0  # per call; two calls fit well within the gateway's 29 s
+SYNC_LEASE_MS = 15 * 60_000  # a sync whose execution died lets the next one start after this
 
 
 def configure_jira(ctx: RequestContext, data: IntegrationConfigure) -> dict[str, Any]:
@@ -76,6 +78,30 @@ def configure_jira(ctx: RequestContext, data: IntegrationConfigure) -> dict[str,
         "account": account,
         "webhookSecret": data.webhookSecret is not None,  # whether one is kept, never the secret
     }
+
+
+def start_sync(ctx: RequestContext, prd_id: str) -> dict[str, Any]:
+    """Take the PRD's sync (one at a time) and start the Jira sync state machine for it."""
+    services = ctx.services
+    if not services.settings.jira_sync_state_machine_arn:
+        raise AppError(ErrorCode.NOT_AVAILABLE, "Jira sync is not set up on this server")
+    if services.documents.jira_link(prd_id) is None:
+        raise AppError(ErrorCode.NOT_FOUND, "This PRD is not linked to Jira: integration:configure it first",
+                       {"prdId": prd_id, "type": "jira"})  # fmt: skip
+    sync_id = f"sync_{ctx.now_ms:013d}{secrets.token_hex(4)}"
+    requester = {"connection_id": ctx.connection_id, "protocol": ctx.client.protocol, "namespace": ctx.client.namespace}
+    sync = JiraSync(prd_id, sync_id=sync_id, state="running", requester=json.dumps(requester),
+                    started_at=ctx.now_ms, expires_at=ctx.now_ms + SYNC_LEASE_MS)  # fmt: skip
+    running = services.documents.start_jira_sync(sync, ctx.now_ms)
+    if running is not None:
+        message = f"A Jira sync of this PRD is running ({running.sync_id})"
+        raise AppError(ErrorCode.ALREADY_EXISTS, message, {"prdId": prd_id, "syncId": running.sync_id})
+    try:
+        services.start_jira_sync(prd_id, sync_id)
+    except Exception:
+        services.documents.end_jira_sync(prd_id, sync_id, "failed")  # so the next one may start
+        raise
+    return {"prdId": prd_id, "type": "jira", "syncId": sync_id, "status": "in_progress"}
 
 
 def jira_status(ctx: RequestContext, prd_id: str) -> dict[str, Any]:

@@ -17,7 +17,6 @@ import hmac
 import json
 from typing import Any
 
-from prdtool.engine.document_records import JiraIssue
 from prdtool.engine.rooms import broadcast
 from prdtool.engine.services import Services
 from prdtool.features.integrations.jira_issues import LABEL_PREFIX
@@ -88,13 +87,11 @@ def receive_jira_webhook(services: Services, event: dict[str, Any]) -> dict[str,
         status = (fields.get("status") or {}).get("name") if isinstance(fields.get("status"), dict) else None
         at = payload.get("timestamp")
         services.documents.note_jira_issue(
-            JiraIssue(
-                prd_id,
-                issue_key=described["issueKey"],
-                summary=described["storyTitle"],
-                status=str(status) if status else None,
-                changed_at=int(at) if isinstance(at, int) else services.clock(),
-            )
+            prd_id,
+            described["issueKey"],
+            described["storyTitle"],
+            str(status) if status else None,
+            int(at) if isinstance(at, int) else services.clock(),
         )
         notification = {"type": "jira", "prdId": prd_id, **described}
         broadcast(services, services.sender(), prd_id, "integration:notification", lambda _: notification)
