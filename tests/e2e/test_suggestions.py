@@ -8,7 +8,7 @@ import asyncio
 from typing import Any
 
 from tests.e2e.conftest import LocalStack
-from tests.e2e.people import Person
+from tests.e2e.people import Person, Typist
 
 PRD = """# Saved cards
 
@@ -35,22 +35,6 @@ Returning shoppers pay with a saved card in one step.
 """
 
 
-class Editor:
-    """A person editing one PRD: ops with the session's own counter moved on."""
-
-    def __init__(self, person: Person, prd_id: str, joined: dict[str, Any]) -> None:
-        self.person, self.prd_id = person, prd_id
-        self.key, self.clock = joined["clockKey"], dict(joined["vectorClock"])
-
-    async def insert(self, position: int, content: str) -> dict[str, Any]:
-        self.clock[self.key] = self.clock.get(self.key, 0) + 1
-        op = {"type": "insert", "position": position, "content": content, "vectorClock": dict(self.clock)}
-        done = await self.person.call("operation:edit", {"prdId": self.prd_id, "operation": op})
-        assert done["ok"], done
-        self.clock.update(done["vectorClock"])
-        return done
-
-
 async def suggestion_for(person: Person, section: str) -> dict[str, Any]:
     """The next ai:suggestion about ``section`` (others stay received)."""
     for _ in range(10):
@@ -71,11 +55,11 @@ def test_a_new_prd_gets_suggestions_that_follow_the_text_apply_and_stay_dismisse
         async with Person(stack, "user_so", "Olga") as olga, Person(stack, "user_sb", "Bob") as bob:
             prd_id = (await olga.call("document:create", {"title": "Saved cards", "content": PRD}))["prdId"]
             await olga.call("document:share", {"prdId": prd_id, "userId": "user_sb", "role": "editor"})
-            writer = Editor(olga, prd_id, await olga.call("document:join", {"prdId": prd_id, "mode": "edit"}))
+            writer = Typist(olga, prd_id, await olga.call("document:join", {"prdId": prd_id, "mode": "edit"}))
             await bob.call("document:join", {"prdId": prd_id, "mode": "edit"})
 
             # One edit, then quiet: the review finds no acceptance criteria, and says where they go.
-            await writer.insert(len(PRD), "\n")
+            assert (await writer.insert(len(PRD), "\n"))["ok"]
             criteria = await suggestion_for(olga, "acceptance-criteria")
             assert criteria["type"] == "missing_section" and criteria["prdId"] == prd_id
             assert criteria == await suggestion_for(bob, "acceptance-criteria")
@@ -83,8 +67,8 @@ def test_a_new_prd_gets_suggestions_that_follow_the_text_apply_and_stay_dismisse
             assert text[criteria["position"] :].startswith("## Non-functional Requirements")
 
             # Bob types before it: its position follows the text.
-            typist = Editor(bob, prd_id, await bob.call("document:join", {"prdId": prd_id, "mode": "edit"}))
-            await typist.insert(0, "Draft: ")
+            typist = Typist(bob, prd_id, await bob.call("document:join", {"prdId": prd_id, "mode": "edit"}))
+            assert (await typist.insert(0, "Draft: "))["ok"]
             listed = (await olga.call("ai:suggestion-list", {"prdId": prd_id}))["suggestions"]
             moved = next(s for s in listed if s["suggestionId"] == criteria["suggestionId"])
             assert moved["position"] == criteria["position"] + len("Draft: ")
@@ -120,9 +104,9 @@ def test_a_new_prd_gets_suggestions_that_follow_the_text_apply_and_stay_dismisse
             # The next review (a TBD typed into Goals) finds the TBD, and does not bring "fast" back.
             olga.received.clear()
             joined = await olga.call("document:join", {"prdId": prd_id, "mode": "edit"})
-            writer = Editor(olga, prd_id, joined)
+            writer = Typist(olga, prd_id, joined)
             at = joined["currentContent"].index("in one step.\n") + len("in one step.")
-            await writer.insert(at, " Launch date TBD.")
+            assert (await writer.insert(at, " Launch date TBD."))["ok"]
             placeholder = await suggestion_for(olga, "goals")
             assert placeholder["type"] == "risk"
             assert vague["title"] not in {s["title"] for s in received(olga, "ai:suggestion")}

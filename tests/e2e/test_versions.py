@@ -14,22 +14,9 @@ import pytest
 
 from prdtool_local.tokens import mint
 from tests.e2e.conftest import LocalStack
-from tests.e2e.people import Person
+from tests.e2e.people import Person, Typist
 
 TEXT = "# Login\nThe login flow needs 2FA.\n"
-
-
-class Typist:
-    """An editor's ops, each with the session's own counter moved on (seen: what it has applied)."""
-
-    def __init__(self, person: Person, prd_id: str, joined: dict[str, Any]) -> None:
-        self.person, self.prd_id = person, prd_id
-        self.key, self.clock = joined["clockKey"], dict(joined["vectorClock"])
-
-    async def insert(self, position: int, content: str) -> dict[str, Any]:
-        self.clock[self.key] = self.clock.get(self.key, 0) + 1
-        op = {"type": "insert", "position": position, "content": content, "vectorClock": dict(self.clock)}
-        return await self.person.call("operation:edit", {"prdId": self.prd_id, "operation": op})
 
 
 def _git(*args: str, cwd: Path | None = None) -> str:
