@@ -9,16 +9,18 @@ Jira Cloud does, bodies ``{"errorMessages": [...], "errors": {field: message}}``
 - ``POST /rest/api/3/issue`` (201 ``{id, key, self}``, keys ``PROJ-1``, ``PROJ-2``...), ``PUT`` and
   ``GET /rest/api/3/issue/{key}`` (``?fields=a,b``); ``summary``, ``issuetype``, ``labels`` and
   ``description`` (an Atlassian Document of paragraphs, headings, lists, text and hard breaks) are
-  checked as Jira checks them, and any other field is refused as not on the screen;
+  checked as Jira checks them, and any other field is refused as not on the screen; an edit's
+  ``update: {labels: [{add}]}`` adds labels;
 - ``POST /rest/api/3/search/jql`` for ``project = KEY AND labels = "label"`` (either order) only, with
   ``fields``, ``maxResults`` and opaque ``nextPageToken`` pages, no ``total``, and Jira's eventual
   consistency: a new issue is found only by the ``search_lag + 1``-th search after its creation (a
   label added by an edit is found at once).
 
-Scripted ``Failure``s answer a status (429 with ``Retry-After``, 5xx) or stall before answering, for
-the requests they match. Every request is recorded (``requests``). ``set_status`` moves an issue as a
-person would and returns the ``jira:issue_updated`` webhook body; ``sign_webhook`` signs it as Jira
-Cloud signs an admin webhook saved with a secret.
+Scripted ``Failure``s answer a status (429 with ``Retry-After``, 5xx), stall before answering, or
+act and lose the answer, for the requests they match. Every request is recorded (``requests``).
+``set_status`` moves an issue as a person would and returns the ``jira:issue_updated`` webhook body
+(``edit_as_person`` edits one); ``sign_webhook`` signs it as Jira Cloud signs an admin webhook saved
+with a secret.
 """
 
 from __future__ import annotations
@@ -99,7 +101,9 @@ class Project:
 class Failure:
     """A scripted answer for the next ``times`` requests it matches (``method``, a path starting with
     ``path_prefix``; ``None`` matches any): wait ``delay_s`` (a slow Jira), then answer ``status`` with
-    a Jira-like body (``retry_after`` as the ``Retry-After`` header), or, for ``status=None``, as Jira."""
+    a Jira-like body (``retry_after`` as the ``Retry-After`` header), or, for ``status=None``, as Jira.
+    ``lose_answer``: do what the request asks, then drop the connection with no answer (a network
+    that failed after Jira acted)."""
 
     status: int | None
     retry_after: str | int | None = None
@@ -107,10 +111,13 @@ class Failure:
     method: str | None = None
     path_prefix: str | None = None
     times: int = 1
+    lose_answer: bool = False
 
     def __post_init__(self) -> None:
-        if self.status is None and self.delay_s <= 0:
-            raise ValueError("a Failure needs a status or a delay")
+        if self.status is None and self.delay_s <= 0 and not self.lose_answer:
+            raise ValueError("a Failure needs a status, a delay or a lost answer")
+        if self.lose_answer and self.status is not None:
+            raise ValueError("a lost answer has no status")
         if self.times < 1 or self.delay_s < 0:
             raise ValueError("times must be at least 1 and delay_s not negative")
 
@@ -228,6 +235,13 @@ class FakeJira:
             issue = self.issues[key]
             issue.status, issue.updated = status, _now()
             return body
+
+    def edit_as_person(self, key: str, **fields: Any) -> None:
+        """Change fields of issue ``key`` (``summary``, ``description``, ``labels``) as a person in Jira would."""
+        with self.lock:
+            issue = self.issues[key]
+            issue.fields.update(fields)
+            issue.updated = _now()
 
     def webhook_event(self, issue_key: str, status: str) -> bytes:
         """The raw ``jira:issue_updated`` body for issue ``issue_key`` moving from its status to ``status``
@@ -392,9 +406,18 @@ class FakeJira:
             return _errors(400, ["The fields of an edit must be a JSON object."])
         if errors := self._field_errors(fields, issue.project, creating=False):
             return _errors(400, errors=errors)
+        added = []
+        for change in (body.get("update") or {}).get("labels") or []:
+            label = change.get("add") if isinstance(change, dict) else None
+            if not isinstance(label, str) or not label or re.search(r"\s", label):
+                return _errors(400, errors={"labels": f"The label '{label}' is not valid."})
+            added.append(label)
         if "issuetype" in fields:
             issue.issue_type = self._issue_type(issue.project, fields["issuetype"]) or issue.issue_type
         issue.fields.update({name: fields[name] for name in ("summary", "description", "labels") if name in fields})
+        if added:
+            labels = issue.fields.get("labels", [])
+            issue.fields["labels"] = labels + [label for label in added if label not in labels]
         issue.updated = _now()
         return 204, None, {}
 
@@ -491,6 +514,10 @@ class _Handler(BaseHTTPRequestHandler):
         failure = state.record(Recorded(self.command, parts.path, parts.query, body, account is not None))
         if failure is not None and failure.delay_s:
             state.stopping.wait(failure.delay_s)
+        if failure is not None and failure.lose_answer:
+            state.answer(self.command, parts.path, parts.query, body, account)
+            self.close_connection = True  # Jira acted; its answer never arrives
+            return
         if failure is not None and failure.status is not None:
             headers = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
             message = _FAILURE_MESSAGES.get(failure.status, f"Scripted failure {failure.status}.")

@@ -112,14 +112,16 @@ def test_four_stories_sync_to_jira_once_with_progress_retries_and_failures(stack
                 saved = next(f for f in described if f["summary"].startswith("As a shopper, I want to pay"))
                 assert "Given a saved card" in json.dumps(saved["description"])
 
-                # Second sync: updates the same four, creates none; a 500 on one story fails only it.
-                jira.fail(
-                    Failure(500, method="PUT", path_prefix="/rest/api/3/issue/PROJ-3", times=4)
-                )  # and its 3 retries
+                # Second sync: reads the same four, creates none, writes none (nothing changed on either
+                # side); a 500 on one story (its read, and the 3 retries) fails only it.
+                jira.requests.clear()
+                jira.fail(Failure(500, method="GET", path_prefix="/rest/api/3/issue/PROJ-3", times=4))
                 second = await synced(sam, prd_id)
                 last = second[-1]
-                assert last["status"] == "completed" and (last["created"], last["updated"], last["failed"]) == (0, 3, 1)
+                counts = (last["created"], last["updated"], last["unchanged"], last["failed"])
+                assert last["status"] == "completed" and counts == (0, 0, 3, 1), last
                 assert [e["issueKey"] for e in last["errors"]] == ["PROJ-3"] and len(jira.issues) == 4
+                assert not [r for r in jira.requests if r.method in ("POST", "PUT") and "search" not in r.path]
 
                 # A bad token: the sync fails, saying the credentials were refused.
                 jira.fail(Failure(401, times=50))

@@ -185,9 +185,9 @@ def test_the_status_shows_each_story_with_its_issue_and_what_jira_last_said(
     assert shown == {
         "ok": True, "prdId": prd_id, "type": "jira", "linked": True, "baseUrl": jira.base_url, "projectKey": "PROJ",
         "issueType": "Story", "stories": [
-            {"title": "As a shopper, I want to pay", "issueKey": key, "status": "Done",
+            {"title": "As a shopper, I want to pay", "issueKey": key, "status": "Done", "conflict": False,
              "url": f"{jira.base_url}/browse/{key}"},
-            {"title": "As a clerk, I want refunds", "issueKey": None, "status": None, "url": None},
+            {"title": "As a clerk, I want refunds", "issueKey": None, "status": None, "conflict": False, "url": None},
         ],
     }  # fmt: skip
 
@@ -234,39 +234,216 @@ def test_a_sync_runs_once_at_a_time_and_only_for_a_linked_prd(
     assert call(stack, fake_aws, owner, "integration:sync", sync)["ok"]
 
 
+STORIES = "\n\n## User Stories\n- As a shopper, I want to pay\n  - Given a card, when I pay, then it is paid\n" \
+          "- As a clerk, I want refunds\n"  # fmt: skip
+
+
+def edit(stack: Stack, fake_aws: FakeAws, who: str, prd_id: str, kind: str, position: int, **kw: Any) -> str:
+    """One operation by ``who`` (joined in edit mode), on the text as it is; the text after it."""
+    joined = call(stack, fake_aws, who, "document:join", {"prdId": prd_id, "mode": "edit"})
+    clock = {**joined["vectorClock"], joined["clockKey"]: joined["vectorClock"].get(joined["clockKey"], 0) + 1}
+    operation = {"type": kind, "position": position, "vectorClock": clock, **kw}
+    assert call(stack, fake_aws, who, "operation:edit", {"prdId": prd_id, "operation": operation})["ok"]
+    return str(call(stack, fake_aws, who, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"])
+
+
+def run_sync(stack: Stack, fake_aws: FakeAws, who: str, prd_id: str, **extra: Any) -> list[dict[str, Any]]:
+    """A whole sync, its steps run one after the other as the state machine would (no retries)."""
+    sync_id = call(stack, fake_aws, who, "integration:sync", {"prdId": prd_id, "type": "jira", **extra})["syncId"]
+    ref = {"prdId": prd_id, "syncId": sync_id}
+    plan = stack.invoke("jira_sync", {"step": "prepare", **ref})
+    results = [stack.invoke("jira_sync", {"step": "story", **ref, "story": story}) for story in plan["stories"]]
+    stack.invoke("jira_sync", {"step": "finish", **ref, "results": results})
+    return results
+
+
+def writes(jira: FakeJira) -> list[tuple[str, str]]:
+    """The requests that changed something in Jira, since the last ``jira.requests.clear()``."""
+    return [(r.method, r.path) for r in jira.requests if r.method == "PUT" or r.path == "/rest/api/3/issue"]
+
+
+@pytest.fixture
+def synced(
+    stack: Stack, fake_aws: FakeAws, sync_machine: str, prd: tuple[str, str, str], jira: FakeJira
+) -> tuple[str, str, str]:
+    """The PRD linked to Jira, with two stories synced once (PROJ-1, PROJ-2)."""
+    prd_id, owner, editor = prd
+    assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id))["ok"]
+    edit(stack, fake_aws, owner, prd_id, "insert", len("Hello world"), content=STORIES)
+    assert [r["outcome"] for r in run_sync(stack, fake_aws, owner, prd_id)] == ["created", "created"]
+    jira.requests.clear()
+    return prd_id, owner, editor
+
+
 def test_the_sync_steps_create_each_story_once_and_write_the_keys_into_the_prd(
     stack: Stack, fake_aws: FakeAws, sync_machine: str, prd: tuple[str, str, str], jira: FakeJira
 ) -> None:
     prd_id, owner, editor = prd
     assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id))["ok"]
-    joined = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})
-    clock = {**joined["vectorClock"], joined["clockKey"]: joined["vectorClock"].get(joined["clockKey"], 0) + 1}
-    stories = "\n\n## User Stories\n- As a shopper, I want to pay\n  - Given a card, when I pay, then it is paid\n" \
-              "- As a clerk, I want refunds\n"  # fmt: skip
-    insert = {"type": "insert", "position": len("Hello world"), "content": stories, "vectorClock": clock}
-    assert call(stack, fake_aws, owner, "operation:edit", {"prdId": prd_id, "operation": insert})["ok"]
-
-    def run_sync() -> list[dict[str, Any]]:
-        sync_id = call(stack, fake_aws, owner, "integration:sync", {"prdId": prd_id, "type": "jira"})["syncId"]
-        ref = {"prdId": prd_id, "syncId": sync_id}
-        plan = stack.invoke("jira_sync", {"step": "prepare", **ref})
-        results = [stack.invoke("jira_sync", {"step": "story", **ref, "story": story}) for story in plan["stories"]]
-        stack.invoke("jira_sync", {"step": "finish", **ref, "results": results})
-        return results
+    edit(stack, fake_aws, owner, prd_id, "insert", len("Hello world"), content=STORIES)
 
     fake_aws.posts.clear()
-    first = run_sync()
+    first = run_sync(stack, fake_aws, owner, prd_id)
     assert [r["outcome"] for r in first] == ["created", "created"] and len(jira.issues) == 2
     statuses = events(fake_aws, editor, "integration:sync-status")
     assert [s["message"] for s in statuses] == ["Syncing 0 of 2 user stories", "Syncing 1 of 2 user stories",
                                                 "Syncing 2 of 2 user stories",
-                                                "Synced 2 user stories: 2 created, 0 updated, 0 failed"]  # fmt: skip
+                                                "Synced 2 user stories: 2 created, 0 updated, 0 unchanged, "
+                                                "0 failed"]  # fmt: skip
     assert statuses[-1]["status"] == "completed" and statuses[-1]["created"] == 2
     text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
     assert "- As a shopper, I want to pay [PROJ-1]\n" in text and "- As a clerk, I want refunds [PROJ-2]\n" in text
     description = json.dumps(jira.issues["PROJ-1"].fields["description"])
     assert "Given a card, when I pay, then it is paid" in description
 
-    second = run_sync()
-    assert [(r["outcome"], r["issueKey"]) for r in second] == [("updated", "PROJ-1"), ("updated", "PROJ-2")]
-    assert len(jira.issues) == 2
+    # Nothing changed on either side: the second sync reads each issue and writes nothing.
+    jira.requests.clear()
+    second = run_sync(stack, fake_aws, owner, prd_id)
+    assert [(r["outcome"], r["issueKey"]) for r in second] == [("unchanged", "PROJ-1"), ("unchanged", "PROJ-2")]
+    assert len(jira.issues) == 2 and writes(jira) == []
+
+
+def test_a_story_changed_in_the_prd_only_updates_its_issue_and_keeps_the_labels_people_gave_it(
+    stack: Stack, fake_aws: FakeAws, synced: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, _ = synced
+    jira.edit_as_person("PROJ-2", labels=[*jira.issues["PROJ-2"].fields["labels"], "billing"])
+    text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+    edit(stack, fake_aws, owner, prd_id, "insert", text.index(" refunds"), content=" quick")
+    results = run_sync(stack, fake_aws, owner, prd_id)
+    assert [r["outcome"] for r in results] == ["unchanged", "updated"]
+    assert writes(jira) == [("PUT", "/rest/api/3/issue/PROJ-2")]
+    assert jira.issues["PROJ-2"].fields["summary"] == "As a clerk, I want quick refunds"
+    assert jira.issues["PROJ-2"].fields["labels"] == [sync_label(prd_id), "billing"]
+
+
+def test_a_story_changed_in_both_places_is_a_conflict_that_writes_neither_until_resolved(
+    stack: Stack, fake_aws: FakeAws, synced: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, editor = synced
+    # Jira only: a person retitled PROJ-1 there; the PRD did not change, so Jira's words stay.
+    jira.edit_as_person("PROJ-1", summary="As a shopper, I want to pay by card")
+    assert [r["outcome"] for r in run_sync(stack, fake_aws, owner, prd_id)] == ["unchanged", "unchanged"]
+    assert writes(jira) == []
+
+    # Then the PRD changes the same story: both sides changed since the last sync.
+    text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+    text = edit(stack, fake_aws, owner, prd_id, "insert", text.index(" [PROJ-1]"), content=" now")
+    fake_aws.posts.clear()
+    results = run_sync(stack, fake_aws, owner, prd_id)
+    assert [r["outcome"] for r in results] == ["conflict", "unchanged"] and writes(jira) == []
+    assert jira.issues["PROJ-1"].fields["summary"] == "As a shopper, I want to pay by card"
+    assert "- As a shopper, I want to pay now [PROJ-1]\n" in text
+    final = events(fake_aws, editor, "integration:sync-status")[-1]
+    assert final["status"] == "completed" and final["conflicts"] == [
+        {"title": "As a shopper, I want to pay now", "issueKey": "PROJ-1",
+         "error": "Changed in both the PRD and Jira since the last sync: neither was overwritten"}
+    ]  # fmt: skip
+    assert "changed in both the PRD and Jira (resolve with integration:sync resolve): PROJ-1" in final["message"]
+    shown = call(stack, fake_aws, editor, "integration:status", {"prdId": prd_id})["stories"]
+    assert [(s["issueKey"], s["conflict"]) for s in shown] == [("PROJ-1", True), ("PROJ-2", False)]
+    # Still both changed, still a conflict: a sync that is not told changes nothing.
+    assert [r["outcome"] for r in run_sync(stack, fake_aws, owner, prd_id)] == ["conflict", "unchanged"]
+
+    # The requester says the PRD wins: its words go to Jira, and both sides are in step again.
+    results = run_sync(stack, fake_aws, owner, prd_id, resolve={"PROJ-1": "prd"})
+    assert [r["outcome"] for r in results] == ["updated", "unchanged"]
+    assert jira.issues["PROJ-1"].fields["summary"] == "As a shopper, I want to pay now"
+    shown = call(stack, fake_aws, editor, "integration:status", {"prdId": prd_id})["stories"]
+    assert [s["conflict"] for s in shown] == [False, False]
+    assert [r["outcome"] for r in run_sync(stack, fake_aws, owner, prd_id)] == ["unchanged", "unchanged"]
+
+
+def test_resolving_for_jira_keeps_the_issue_and_takes_both_sides_as_they_are(
+    stack: Stack, fake_aws: FakeAws, synced: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, _ = synced
+    jira.edit_as_person("PROJ-2", summary="Refunds for clerks")
+    text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+    edit(stack, fake_aws, owner, prd_id, "insert", text.index(" [PROJ-2]"), content=" fast")
+    assert [r["outcome"] for r in run_sync(stack, fake_aws, owner, prd_id)] == ["unchanged", "conflict"]
+    results = run_sync(stack, fake_aws, owner, prd_id, resolve={"PROJ-2": "jira"})
+    assert [r["outcome"] for r in results] == ["unchanged", "unchanged"] and writes(jira) == []
+    assert jira.issues["PROJ-2"].fields["summary"] == "Refunds for clerks"
+    # From here on a change in the PRD is the only change, and goes to Jira.
+    text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+    edit(stack, fake_aws, owner, prd_id, "insert", text.index(" [PROJ-2]"), content="!")
+    assert [r["outcome"] for r in run_sync(stack, fake_aws, owner, prd_id)] == ["unchanged", "updated"]
+    assert jira.issues["PROJ-2"].fields["summary"] == "As a clerk, I want refunds fast!"
+
+
+def test_a_resolve_that_is_not_an_issue_key_is_refused(
+    stack: Stack, fake_aws: FakeAws, synced: tuple[str, str, str]
+) -> None:
+    prd_id, owner, _ = synced
+    for resolve in ({"proj-1": "prd"}, {"PROJ-1": "both"}):
+        ack = call(stack, fake_aws, owner, "integration:sync", {"prdId": prd_id, "type": "jira", "resolve": resolve})
+        assert ack["error"]["code"] == "VALIDATION_FAILED", ack
+
+
+def test_a_create_whose_answer_was_lost_is_found_by_the_retry_not_made_twice(
+    stack: Stack, fake_aws: FakeAws, sync_machine: str, prd: tuple[str, str, str], jira: FakeJira,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from prdtool.features.integrations import jira_sync
+
+    monkeypatch.setattr(jira_sync, "LOST_CREATE_PAUSE_S", 0.01)
+    prd_id, owner, _ = prd
+    assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id))["ok"]
+    edit(stack, fake_aws, owner, prd_id, "insert", len("Hello world"), content=STORIES)
+    sync_id = call(stack, fake_aws, owner, "integration:sync", {"prdId": prd_id, "type": "jira"})["syncId"]
+    ref = {"prdId": prd_id, "syncId": sync_id}
+    [first, second] = stack.invoke("jira_sync", {"step": "prepare", **ref})["stories"]
+    # Jira makes the issue, and the connection drops before its answer: the step fails, retryable.
+    jira.fail(Failure(None, lose_answer=True, method="POST", path_prefix="/rest/api/3/issue"))
+    with pytest.raises(jira_sync.JiraRetryable):
+        stack.invoke("jira_sync", {"step": "story", **ref, "story": first})
+    assert list(jira.issues) == ["PROJ-1"]
+    # The state machine's retry looks before creating (Jira's search lags: it asks again) and finds it.
+    retried = stack.invoke("jira_sync", {"step": "story", **ref, "story": first})
+    assert (retried["outcome"], retried["issueKey"]) == ("created", "PROJ-1") and list(jira.issues) == ["PROJ-1"]
+    assert [r.path for r in jira.requests].count("/rest/api/3/search/jql") == 2
+    # Found once, the marker is gone: the other story is created straight away, with no search.
+    jira.requests.clear()
+    other = stack.invoke("jira_sync", {"step": "story", **ref, "story": second})
+    assert other["issueKey"] == "PROJ-2" and [r.path for r in jira.requests] == ["/rest/api/3/issue"]
+    stack.invoke("jira_sync", {"step": "finish", **ref, "results": [retried, other]})
+    text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+    assert "[PROJ-1]" in text and "[PROJ-2]" in text
+
+
+def queued_chat(stack: Stack) -> list[dict[str, Any]]:
+    """The chat posts waiting for the notifier, taken off the queue."""
+    sqs, url, found = boto3.client("sqs"), stack.settings.chat_queue_url, []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def test_a_finished_sync_and_a_status_change_in_jira_go_to_the_chat_channel_that_wants_them(
+    stack: Stack, fake_aws: FakeAws, synced: tuple[str, str, str], jira: FakeJira
+) -> None:
+    from tests.fakes.mattermost import KEY, start_mattermost
+
+    prd_id, owner, _ = synced
+    secret = "whsec-0123456789abcdef"
+    assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id, webhookSecret=secret))["ok"]
+    with start_mattermost([KEY]) as mattermost:
+        chat = {"prdId": prd_id, "type": "mattermost", "webhookUrl": mattermost.url_for(KEY), "events": ["jira"]}
+        assert call(stack, fake_aws, owner, "integration:configure", chat)["ok"]
+    queued_chat(stack)
+    run_sync(stack, fake_aws, owner, prd_id)
+    [post] = queued_chat(stack)
+    assert post["kind"] == "jira" and post["requester"]["connectionId"] == owner
+    assert (
+        post["text"]
+        == 'Jira sync of PRD "Auth PRD": Synced 2 user stories: 0 created, 0 updated, 2 unchanged, 0 failed'
+    )
+    body = jira.set_status("PROJ-2", "Done")
+    assert stack.invoke("jira_webhook", webhook(body, sign_webhook(body, secret)))["statusCode"] == 200
+    [post] = queued_chat(stack)
+    assert (
+        post["text"] == "Jira: PROJ-2 As a clerk, I want refunds: status: To Do -> Done" and post["requester"] is None
+    )

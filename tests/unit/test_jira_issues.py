@@ -3,6 +3,7 @@ ADF that Jira accepts (known nodes and marks only, no empty text), the summary's
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,11 +14,14 @@ from prdtool.engine.user_stories import UserStory, user_stories
 from prdtool.features.integrations.jira_issues import (
     MAX_LABEL_CHARS,
     MAX_SUMMARY_CHARS,
+    edit_fields,
     inline_nodes,
     issue_fields,
+    sent_print,
     story_description,
     summary,
     sync_label,
+    words_print,
 )
 
 LINK = "https://prdtool.example.com/prd/prd-1"
@@ -277,3 +281,36 @@ def test_any_story_makes_valid_adf_and_a_short_one_line_summary(
     text = fields["summary"]
     assert len(text.encode("utf-16-le")) // 2 <= MAX_SUMMARY_CHARS
     assert len(text.splitlines()) <= 1 and text == text.strip()
+
+
+def test_the_words_of_an_issue_do_not_depend_on_how_jira_cuts_and_marks_its_document() -> None:
+    sent = issue_fields(_story("As a **shopper**, I want to pay", "Given a card"), "PROJ", "Story", "l", "PRD", None)
+    ours = words_print(sent["summary"], sent["description"])
+    # Jira may hand the document back cut into other nodes, with attributes of its own.
+    reshaped = json.loads(json.dumps(sent["description"]))
+    first = reshaped["content"][0]
+    first["content"] = [{"type": "text", "text": "As a "},
+                        {"type": "text", "text": "shopper", "marks": [{"type": "em"}]},
+                        {"type": "text", "text": ", I want to pay"}]  # fmt: skip
+    first["attrs"] = {"localId": "a1b2"}
+    assert words_print(sent["summary"], reshaped) == ours
+    # A word changed in the description, or the summary, is a change.
+    first["content"][2]["text"] = ", I want to pay later"
+    assert words_print(sent["summary"], reshaped) != ours
+    assert words_print(sent["summary"] + " now", sent["description"]) != ours
+    # Blocks are words apart: merging two paragraphs' texts is a change.
+    assert words_print("a", {"type": "doc", "content": [_para("ab")]}) != words_print(
+        "a", {"type": "doc", "content": [_para("a"), _para("b")]}
+    )
+    assert words_print(None, None) == words_print("", None)
+
+
+def _para(text: str) -> dict[str, Any]:
+    return {"type": "paragraph", "content": [{"type": "text", "text": text}]}
+
+
+def test_an_update_sends_neither_the_project_nor_the_labels() -> None:
+    fields = issue_fields(_story("As a clerk, I want refunds"), "PROJ", "Story", "prdtool-x", "PRD", None)
+    assert set(edit_fields(fields)) == {"summary", "issuetype", "description"}
+    assert sent_print(fields) == sent_print({**fields, "labels": ["other"]})
+    assert sent_print(fields) != sent_print({**fields, "summary": "As a clerk, I want refunds now"})

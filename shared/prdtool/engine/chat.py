@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["CHAT_EVENTS", "CHAT_PLATFORMS", "excerpt", "link_to", "tell_chat"]
 
-CHAT_EVENTS = ("comment", "mention", "document", "approval", "version")
+CHAT_EVENTS = ("comment", "mention", "document", "approval", "version", "jira")
 CHAT_PLATFORMS = ("mattermost",)
 EXCERPT_CHARS = 200
 

@@ -69,6 +69,7 @@ REVIEW = "review"
 JIRA = "integration#jira"
 JIRA_ISSUE = "jira-issue#"
 JIRA_SYNC = "sync#jira"
+JIRA_CREATE = "jira-create#"
 SUGGESTION = "suggestion#"
 # How often a transaction that lost a race with another on the same document is tried again.
 _TRANSACTION_TRIES = 5
@@ -217,14 +218,29 @@ class JiraLink(_DocumentItem):
 
 class JiraIssue(_DocumentItem):
     """One of the document's Jira issues, item ``jira-issue#<key>``: what Jira last said of it (its
-    webhooks), and the story as the last sync sent it (``fingerprint``, ``synced_at``)."""
+    webhooks), and what the last sync left in step on both sides: the story it read
+    (``fingerprint``), the fields it would send for it (``sent_print``) and the words the issue had
+    then (``jira_print``); ``conflict``: the last sync found both sides changed since."""
 
     issue_key = UnicodeAttribute()
     summary = UnicodeAttribute()
     status = UnicodeAttribute(null=True)
     changed_at = NumberAttribute(default=0)
     fingerprint = UnicodeAttribute(null=True)
+    sent_print = UnicodeAttribute(null=True)
+    jira_print = UnicodeAttribute(null=True)
+    conflict = BooleanAttribute(default=False)
     synced_at = NumberAttribute(null=True)
+
+
+class JiraCreate(_DocumentItem):
+    """A story's issue being created (item ``jira-create#<story fingerprint>``), kept from just before
+    the create request until its key is kept: found by a retried step, it says Jira may have made
+    the issue though its answer was lost, so the step looks for it before creating another."""
+
+    sync_id = UnicodeAttribute()
+    summary = UnicodeAttribute()
+    started_at = NumberAttribute()
 
 
 class JiraSync(_DocumentItem):
@@ -241,6 +257,9 @@ class JiraSync(_DocumentItem):
     created = NumberAttribute(default=0)
     updated = NumberAttribute(default=0)
     failed = NumberAttribute(default=0)
+    unchanged = NumberAttribute(default=0)
+    conflicts = NumberAttribute(default=0)
+    resolve = UnicodeAttribute(null=True)  # JSON {issue key: "prd" | "jira"}: how the requester settled conflicts
 
 
 class Version(_DocumentItem):
@@ -739,16 +758,39 @@ class DocumentRecords:
             JiraIssue.item.does_not_exist() | JiraIssue.changed_at.does_not_exist() | (JiraIssue.changed_at <= at),
         )
 
-    def note_synced_issue(self, prd_id: str, key: str, summary: str, fingerprint: str, at: int) -> None:
-        """Keep the story as a sync sent it to its issue (what a later sync compares)."""
+    def jira_issue(self, prd_id: str, key: str) -> JiraIssue | None:
+        return _get(JiraIssue, prd_id, JIRA_ISSUE + key)
+
+    def note_synced_issue(self, prd_id: str, key: str, summary: str, prints: tuple[str, str, str], at: int) -> None:
+        """Keep both sides of an issue as a sync left them in step: ``prints`` is the story's
+        fingerprint, the fields sent for it and the issue's words (what a later sync compares)."""
+        fingerprint, sent, jira = prints
         JiraIssue(prd_id, JIRA_ISSUE + key).update(
             actions=[
                 JiraIssue.issue_key.set(key),
                 JiraIssue.summary.set(summary),
                 JiraIssue.fingerprint.set(fingerprint),
+                JiraIssue.sent_print.set(sent),
+                JiraIssue.jira_print.set(jira),
+                JiraIssue.conflict.set(False),
                 JiraIssue.synced_at.set(at),
             ]
         )
+
+    def note_jira_conflict(self, prd_id: str, key: str, conflict: bool) -> None:
+        """Mark (or clear) an issue changed in both places since the last sync; the rest stays."""
+        JiraIssue(prd_id, JIRA_ISSUE + key).update(
+            actions=[JiraIssue.issue_key.set(key), JiraIssue.conflict.set(conflict)]
+        )
+
+    def jira_create(self, prd_id: str, fingerprint: str) -> JiraCreate | None:
+        return _get(JiraCreate, prd_id, JIRA_CREATE + fingerprint)
+
+    def begin_jira_create(self, prd_id: str, fingerprint: str, summary: str, sync_id: str, at: int) -> None:
+        JiraCreate(prd_id, JIRA_CREATE + fingerprint, sync_id=sync_id, summary=summary, started_at=at).save()
+
+    def end_jira_create(self, prd_id: str, fingerprint: str) -> None:
+        JiraCreate(prd_id, JIRA_CREATE + fingerprint).delete()
 
     def start_jira_sync(self, sync: JiraSync, now: int) -> JiraSync | None:
         """Take the document's sync; the running one instead when there is one."""
@@ -768,10 +810,16 @@ class DocumentRecords:
         return _get(JiraSync, prd_id, JIRA_SYNC)
 
     def count_jira_story(self, prd_id: str, sync_id: str, outcome: str) -> JiraSync | None:
-        """One story of the sync done (``created``, ``updated`` or ``failed``): the counts after it,
-        or None when the sync is no longer this one."""
+        """One story of the sync done (``created``, ``updated``, ``unchanged``, ``conflict`` or
+        ``failed``): the counts after it, or None when the sync is no longer this one."""
         sync = JiraSync(prd_id, JIRA_SYNC)
-        counter = {"created": JiraSync.created, "updated": JiraSync.updated, "failed": JiraSync.failed}[outcome]
+        counter = {
+            "created": JiraSync.created,
+            "updated": JiraSync.updated,
+            "unchanged": JiraSync.unchanged,
+            "conflict": JiraSync.conflicts,
+            "failed": JiraSync.failed,
+        }[outcome]
         if not update_if(sync, [JiraSync.done.add(1), counter.add(1)], JiraSync.sync_id == sync_id):
             return None
         return sync

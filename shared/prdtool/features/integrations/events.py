@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
+from prdtool.engine.user_stories import ISSUE_KEY
 from prdtool.kernel.payloads import EventModel, Id
 
 __all__ = ["REQUIRED_BY_TYPE", "ChatEvent", "IntegrationConfigure", "IntegrationStatus", "IntegrationSync"]
 
-ChatEvent = Literal["comment", "mention", "document", "approval", "version"]
+ChatEvent = Literal["comment", "mention", "document", "approval", "version", "jira"]
+
+MAX_RESOLVE = 200  # conflicts settled by one sync
+IssueKey = Annotated[str, StringConstraints(pattern=rf"^{ISSUE_KEY.pattern}$", max_length=40)]
 
 # What each kind of integration needs (the others' fields are ignored).
 REQUIRED_BY_TYPE = {
@@ -28,7 +32,7 @@ class IntegrationConfigure(EventModel):
     type: Literal["mattermost", "jira"]
     webhookUrl: str | None = Field(default=None, min_length=1, max_length=2000)
     channel: str | None = Field(default=None, min_length=1, max_length=64)
-    events: list[ChatEvent] | None = Field(default=None, min_length=1, max_length=5)
+    events: list[ChatEvent] | None = Field(default=None, min_length=1, max_length=6)
     baseUrl: str | None = Field(default=None, min_length=1, max_length=200)
     projectKey: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]{0,9}$")  # Jira's default key rule
     email: str | None = Field(default=None, min_length=3, max_length=254, pattern=r"^[^\s:@]+@[^\s:@]+$")
@@ -52,7 +56,10 @@ class IntegrationStatus(EventModel):
 
 
 class IntegrationSync(EventModel):
-    """``integration:sync`` (extension): the PRD's user stories to its Jira project."""
+    """``integration:sync`` (extension): the PRD's user stories to its Jira project; ``resolve``
+    settles conflicts a sync reported: for each issue, whose words win (``prd`` is sent to Jira,
+    ``jira`` is kept as it is)."""
 
     prdId: str = Id
     type: Literal["jira"]
+    resolve: dict[IssueKey, Literal["prd", "jira"]] | None = Field(default=None, max_length=MAX_RESOLVE)

@@ -78,7 +78,7 @@ def integration_sync(ctx: RequestContext, data: IntegrationSync) -> dict[str, An
     services = ctx.services
     services.documents.existing(data.prdId)
     services.access.require(ctx.principal, data.prdId, "editor", "Syncing with Jira", fresh=True)
-    return start_sync(ctx, data.prdId)
+    return start_sync(ctx, data.prdId, data.resolve or {})
 
 
 def register(router: Router) -> None:

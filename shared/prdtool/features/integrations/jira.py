@@ -230,9 +230,13 @@ class JiraClient:
             raise JiraError("server", f"Jira created an issue but its answer has no key (on {self.site.host})")
         return key
 
-    def edit_issue(self, key: str, fields: dict[str, Any]) -> None:
-        """Set ``fields`` of issue ``key``; fields not named keep their values."""
-        self._request("PUT", self._issue_path(key), {"fields": fields})
+    def edit_issue(self, key: str, fields: dict[str, Any], add_labels: Sequence[str] = ()) -> None:
+        """Set ``fields`` of issue ``key`` and add ``add_labels`` to its labels; fields not named,
+        and the labels it has, keep their values."""
+        body: dict[str, Any] = {"fields": fields}
+        if add_labels:
+            body["update"] = {"labels": [{"add": label} for label in add_labels]}
+        self._request("PUT", self._issue_path(key), body)
 
     def get_issue(self, key: str, fields: Sequence[str]) -> dict[str, Any]:
         """Issue ``key`` (``id``, ``key``, ``fields``) with only ``fields`` (e.g. ``["summary", "status"]``;

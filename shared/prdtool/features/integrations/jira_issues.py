@@ -3,14 +3,19 @@ v3), its description in Atlassian Document Format (ADF), and the label that mark
 
 Pure functions. The description is small on purpose: the story as a paragraph, its acceptance
 criteria as a bullet list under a level-3 heading, and a last paragraph naming (and linking) the
-PRD. Inline markdown maps to ADF marks (``**strong**``, ``*em*``, `` `code` ``, ``[text](https://…)``
-links, backslash escapes); anything else stays as the text it is. ADF rejects an empty text node,
-so none is ever made: a paragraph with no text is left out.
+PRD. Inline markdown maps to ADF marks (``**strong**``, ``*em*``, `` `code` ``,
+``[text](https://…)`` links, backslash escapes); anything else stays as the text it is. ADF
+rejects an empty text node, so none is ever made: a paragraph with no text is left out.
+
+What a sync compares to tell which side changed is here too: ``sent_print`` of the fields it would
+send, ``words_print`` of the words an issue has (its summary and its description's text, so Jira
+re-shaping a document it keeps, or a status moving, is no change).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -20,11 +25,14 @@ __all__ = [
     "LABEL_PREFIX",
     "MAX_LABEL_CHARS",
     "MAX_SUMMARY_CHARS",
+    "edit_fields",
     "inline_nodes",
     "issue_fields",
+    "sent_print",
     "story_description",
     "summary",
     "sync_label",
+    "words_print",
 ]
 
 MAX_SUMMARY_CHARS = 255
@@ -155,6 +163,45 @@ def issue_fields(
         "description": story_description(story, prd_title, link),
         "labels": [label],
     }
+
+
+def edit_fields(fields: Node) -> Node:
+    """The fields that update an issue made from ``fields``: all but its project (an issue stays
+    where it is) and its labels (the ones people gave it in Jira stay; the sync adds its own)."""
+    return {name: value for name, value in fields.items() if name not in ("project", "labels")}
+
+
+def _print(value: Any) -> str:
+    return hashlib.blake2b(json.dumps(value, sort_keys=True, ensure_ascii=False).encode(), digest_size=8).hexdigest()
+
+
+def sent_print(fields: Node) -> str:
+    """16 hex digits standing for what an update would send (``edit_fields``)."""
+    return _print(edit_fields(fields))
+
+
+def _words(node: Any, into: list[str]) -> None:
+    if isinstance(node, list):
+        for child in node:
+            _words(child, into)
+    elif isinstance(node, dict):
+        if node.get("type") == "text":
+            into.append(str(node.get("text") or ""))
+        elif node.get("type") in ("mention", "emoji") and isinstance(node.get("attrs"), dict):
+            into.append(str(node["attrs"].get("text") or ""))
+        else:
+            into.append(" ")  # a block or a break between words
+            _words(node.get("content"), into)
+            into.append(" ")
+
+
+def words_print(summary_text: str | None, description: Any) -> str:
+    """16 hex digits standing for an issue's words: its summary and the text of its description
+    (an Atlassian Document, or None), whitespace normalized; marks, attributes and how the text
+    is cut into nodes make no difference."""
+    found: list[str] = []
+    _words(description, found)
+    return _print([_one_line(summary_text or ""), _one_line("".join(found))])
 
 
 def sync_label(prd_id: str) -> str:

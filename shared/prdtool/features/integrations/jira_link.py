@@ -80,8 +80,9 @@ def configure_jira(ctx: RequestContext, data: IntegrationConfigure) -> dict[str,
     }
 
 
-def start_sync(ctx: RequestContext, prd_id: str) -> dict[str, Any]:
-    """Take the PRD's sync (one at a time) and start the Jira sync state machine for it."""
+def start_sync(ctx: RequestContext, prd_id: str, resolve: dict[str, str]) -> dict[str, Any]:
+    """Take the PRD's sync (one at a time) and start the Jira sync state machine for it;
+    ``resolve`` says, per issue key, which side wins a conflict (``prd`` or ``jira``)."""
     services = ctx.services
     if not services.settings.jira_sync_state_machine_arn:
         raise AppError(ErrorCode.NOT_AVAILABLE, "Jira sync is not set up on this server")
@@ -91,7 +92,8 @@ def start_sync(ctx: RequestContext, prd_id: str) -> dict[str, Any]:
     sync_id = f"sync_{ctx.now_ms:013d}{secrets.token_hex(4)}"
     requester = {"connection_id": ctx.connection_id, "protocol": ctx.client.protocol, "namespace": ctx.client.namespace}
     sync = JiraSync(prd_id, sync_id=sync_id, state="running", requester=json.dumps(requester),
-                    started_at=ctx.now_ms, expires_at=ctx.now_ms + SYNC_LEASE_MS)  # fmt: skip
+                    started_at=ctx.now_ms, expires_at=ctx.now_ms + SYNC_LEASE_MS,
+                    resolve=json.dumps(resolve) if resolve else None)  # fmt: skip
     running = services.documents.start_jira_sync(sync, ctx.now_ms)
     if running is not None:
         message = f"A Jira sync of this PRD is running ({running.sync_id})"
@@ -118,6 +120,7 @@ def jira_status(ctx: RequestContext, prd_id: str) -> dict[str, Any]:
             "title": story.title,
             "issueKey": story.issue_key,
             "status": known.status if known else None,
+            "conflict": bool(known and known.conflict),
             "url": f"{link.base_url}/browse/{story.issue_key}" if link and story.issue_key else None,
         })  # fmt: skip
     answer: dict[str, Any] = {"prdId": prd_id, "type": "jira", "linked": link is not None, "stories": stories}

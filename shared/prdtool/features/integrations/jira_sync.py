@@ -2,9 +2,14 @@
 (``statemachines/jira_sync.asl.json``), run by the Jira sync function.
 
 ``prepare`` reads the stories of the PRD as it is (``engine/user_stories``); a Map state then
-runs ``story`` for each, a few at a time: the story's issue is edited when the PRD already names
-its key (the ``[PROJ-12]`` next to it), else created, so a second sync updates and creates
-nothing. A failure is one of three errors the state machine tells apart by name: Jira's 429, 5xx,
+runs ``story`` for each, a few at a time. A story whose key the PRD names (the ``[PROJ-12]`` next
+to it) updates that issue, unless nothing changed: the sync keeps, per issue, prints of both sides
+as it last left them in step, and compares. Only the PRD changed: Jira is updated. Only Jira
+changed: it is left as people made it. Both: a conflict, reported, neither side written, until the
+requester of a sync says which one wins (``resolve``). A story with no key creates an issue, once:
+a marker kept just before the create lets a retried step find the issue a lost answer made.
+
+A failure is one of three errors the state machine tells apart by name: Jira's 429, 5xx,
 timeouts and lost connections are ``JiraRetryable`` (retried with backoff, after waiting out a
 ``Retry-After`` first), refused credentials are ``JiraCredentialsRefused`` (the sync stops,
 ``failed``), anything else is ``JiraStoryFailed`` (that story is reported, the others go on;
@@ -12,7 +17,8 @@ timeouts and lost connections are ``JiraRetryable`` (retried with backoff, after
 as one server edit through the edit pipeline named by the sync (a retried finish writes them
 once), and reports the stories that left the PRD, never deleting their issues.
 
-Progress goes to the room and to whoever asked, as ``integration:sync-status``.
+Progress goes to the room and to whoever asked, as ``integration:sync-status``; the outcome to the
+PRD's chat channel too, when it wants ``jira`` posts.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import json
 import time
 from typing import Any
 
+from prdtool.engine.chat import link_to, tell_chat
 from prdtool.engine.commits import after_commit
 from prdtool.engine.context import RequestContext
 from prdtool.engine.crdt import ClientOp
@@ -30,14 +37,19 @@ from prdtool.engine.rooms import broadcast
 from prdtool.engine.services import Services
 from prdtool.engine.user_stories import UserStory, key_marker_insert, user_stories
 from prdtool.features.integrations.jira import JiraClient, JiraError, JiraSite
-from prdtool.features.integrations.jira_issues import issue_fields, sync_label
+from prdtool.features.integrations.jira_issues import edit_fields, issue_fields, sent_print, sync_label, words_print
 from prdtool.kernel.auth import Principal
 from prdtool.kernel.sender import Recipient
 
-__all__ = ["JiraCredentialsRefused", "JiraRetryable", "JiraStoryFailed", "run_sync_step"]
+__all__ = ["JiraCredentialsRefused", "JiraRetryable", "JiraStoryFailed", "run_sync_step", "summary_message"]
 
 RETRY_AFTER_MAX_S = 20.0  # a Retry-After up to this long is waited out in the step; longer: the backoff
 JIRA_AUTHOR = "jira"  # the author of the edit that writes the keys, as clients see it
+LOST_CREATE_SEARCHES = 3  # how often a retried create asks Jira's search for the issue it may have made
+LOST_CREATE_PAUSE_S = 1.5  # between those searches: Jira's search lags behind a create
+CONFLICT_MESSAGE = "Changed in both the PRD and Jira since the last sync: neither was overwritten"
+OUTCOMES = ("created", "updated", "unchanged", "conflict", "failed")
+_COUNTS = ("created", "updated", "unchanged", "conflicts", "failed")  # the counts every sync-status carries
 
 
 class JiraRetryable(Exception):
@@ -87,14 +99,16 @@ def _story(services: Services, prd_id: str, sync_id: str, story: dict[str, Any])
     meta = services.documents.meta(prd_id)
     told = UserStory(story["title"], tuple(story["criteria"]), story.get("issueKey"), 0, 0, 0)
     fields = issue_fields(told, link.project_key, link.issue_type, sync_label(prd_id), meta.title if meta else "", None)
-    key = story.get("issueKey")
+    key: str | None = story.get("issueKey")
     try:
         with JiraClient(JiraSite(link.base_url, link.email, token)) as jira:
             if key:
-                jira.edit_issue(key, {k: v for k, v in fields.items() if k != "project"})
+                outcome = _update(services, jira, prd_id, sync_id, key, story["fingerprint"], fields)
             else:
-                key = jira.create_issue(fields)
+                key, outcome = _create(services, jira, prd_id, sync_id, story["fingerprint"], fields), "created"
     except JiraError as err:
+        if not key and not err.retryable:  # refused: Jira made no issue, and a retry need not look for one
+            services.documents.end_jira_create(prd_id, story["fingerprint"])
         if err.kind == "credentials_refused":
             raise JiraCredentialsRefused(f"Jira refused the credentials: {err}") from err
         if err.retryable:
@@ -102,10 +116,86 @@ def _story(services: Services, prd_id: str, sync_id: str, story: dict[str, Any])
                 time.sleep(err.retry_after_s)  # the state machine's retry comes after Jira's Retry-After
             raise JiraRetryable(str(err)) from err
         raise JiraStoryFailed(str(err)) from err
-    outcome = "updated" if story.get("issueKey") else "created"
-    services.documents.note_synced_issue(prd_id, key, told.title, story["fingerprint"], services.clock())
     _counted(services, prd_id, sync_id, outcome)
-    return {"title": told.title, "issueKey": key, "fingerprint": story["fingerprint"], "outcome": outcome}
+    result = {"title": told.title, "issueKey": key, "fingerprint": story["fingerprint"], "outcome": outcome}
+    if outcome == "conflict":
+        result["error"] = CONFLICT_MESSAGE
+    return result
+
+
+def _update(
+    services: Services, jira: JiraClient, prd_id: str, sync_id: str, key: str, fingerprint: str, fields: dict[str, Any]
+) -> str:
+    """Bring issue ``key`` in step with its story, unless it changed in Jira too since the last sync
+    (a conflict: neither side is written, unless the requester said which one wins)."""
+    documents, now = services.documents, services.clock()
+    known = documents.jira_issue(prd_id, key)
+    sent, ours = sent_print(fields), words_print(fields["summary"], fields["description"])
+    choice = _resolutions(services, prd_id, sync_id).get(key)
+    if known is not None and known.sent_print and known.jira_print and choice != "prd":
+        got = jira.get_issue(key, ["summary", "description"]).get("fields") or {}
+        theirs = words_print(got.get("summary"), got.get("description"))
+        if theirs == ours or choice == "jira":
+            # In step already (an update whose note was lost, or both changed alike), or the
+            # requester keeps Jira's words: both sides as they are now are the new baseline.
+            documents.note_synced_issue(prd_id, key, fields["summary"], (fingerprint, sent, theirs), now)
+            return "unchanged"
+        prd_changed, jira_changed = sent != known.sent_print, theirs != known.jira_print
+        if prd_changed and jira_changed:
+            documents.note_jira_conflict(prd_id, key, True)
+            return "conflict"
+        if not prd_changed:  # nothing to send; what people wrote in Jira stays
+            if known.conflict:
+                documents.note_jira_conflict(prd_id, key, False)
+            return "unchanged"
+    # Never synced by this PRD (a key typed next to a story), or only the PRD changed, or the
+    # requester chose the PRD's words: they go to Jira.
+    jira.edit_issue(key, edit_fields(fields), add_labels=fields["labels"])
+    documents.note_synced_issue(prd_id, key, fields["summary"], (fingerprint, sent, ours), now)
+    return "updated"
+
+
+def _create(
+    services: Services, jira: JiraClient, prd_id: str, sync_id: str, fingerprint: str, fields: dict[str, Any]
+) -> str:
+    """Create the story's issue, once: a step retried after a create whose answer was lost finds
+    the issue Jira made (its label and summary, not yet linked) instead of making another."""
+    documents = services.documents
+    key = None
+    if documents.jira_create(prd_id, fingerprint) is not None:
+        key = _made_before(services, jira, prd_id, fields)
+    else:
+        # Kept before the request: if the answer is lost, or this step dies, the retry knows to look.
+        documents.begin_jira_create(prd_id, fingerprint, fields["summary"], sync_id, services.clock())
+    if key is None:
+        key = jira.create_issue(fields)
+    sent, ours = sent_print(fields), words_print(fields["summary"], fields["description"])
+    documents.note_synced_issue(prd_id, key, fields["summary"], (fingerprint, sent, ours), services.clock())
+    documents.end_jira_create(prd_id, fingerprint)  # after the link is kept: a crash before it looks again
+    return key
+
+
+def _made_before(services: Services, jira: JiraClient, prd_id: str, fields: dict[str, Any]) -> str | None:
+    """The key of an issue an earlier try made for these fields, if Jira's search shows one. The
+    search lags behind creates, so it is asked a few times before the answer counts as none."""
+    linked = set(services.documents.jira_issues(prd_id))
+    for attempt in range(LOST_CREATE_SEARCHES):
+        if attempt:
+            time.sleep(LOST_CREATE_PAUSE_S)
+        found = jira.search_by_label(fields["project"]["key"], fields["labels"][0], ["summary"])
+        for issue in found:
+            key = issue.get("key")
+            if key and key not in linked and (issue.get("fields") or {}).get("summary") == fields["summary"]:
+                return str(key)
+    return None
+
+
+def _resolutions(services: Services, prd_id: str, sync_id: str) -> dict[str, str]:
+    """How the requester of this sync settled conflicts: ``{issue key: "prd" | "jira"}``."""
+    sync = services.documents.jira_sync(prd_id)
+    if sync is None or sync.sync_id != sync_id or not sync.resolve:
+        return {}
+    return dict(json.loads(sync.resolve))
 
 
 def _story_failed(
@@ -129,16 +219,29 @@ def _finish(services: Services, prd_id: str, sync_id: str, results: list[dict[st
         _write_keys(services, prd_id, sync_id, created)
     keys = {s.issue_key for s in user_stories(services.editor.load(prd_id).document.content) if s.issue_key}
     left = sorted(k for k, issue in services.documents.jira_issues(prd_id).items() if issue.synced_at and k not in keys)
-    counts = {o: sum(r.get("outcome") == o for r in results) for o in ("created", "updated", "failed")}
-    message = (f"Synced {len(results)} user stories: {counts['created']} created, {counts['updated']} updated, "
-               f"{counts['failed']} failed")  # fmt: skip
-    if left:
-        message += f"; no longer in the PRD (left in Jira): {', '.join(left)}"
+    counts = {o: sum(r.get("outcome") == o for r in results) for o in OUTCOMES}
+    conflicts = [{"title": r["title"], "issueKey": r["issueKey"], "error": r["error"]} for r in results
+                 if r.get("outcome") == "conflict"]  # fmt: skip
     errors = [{"title": r["title"], "issueKey": r.get("issueKey"), "error": r.get("error")} for r in results
               if r.get("outcome") == "failed"]  # fmt: skip
+    message = summary_message(len(results), counts, [c["issueKey"] for c in conflicts], left)
     services.documents.end_jira_sync(prd_id, sync_id, "completed")
-    _tell(services, prd_id, sync_id, "completed", 100, message, errors=errors, removed=left)
+    _tell(services, prd_id, sync_id, "completed", 100, message, errors=errors, conflicts=conflicts, removed=left)
+    _tell_chat(services, prd_id, sync_id, f"Jira sync of PRD {_title(services, prd_id)}: {message}")
     return {"status": "completed", **counts}
+
+
+def summary_message(total: int, counts: dict[str, int], conflicts: list[str], removed: list[str]) -> str:
+    """The sentence a finished sync ends with, e.g. ``Synced 4 user stories: 1 created, 2 updated,
+    1 unchanged, 0 failed; changed in both the PRD and Jira (resolve with integration:sync
+    resolve): PROJ-3``."""
+    message = (f"Synced {total} user stories: {counts['created']} created, {counts['updated']} updated, "
+               f"{counts['unchanged']} unchanged, {counts['failed']} failed")  # fmt: skip
+    if conflicts:
+        message += f"; changed in both the PRD and Jira (resolve with integration:sync resolve): {', '.join(conflicts)}"
+    if removed:
+        message += f"; no longer in the PRD (left in Jira): {', '.join(removed)}"
+    return message
 
 
 def _write_keys(services: Services, prd_id: str, sync_id: str, created: list[dict[str, Any]]) -> None:
@@ -168,8 +271,24 @@ def _fail(services: Services, prd_id: str, sync_id: str, error: dict[str, Any]) 
     services.documents.end_jira_sync(prd_id, sync_id, "failed")
     sync = services.documents.jira_sync(prd_id)
     progress = 100 * int(sync.done or 0) // int(sync.total) if sync and sync.total else 0
-    _tell(services, prd_id, sync_id, "failed", progress, _cause(error))
+    cause = _cause(error)
+    _tell(services, prd_id, sync_id, "failed", progress, cause)
+    _tell_chat(services, prd_id, sync_id, f"Jira sync of PRD {_title(services, prd_id)} failed: {cause}")
     return {"status": "failed"}
+
+
+def _title(services: Services, prd_id: str) -> str:
+    meta = services.documents.meta(prd_id)
+    return f'"{meta.title}"' if meta and meta.title else prd_id
+
+
+def _tell_chat(services: Services, prd_id: str, sync_id: str, text: str) -> None:
+    """The outcome to the PRD's chat channel, when it wants ``jira`` posts (the requester is told
+    how the post went)."""
+    sync = services.documents.jira_sync(prd_id)
+    requester = Recipient(**json.loads(sync.requester)) if sync and sync.sync_id == sync_id else None
+    link = link_to(services, prd_id)
+    tell_chat(services, prd_id, "jira", text + (f"\n[Open the PRD]({link})" if link else ""), requester)
 
 
 def _cause(error: dict[str, Any]) -> str:
@@ -187,7 +306,7 @@ def _tell(
 ) -> None:
     """``integration:sync-status`` to the room, and to the requester when it is not in the room."""
     sync = services.documents.jira_sync(prd_id)
-    counts = {k: int(getattr(sync, k) or 0) for k in ("created", "updated", "failed")} if sync else {}
+    counts = {k: int(getattr(sync, k) or 0) for k in _COUNTS} if sync else {}
     payload = {"type": "jira", "prdId": prd_id, "status": status, "progress": progress, "message": message,
                "syncId": sync_id, **counts, **extra}  # fmt: skip
     sender = services.sender()

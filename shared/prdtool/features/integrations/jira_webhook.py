@@ -17,6 +17,7 @@ import hmac
 import json
 from typing import Any
 
+from prdtool.engine.chat import link_to, tell_chat
 from prdtool.engine.rooms import broadcast
 from prdtool.engine.services import Services
 from prdtool.features.integrations.jira_issues import LABEL_PREFIX
@@ -95,4 +96,7 @@ def receive_jira_webhook(services: Services, event: dict[str, Any]) -> dict[str,
         )
         notification = {"type": "jira", "prdId": prd_id, **described}
         broadcast(services, services.sender(), prd_id, "integration:notification", lambda _: notification)
+        link_url = link_to(services, prd_id)
+        told = f"Jira: {described['message']}" + (f"\n[Open the PRD]({link_url})" if link_url else "")
+        tell_chat(services, prd_id, "jira", told, None)
     return _DONE
