@@ -116,6 +116,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     running = start_stack(
         tmp_path_factory.mktemp("stack"),
         "--ephemeral", "--ping-interval", str(PING_INTERVAL_MS), "--ping-timeout", str(PING_TIMEOUT_MS),
+        # Every test connects from 127.0.0.1 and several send bad tokens on purpose: no ban here.
+        "--parameter", "AuthFailureLimit=100000/60",
         env={"OPENAI_API_KEY": ""},  # the offline provider, as in `make dev` without a key
     )  # fmt: skip
     warm_up(running)

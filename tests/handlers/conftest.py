@@ -68,11 +68,15 @@ class Stack:
         module.services.clock = self.clock
         return module
 
-    def connect(self, query: dict[str, str] | None = None, headers: dict[str, str] | None = None) -> tuple[str, dict]:
+    def connect(
+        self, query: dict[str, str] | None = None, headers: dict[str, str] | None = None, source_ip: str | None = None
+    ) -> tuple[str, dict]:
         """Run $connect for a new connection id; API Gateway opens it when the answer is 2xx."""
         connection_id = next(self._ids)
         event = sample_event("connect")
         event["requestContext"]["connectionId"] = connection_id
+        if source_ip is not None:
+            event["requestContext"]["identity"]["sourceIp"] = source_ip
         event["requestContext"]["connectedAt"] = self.clock()
         event["queryStringParameters"] = query
         if query is None:
@@ -88,9 +92,10 @@ class Stack:
         pending, self.fake.invocations[:] = list(self.fake.invocations), []
         return [self.invoke("handshake", inv.payload) for inv in pending]
 
-    def socketio_client(self, auth_query: dict[str, str] | None = None) -> str:
+    def socketio_client(self, auth_query: dict[str, str] | None = None, source_ip: str | None = None) -> str:
         """A connection that has done $connect and received the OPEN packet."""
-        connection_id, response = self.connect({"EIO": "4", "transport": "websocket", **(auth_query or {})})
+        query = {"EIO": "4", "transport": "websocket", **(auth_query or {})}
+        connection_id, response = self.connect(query, source_ip=source_ip)
         assert response["statusCode"] == 200
         self.run_handshakes()
         opened = self.fake.take(connection_id)
@@ -128,6 +133,7 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
         "UPDATES_TABLE": settings.updates_table,
         "STREAMS_TABLE": settings.streams_table,
         "RATE_LIMITS_TABLE": settings.rate_limits_table,
+        "SECURITY_TABLE": settings.security_table,
         "NOTIFICATIONS_TABLE": settings.notifications_table,
         "CHAT_QUEUE_URL": settings.chat_queue_url,
         "SNAPSHOTS_BUCKET": settings.snapshots_bucket,

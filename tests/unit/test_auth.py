@@ -29,11 +29,12 @@ def refusal(verifier: TokenVerifier, token: str | None) -> str:
 
 
 def test_valid_hs256_token_gives_the_principal() -> None:
-    token = make_token(sub="user_9", name="Sarah Smith", picture="https://img/s.png", roles=["admin"])
-    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    token = make_token(sub="user_9", name="Sarah Smith", picture="https://img/s.png", roles=["admin"], jti="t-1")
+    claims = jwt.decode(token, options={"verify_signature": False})
     assert hs256().verify(token) == Principal(
-        "user_9", "Sarah Smith", "https://img/s.png", ("admin",), expires_at=exp * 1000
-    )
+        "user_9", "Sarah Smith", "https://img/s.png", ("admin",), expires_at=claims["exp"] * 1000,
+        issued_at=claims["iat"] * 1000, token_id="t-1",
+    )  # fmt: skip
 
 
 def test_name_defaults_to_the_user_id_and_a_single_role_string_is_accepted() -> None:

@@ -37,6 +37,10 @@ class Principal:
     roles: tuple[str, ...] = field(default=())
     # When the token that proved it expires (its ``exp``), epoch ms; None when no token did.
     expires_at: int | None = None
+    # When it was issued (its ``iat``, epoch ms) and its id (``jti``), when it says: what ending
+    # a session compares (``prdtool.kernel.security``).
+    issued_at: int | None = None
+    token_id: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -147,7 +151,17 @@ def _principal(claims: Mapping[str, Any]) -> Principal:
         roles=roles,
         # PyJWT has checked that exp is an integer (or int()-able), the same int() it compared.
         expires_at=min(int(claims["exp"]), MAX_EXP_S) * 1000,
+        # PyJWT has checked that iat is a number; jti is a string when present (InvalidJTIError).
+        issued_at=_issued_at(claims.get("iat")),
+        token_id=jti if _text(jti := claims.get("jti")) and 0 < len(jti) <= MAX_SUBJECT_CHARS else None,
     )
+
+
+def _issued_at(iat: Any) -> int | None:
+    """The ``iat`` claim in epoch ms (PyJWT has checked it is a number, when present)."""
+    if isinstance(iat, bool) or not isinstance(iat, (int, float)):
+        return None
+    return int(min(iat, MAX_EXP_S) * 1000)
 
 
 def _text(value: Any) -> TypeGuard[str]:

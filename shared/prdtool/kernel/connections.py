@@ -80,22 +80,29 @@ class UpgradeAuth(MapAttribute[str, Any]):
     picture = UnicodeAttribute(null=True)
     roles: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]  # pynamodb types "of" as the value
     expires_at = NumberAttribute(null=True)  # the token's exp, epoch ms
+    issued_at = NumberAttribute(null=True)  # its iat, epoch ms
+    token_id = UnicodeAttribute(null=True)  # its jti
     # Or the refusal, as the client will be told it (our own wording, never a library's).
     error_code = UnicodeAttribute(null=True)
     error_message = UnicodeAttribute(null=True)
     error_reason = UnicodeAttribute(null=True)
+    claimed_user = UnicodeAttribute(null=True)  # the sub a refused token claimed (unverified)
 
     @classmethod
-    def of(cls, result: Principal | AppError) -> UpgradeAuth:
+    def of(cls, result: Principal | AppError, claimed: str | None = None) -> UpgradeAuth:
         if isinstance(result, AppError):
             reason = (result.data or {}).get("reason")
-            return cls(error_code=str(result.code), error_message=result.message, error_reason=reason)
+            return cls(
+                error_code=str(result.code), error_message=result.message, error_reason=reason, claimed_user=claimed
+            )
         return cls(
             user_id=result.user_id,
             user_name=result.name,
             picture=result.picture,
             roles=list(result.roles),
             expires_at=result.expires_at,
+            issued_at=result.issued_at,
+            token_id=result.token_id,
         )
 
     @property
@@ -103,7 +110,10 @@ class UpgradeAuth(MapAttribute[str, Any]):
         if self.user_id:
             roles = tuple(self.roles or ())
             expires_at = int(self.expires_at) if self.expires_at is not None else None
-            return Principal(self.user_id, self.user_name or self.user_id, self.picture, roles, expires_at)
+            issued_at = int(self.issued_at) if self.issued_at is not None else None
+            return Principal(
+                self.user_id, self.user_name or self.user_id, self.picture, roles, expires_at, issued_at, self.token_id
+            )
         data = {"reason": self.error_reason} if self.error_reason else None
         return AppError(ErrorCode(self.error_code or ErrorCode.UNAUTHORIZED), self.error_message or "", data)
 
@@ -138,6 +148,8 @@ class ConnectionRecord(Model):
     roles: ListAttribute[str] = ListAttribute(of=UnicodeAttribute, null=True)  # type: ignore[arg-type]  # pynamodb types "of" as the value
     # When the token that established user_id expires (its exp); events after it are refused.
     token_expires_at = NumberAttribute(null=True)
+    token_issued_at = NumberAttribute(null=True)  # and its iat and jti: what ending this session revokes
+    token_id = UnicodeAttribute(null=True)
     opened_at = NumberAttribute(null=True)  # when the Engine.IO OPEN packet was delivered
     connect_deadline = NumberAttribute(null=True)  # until the first Socket.IO CONNECT completes
     # The documents this connection has joined: prd id -> {sessionId, namespace, mode, clockKey,
@@ -164,7 +176,10 @@ class ConnectionRecord(Model):
             return None
         roles = tuple(self.roles or ())
         expires_at = int(self.token_expires_at) if self.token_expires_at is not None else None
-        return Principal(self.user_id, self.user_name or self.user_id, self.picture, roles, expires_at)
+        issued_at = int(self.token_issued_at) if self.token_issued_at is not None else None
+        return Principal(
+            self.user_id, self.user_name or self.user_id, self.picture, roles, expires_at, issued_at, self.token_id
+        )
 
     @property
     def upgrade_identity(self) -> Principal | AppError | None:
@@ -183,6 +198,24 @@ class ConnectionRecord(Model):
     @property
     def awaiting_pong(self) -> bool:
         return self.last_ping_at is not None and (self.last_pong_at or 0) < self.last_ping_at
+
+
+def _identity(principal: Principal) -> list[Action]:
+    """The writes that make a record say who ``principal`` is, as its token tells."""
+    model = ConnectionRecord
+
+    def optional(attribute: Any, value: Any) -> Action:
+        return attribute.set(value) if value is not None else attribute.remove()
+
+    return [
+        model.user_id.set(principal.user_id),
+        model.user_name.set(principal.name),
+        model.roles.set(list(principal.roles)),
+        optional(model.picture, principal.picture or None),
+        optional(model.token_expires_at, principal.expires_at),
+        optional(model.token_issued_at, principal.issued_at),
+        optional(model.token_id, principal.token_id),
+    ]
 
 
 def bind_tables(settings: Settings) -> None:
@@ -249,15 +282,9 @@ class ConnectionStore:
         model = ConnectionRecord
         actions = [
             model.namespaces.add({namespace}),
-            model.user_id.set(principal.user_id),
-            model.user_name.set(principal.name),
-            model.roles.set(list(principal.roles)),
             model.socket_sid.set(socket_sid),
             model.connect_deadline.remove(),
-            model.picture.set(principal.picture) if principal.picture else model.picture.remove(),
-            model.token_expires_at.set(principal.expires_at)
-            if principal.expires_at is not None
-            else model.token_expires_at.remove(),
+            *_identity(principal),
         ]
         # The connection is still there (no partial item for a gone one), and it has no identity
         # yet or has this very one: two CONNECTs racing as different users cannot both win, and

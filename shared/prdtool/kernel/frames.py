@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prdtool.kernel.apigw import WebSocketEvent
-from prdtool.kernel.auth import expired_token
+from prdtool.kernel.auth import expired_token, extract_token
 from prdtool.kernel.codec import (
     EngineIOPacket,
     EngineIOType,
@@ -37,6 +37,7 @@ from prdtool.kernel.errors import ERROR_EVENT, INTERPRETER_EXITS, AppError, Erro
 from prdtool.kernel.lifecycle import new_sid
 from prdtool.kernel.observability import MetricUnit, logger, metrics
 from prdtool.kernel.rate_limits import parse_limit, rate_limited
+from prdtool.kernel.security import session_ended
 from prdtool.kernel.sender import NATIVE, SOCKETIO, MessageTooLarge, Recipient, Sender
 from prdtool.kernel.socket_app import Caller, Outcome
 from prdtool.kernel.transport import Transport
@@ -264,14 +265,25 @@ def _connect_namespace(services: Transport, sender: Sender, record: ConnectionRe
         _connect_error(sender, record.connection_id, ns, "Invalid namespace", None)
         return
     auth = packet.data if isinstance(packet.data, dict) else {}
+    security, now = services.security, services.clock()
+    banned_until = security.banned_until(record.source_ip, now)
+    if banned_until is not None:  # whatever token it brings now
+        _refuse_connect(sender, record.connection_id, ns, security.banned_error(banned_until, now))
+        return
     try:
         principal = app.authenticate(auth, record.upgrade_identity)
     except AppError as err:
+        if err.code == ErrorCode.UNAUTHORIZED:
+            claimed = record.upgrade_auth.claimed_user if record.upgrade_auth is not None else None
+            services.refused_token(record.source_ip, extract_token(auth), claimed)
         _refuse_connect(sender, record.connection_id, ns, err)
         return
     except Exception:  # noqa: BLE001 - e.g. the signing secret could not be read: say so, don't hang
         logger.exception("authentication failed")
         _refuse_connect(sender, record.connection_id, ns, AppError(ErrorCode.INTERNAL, "Authentication unavailable"))
+        return
+    if security.revoked(principal):
+        _refuse_connect(sender, record.connection_id, ns, session_ended())
         return
     sid = record.socket_sid or new_sid()
     # The store decides, with a conditional write, whether this user may have the connection.

@@ -23,6 +23,7 @@ from prdtool.kernel.connections import ConnectionRecord, UpgradeAuth
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.heartbeat import sweep_after_open
 from prdtool.kernel.observability import MetricUnit, logger, metrics
+from prdtool.kernel.security import claimed_user, session_ended
 from prdtool.kernel.sender import NATIVE, SOCKETIO, ConnectionGone, Sender
 from prdtool.kernel.transport import Transport
 
@@ -51,6 +52,12 @@ def connect(services: Transport, event: WebSocketEvent) -> dict[str, Any]:
         query_params={k: v for k, v in query.items() if k != "token"} or None,
     )
     token = extract_token(None, query, headers)
+    address = ctx.identity.sourceIp
+    banned_until = services.security.banned_until(address, services.clock())
+    if banned_until is not None:
+        # A banned address is refused whatever it brings, before its token costs a verification.
+        metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
+        return _status(429, services.security.banned_error(banned_until, services.clock()).message)
     if "EIO" in query:
         if query.get("EIO") != "4" or query.get("transport") != "websocket":
             metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
@@ -58,7 +65,8 @@ def connect(services: Transport, event: WebSocketEvent) -> dict[str, Any]:
         record.protocol = SOCKETIO
         record.eio_sid = new_sid()
         if token:
-            record.upgrade_auth = UpgradeAuth.of(_verify_for_connect(services, token))
+            # Judged (and a refusal counted) at CONNECT, where the client reads the answer.
+            record.upgrade_auth = UpgradeAuth.of(_verify_for_connect(services, token), claimed_user(token))
         # Without a CONNECT by the deadline, the heartbeat closes it; pings start once the
         # handshake has delivered the OPEN packet.
         record.connect_deadline = record.connected_at + services.settings.connect_timeout_ms
@@ -69,15 +77,20 @@ def connect(services: Transport, event: WebSocketEvent) -> dict[str, Any]:
         except AppError as err:
             metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
             logger.info("native connect refused", extra={"reason": (err.data or {}).get("reason")})
+            services.refused_token(address, token)
             return _status(401, err.message)
         except Exception:  # noqa: BLE001 - e.g. the signing secret could not be read: say so, don't crash
             logger.exception("authentication failed")
             return _status(503, "Authentication unavailable")
+        if services.security.revoked(principal):
+            metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
+            return _status(401, session_ended().message)
         record.protocol = NATIVE
         record.socket_sid = new_sid()
         record.user_id, record.user_name, record.picture = principal.user_id, principal.name, principal.picture
         record.roles = list(principal.roles)
         record.token_expires_at = principal.expires_at
+        record.token_issued_at, record.token_id = principal.issued_at, principal.token_id
     services.store.add(record)
     if record.protocol == SOCKETIO:
         services.start_handshake({

@@ -34,6 +34,10 @@ class Settings:
     edit_burst_limit: str = "1000/10"  # operation:edit frames per connection
     cursor_burst_limit: str = "1000/10"  # presence:cursor frames per connection
     rate_limit_warning: int = 5  # rate_limit:warning once this few or fewer are left
+    # Sign-in guard (prdtool.kernel.security): failed authentications, bans, ended sessions.
+    security_table: str = ""  # empty: nothing is counted, nobody banned
+    auth_failure_limit: str = "15/60"  # more failures than this from one address in the window: a ban
+    auth_ban_s: int = 300
     # Proactive suggestions (prdtool.engine.reviews, prdtool.features.ai.review).
     ai_review_state_machine_arn: str = ""  # empty: documents are not reviewed
     ai_review_debounce_s: int = 3  # a review once edits have stopped this long
@@ -118,6 +122,9 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "edit_burst_limit": ("EDIT_BURST_LIMIT",),
     "cursor_burst_limit": ("CURSOR_BURST_LIMIT",),
     "rate_limit_warning": ("RATE_LIMIT_WARNING",),
+    "security_table": ("SECURITY_TABLE",),
+    "auth_failure_limit": ("AUTH_FAILURE_LIMIT",),
+    "auth_ban_s": ("AUTH_BAN_S",),
     "ai_review_state_machine_arn": ("AI_REVIEW_STATE_MACHINE_ARN",),
     "ai_review_debounce_s": ("AI_REVIEW_DEBOUNCE_S",),
     "ai_review_every": ("AI_REVIEW_EVERY",),

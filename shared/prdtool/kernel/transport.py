@@ -11,6 +11,7 @@ import importlib
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Self
 
@@ -19,17 +20,23 @@ import boto3
 from prdtool.kernel.auth import TokenVerifier
 from prdtool.kernel.connections import ConnectionRecord, ConnectionStore, bind_tables
 from prdtool.kernel.observability import logger
+from prdtool.kernel.security import ALERT_EVENT, Security, bind_security
 from prdtool.kernel.sender import Sender, management_client, management_endpoint
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.socket_app import SocketApp
 
-__all__ = ["FunctionFailed", "Transport", "now_ms"]
+__all__ = ["FunctionFailed", "Transport", "iso_time", "now_ms"]
 
 SECRET_CACHE_SECONDS = 300
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def iso_time(ms: int) -> str:
+    """Epoch milliseconds as the spec writes times: ``2024-01-26T10:30:00Z``."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class FunctionFailed(Exception):
@@ -46,7 +53,9 @@ class Transport:
         self.settings = settings
         self.clock = clock
         bind_tables(settings)
+        bind_security(settings)
         self.store = ConnectionStore()
+        self.security = Security(settings)
         self._senders: dict[str, Sender] = {}
         self._to_forget: list[str] = []
         self._forgetting = False
@@ -93,6 +102,29 @@ class Transport:
         if endpoint not in self._senders:
             self._senders[endpoint] = Sender(management_client(endpoint, s.region), on_gone=self.forget_connection)
         return self._senders[endpoint]
+
+    def refused_token(self, address: str | None, token: str | None, claimed: str | None = None) -> None:
+        """Count a refused token against its address and the user it claims; alert that user when
+        the address gets banned or their account keeps being tried. Never raises: counting must
+        not turn a refusal into a failure."""
+        try:
+            verdict = self.security.note_failure(address, token, self.clock(), claimed)
+            if verdict.alert_user is not None:
+                payload: dict[str, Any] = {
+                    "type": "suspicious_activity",
+                    "message": "Multiple failed authentication attempts detected",
+                    "action": "address_blocked" if verdict.banned_until is not None else "none",
+                }
+                if verdict.banned_until is not None:
+                    payload["blockedUntil"] = iso_time(verdict.banned_until)
+                self.alert(verdict.alert_user, payload)
+        except Exception:  # noqa: BLE001 - the refusal stands; only its bookkeeping is lost
+            logger.exception("a failed sign-in could not be counted")
+
+    def alert(self, user_id: str, payload: dict[str, Any]) -> list[str]:
+        """``security:alert`` to every open connection of ``user_id``; the ids of those told."""
+        sender = self.sender()
+        return [to.connection_id for to in self.store.connections_of(user_id) if sender.emit(to, ALERT_EVENT, payload)]
 
     def forget_connection(self, connection_id: str) -> None:
         """Drop a connection and everything that hangs on it (its sessions in document rooms).
