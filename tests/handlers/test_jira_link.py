@@ -335,7 +335,7 @@ def test_a_story_changed_in_both_places_is_a_conflict_that_writes_neither_until_
     assert jira.issues["PROJ-1"].fields["summary"] == "As a shopper, I want to pay by card"
     assert "- As a shopper, I want to pay now [PROJ-1]\n" in text
     final = events(fake_aws, editor, "integration:sync-status")[-1]
-    assert final["status"] == "completed" and final["conflicts"] == [
+    assert final["status"] == "completed" and final["conflicts"] == 1 and final["conflicted"] == [
         {"title": "As a shopper, I want to pay now", "issueKey": "PROJ-1",
          "error": "Changed in both the PRD and Jira since the last sync: neither was overwritten"}
     ]  # fmt: skip
@@ -406,7 +406,9 @@ def test_a_create_whose_answer_was_lost_is_found_by_the_retry_not_made_twice(
     # Found once, the marker is gone: the other story is created straight away, with no search.
     jira.requests.clear()
     other = stack.invoke("jira_sync", {"step": "story", **ref, "story": second})
-    assert other["issueKey"] == "PROJ-2" and [r.path for r in jira.requests] == ["/rest/api/3/issue"]
+    assert other["issueKey"] == "PROJ-2" and [(r.method, r.path) for r in jira.requests] == [
+        ("POST", "/rest/api/3/issue"), ("GET", "/rest/api/3/issue/PROJ-2")
+    ]  # fmt: skip
     stack.invoke("jira_sync", {"step": "finish", **ref, "results": [retried, other]})
     text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
     assert "[PROJ-1]" in text and "[PROJ-2]" in text
@@ -447,3 +449,103 @@ def test_a_finished_sync_and_a_status_change_in_jira_go_to_the_chat_channel_that
     assert (
         post["text"] == "Jira: PROJ-2 As a clerk, I want refunds: status: To Do -> Done" and post["requester"] is None
     )
+
+
+def crash_once(monkeypatch: pytest.MonkeyPatch, stack: Stack, method: str) -> None:
+    """The sync function's next call of ``documents.<method>`` dies (a Lambda cut off there)."""
+    documents = stack.functions["jira_sync"].services.documents
+    real = getattr(documents, method)
+
+    def dies(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(documents, method, real)
+        raise RuntimeError(f"the step died in {method}")
+
+    monkeypatch.setattr(documents, method, dies)
+
+
+def test_a_story_whose_step_died_after_jira_made_its_issue_is_not_made_twice(
+    stack: Stack, fake_aws: FakeAws, sync_machine: str, prd: tuple[str, str, str], jira: FakeJira,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    prd_id, owner, _ = prd
+    assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id))["ok"]
+    edit(stack, fake_aws, owner, prd_id, "insert", len("Hello world"), content=STORIES)
+    sync_id = call(stack, fake_aws, owner, "integration:sync", {"prdId": prd_id, "type": "jira"})["syncId"]
+    ref = {"prdId": prd_id, "syncId": sync_id}
+    [first, _] = stack.invoke("jira_sync", {"step": "prepare", **ref})["stories"]
+    crash_once(monkeypatch, stack, "count_jira_story")  # after the issue was made and its link kept
+    with pytest.raises(RuntimeError):
+        stack.invoke("jira_sync", {"step": "story", **ref, "story": first})
+    assert list(jira.issues) == ["PROJ-1"]
+    # The state machine reports that story failed and the sync ends; the next sync picks it up.
+    failed = stack.invoke("jira_sync", {"step": "story-failed", **ref, "story": first, "error": {}})
+    stack.invoke("jira_sync", {"step": "finish", **ref, "results": [failed]})
+    results = run_sync(stack, fake_aws, owner, prd_id)
+    assert [(r["outcome"], r["issueKey"]) for r in results] == [("created", "PROJ-1"), ("created", "PROJ-2")]
+    assert sorted(jira.issues) == ["PROJ-1", "PROJ-2"]
+    text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+    assert text.count("[PROJ-1]") == 1 and text.count("[PROJ-2]") == 1
+    assert [r["outcome"] for r in run_sync(stack, fake_aws, owner, prd_id)] == ["unchanged", "unchanged"]
+
+
+def test_an_update_whose_step_died_after_jira_took_it_is_no_conflict_on_the_retry(
+    stack: Stack, fake_aws: FakeAws, synced: tuple[str, str, str], jira: FakeJira, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prd_id, owner, _ = synced
+    text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+    edit(stack, fake_aws, owner, prd_id, "insert", text.index(" [PROJ-2]"), content=" today")
+    sync_id = call(stack, fake_aws, owner, "integration:sync", {"prdId": prd_id, "type": "jira"})["syncId"]
+    ref = {"prdId": prd_id, "syncId": sync_id}
+    [_, second] = stack.invoke("jira_sync", {"step": "prepare", **ref})["stories"]
+    crash_once(monkeypatch, stack, "note_synced_issue")  # after the PUT, before both sides are kept
+    with pytest.raises(RuntimeError):
+        stack.invoke("jira_sync", {"step": "story", **ref, "story": second})
+    assert jira.issues["PROJ-2"].fields["summary"] == "As a clerk, I want refunds today"
+    retried = stack.invoke("jira_sync", {"step": "story", **ref, "story": second})
+    assert retried["outcome"] == "updated"
+    stack.invoke("jira_sync", {"step": "finish", **ref, "results": [retried]})
+    assert [r["outcome"] for r in run_sync(stack, fake_aws, owner, prd_id)] == ["unchanged", "unchanged"]
+
+
+def test_resolve_only_settles_conflicts_it_never_overrides_a_change_made_on_one_side(
+    stack: Stack, fake_aws: FakeAws, synced: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, _ = synced
+    jira.edit_as_person("PROJ-1", summary="Pay, edited in Jira")  # Jira only
+    text = call(stack, fake_aws, owner, "document:join", {"prdId": prd_id, "mode": "edit"})["currentContent"]
+    edit(stack, fake_aws, owner, prd_id, "insert", text.index(" [PROJ-2]"), content=" now")  # the PRD only
+    results = run_sync(stack, fake_aws, owner, prd_id, resolve={"PROJ-1": "prd", "PROJ-2": "jira"})
+    assert [r["outcome"] for r in results] == ["unchanged", "updated"]
+    assert jira.issues["PROJ-1"].fields["summary"] == "Pay, edited in Jira"
+    assert jira.issues["PROJ-2"].fields["summary"] == "As a clerk, I want refunds now"
+
+
+def test_the_syncs_own_writes_coming_back_as_webhooks_are_not_news(
+    stack: Stack, fake_aws: FakeAws, synced: tuple[str, str, str], jira: FakeJira
+) -> None:
+    prd_id, owner, editor = synced
+    secret = "whsec-0123456789abcdef"
+    assert call(stack, fake_aws, owner, "integration:configure", configure(jira, prd_id, webhookSecret=secret))["ok"]
+    fake_aws.posts.clear()
+    moved = json.loads(jira.webhook_event("PROJ-1", "Done"))
+    # What Jira sends after a sync's update: by the link's account, the description changed.
+    long_text = "Given a card, when I pay, then it is paid. " * 20
+    edited = {**moved, "changelog": {"items": [{"field": "description", "fieldtype": "jira",
+                                                 "fromString": long_text, "toString": long_text + "!"}]}}  # fmt: skip
+    body = json.dumps(edited).encode()
+    assert stack.invoke("jira_webhook", webhook(body, sign_webhook(body, secret)))["statusCode"] == 200
+    assert events(fake_aws, editor, "integration:notification") == []
+    # The same change by a person is news, told in one short line.
+    by_person = {
+        **edited,
+        "user": {"accountId": "someone-else", "displayName": "Ann"},
+        "timestamp": edited["timestamp"] + 1,
+    }
+    body = json.dumps(by_person).encode()
+    assert stack.invoke("jira_webhook", webhook(body, sign_webhook(body, secret)))["statusCode"] == 200
+    [told] = events(fake_aws, editor, "integration:notification")
+    assert told["change"].startswith("description: Given a card") and len(told["change"]) < 250
+    # A status the link's own account moved is news too.
+    body = jira.set_status("PROJ-1", "Done")
+    assert stack.invoke("jira_webhook", webhook(body, sign_webhook(body, secret)))["statusCode"] == 200
+    assert [n["change"] for n in events(fake_aws, editor, "integration:notification")] == ["status: To Do -> Done"]

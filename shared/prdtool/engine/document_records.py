@@ -229,18 +229,21 @@ class JiraIssue(_DocumentItem):
     fingerprint = UnicodeAttribute(null=True)
     sent_print = UnicodeAttribute(null=True)
     jira_print = UnicodeAttribute(null=True)
+    sending = UnicodeAttribute(null=True)  # the sent_print of an update under way (a crash leaves it)
     conflict = BooleanAttribute(default=False)
     synced_at = NumberAttribute(null=True)
 
 
 class JiraCreate(_DocumentItem):
     """A story's issue being created (item ``jira-create#<story fingerprint>``), kept from just before
-    the create request until its key is kept: found by a retried step, it says Jira may have made
-    the issue though its answer was lost, so the step looks for it before creating another."""
+    the create request until the sync has written the key into the PRD. Found by a later try, it
+    says Jira made the issue (``issue_key``), or may have though its answer was lost (no key yet),
+    so the try uses or looks for that issue instead of creating another."""
 
     sync_id = UnicodeAttribute()
     summary = UnicodeAttribute()
     started_at = NumberAttribute()
+    issue_key = UnicodeAttribute(null=True)
 
 
 class JiraSync(_DocumentItem):
@@ -744,10 +747,11 @@ class DocumentRecords:
         link.item = JIRA
         link.save()
 
-    def note_jira_issue(self, prd_id: str, key: str, summary: str, status: str | None, at: int) -> None:
+    def note_jira_issue(self, prd_id: str, key: str, summary: str, status: str | None, at: int) -> bool:
         """Keep what Jira said of an issue, unless something it said later is kept already
-        (webhooks may arrive out of order); what the sync keeps of it stays."""
-        update_if(
+        (webhooks may arrive out of order: False for one older than what is kept); what the sync
+        keeps of it stays."""
+        return update_if(
             JiraIssue(prd_id, JIRA_ISSUE + key),
             [
                 JiraIssue.issue_key.set(key),
@@ -772,10 +776,15 @@ class DocumentRecords:
                 JiraIssue.fingerprint.set(fingerprint),
                 JiraIssue.sent_print.set(sent),
                 JiraIssue.jira_print.set(jira),
+                JiraIssue.sending.remove(),
                 JiraIssue.conflict.set(False),
                 JiraIssue.synced_at.set(at),
             ]
         )
+
+    def note_jira_sending(self, prd_id: str, key: str, sent: str) -> None:
+        """Before an update: what it sends (a retry after a crash knows the change is its own)."""
+        JiraIssue(prd_id, JIRA_ISSUE + key).update(actions=[JiraIssue.issue_key.set(key), JiraIssue.sending.set(sent)])
 
     def note_jira_conflict(self, prd_id: str, key: str, conflict: bool) -> None:
         """Mark (or clear) an issue changed in both places since the last sync; the rest stays."""
@@ -788,6 +797,9 @@ class DocumentRecords:
 
     def begin_jira_create(self, prd_id: str, fingerprint: str, summary: str, sync_id: str, at: int) -> None:
         JiraCreate(prd_id, JIRA_CREATE + fingerprint, sync_id=sync_id, summary=summary, started_at=at).save()
+
+    def note_jira_created(self, prd_id: str, fingerprint: str, key: str) -> None:
+        JiraCreate(prd_id, JIRA_CREATE + fingerprint).update(actions=[JiraCreate.issue_key.set(key)])
 
     def end_jira_create(self, prd_id: str, fingerprint: str) -> None:
         JiraCreate(prd_id, JIRA_CREATE + fingerprint).delete()

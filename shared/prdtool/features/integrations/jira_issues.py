@@ -180,6 +180,20 @@ def sent_print(fields: Node) -> str:
     return _print(edit_fields(fields))
 
 
+# The attributes that hold what an inline node says (Atlassian Document Format); a mention by the
+# account's id, which stays when the person is renamed.
+_WORDS_IN_ATTRS = {
+    "mention": ("id",),
+    "emoji": ("shortName",),
+    "inlineCard": ("url",),
+    "blockCard": ("url",),
+    "embedCard": ("url",),
+    "date": ("timestamp",),
+    "status": ("text",),
+    "media": ("id", "url"),
+}
+
+
 def _words(node: Any, into: list[str]) -> None:
     if isinstance(node, list):
         for child in node:
@@ -187,12 +201,13 @@ def _words(node: Any, into: list[str]) -> None:
     elif isinstance(node, dict):
         if node.get("type") == "text":
             into.append(str(node.get("text") or ""))
-        elif node.get("type") in ("mention", "emoji") and isinstance(node.get("attrs"), dict):
-            into.append(str(node["attrs"].get("text") or ""))
-        else:
-            into.append(" ")  # a block or a break between words
-            _words(node.get("content"), into)
-            into.append(" ")
+            return
+        into.append(" ")  # a block, a break or an inline node: words apart
+        attrs = node.get("attrs")
+        if isinstance(attrs, dict):  # what an inline node stands for: a link card, a date, a status...
+            into.extend(f" {attrs[name]} " for name in _WORDS_IN_ATTRS.get(str(node.get("type")), ()) if name in attrs)
+        _words(node.get("content"), into)
+        into.append(" ")
 
 
 def words_print(summary_text: str | None, description: Any) -> str:

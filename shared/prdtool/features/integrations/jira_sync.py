@@ -107,8 +107,6 @@ def _story(services: Services, prd_id: str, sync_id: str, story: dict[str, Any])
             else:
                 key, outcome = _create(services, jira, prd_id, sync_id, story["fingerprint"], fields), "created"
     except JiraError as err:
-        if not key and not err.retryable:  # refused: Jira made no issue, and a retry need not look for one
-            services.documents.end_jira_create(prd_id, story["fingerprint"])
         if err.kind == "credentials_refused":
             raise JiraCredentialsRefused(f"Jira refused the credentials: {err}") from err
         if err.retryable:
@@ -123,62 +121,84 @@ def _story(services: Services, prd_id: str, sync_id: str, story: dict[str, Any])
     return result
 
 
+def _words_in_jira(jira: JiraClient, key: str) -> str:
+    """The words issue ``key`` has in Jira now, as Jira keeps them (``words_print``)."""
+    got = jira.get_issue(key, ["summary", "description"]).get("fields") or {}
+    return words_print(got.get("summary"), got.get("description"))
+
+
 def _update(
     services: Services, jira: JiraClient, prd_id: str, sync_id: str, key: str, fingerprint: str, fields: dict[str, Any]
 ) -> str:
     """Bring issue ``key`` in step with its story, unless it changed in Jira too since the last sync
     (a conflict: neither side is written, unless the requester said which one wins)."""
-    documents, now = services.documents, services.clock()
+    documents, sent = services.documents, sent_print(fields)
     known = documents.jira_issue(prd_id, key)
-    sent, ours = sent_print(fields), words_print(fields["summary"], fields["description"])
-    choice = _resolutions(services, prd_id, sync_id).get(key)
-    if known is not None and known.sent_print and known.jira_print and choice != "prd":
-        got = jira.get_issue(key, ["summary", "description"]).get("fields") or {}
-        theirs = words_print(got.get("summary"), got.get("description"))
-        if theirs == ours or choice == "jira":
-            # In step already (an update whose note was lost, or both changed alike), or the
-            # requester keeps Jira's words: both sides as they are now are the new baseline.
-            documents.note_synced_issue(prd_id, key, fields["summary"], (fingerprint, sent, theirs), now)
-            return "unchanged"
-        prd_changed, jira_changed = sent != known.sent_print, theirs != known.jira_print
-        if prd_changed and jira_changed:
-            documents.note_jira_conflict(prd_id, key, True)
-            return "conflict"
-        if not prd_changed:  # nothing to send; what people wrote in Jira stays
+    if known is not None and known.sent_print and known.jira_print and known.sending != sent:
+        theirs = _words_in_jira(jira, key)
+        if sent == known.sent_print:  # the PRD did not change: nothing to send; Jira's own edits stay
             if known.conflict:
                 documents.note_jira_conflict(prd_id, key, False)
             return "unchanged"
-    # Never synced by this PRD (a key typed next to a story), or only the PRD changed, or the
-    # requester chose the PRD's words: they go to Jira.
+        if theirs != known.jira_print:  # both changed
+            choice = _resolutions(services, prd_id, sync_id).get(key)
+            if choice == "jira":
+                # The requester keeps Jira's words: both sides as they are now are the new baseline.
+                documents.note_synced_issue(
+                    prd_id, key, fields["summary"], (fingerprint, sent, theirs), services.clock()
+                )
+                return "unchanged"
+            if choice != "prd":
+                documents.note_jira_conflict(prd_id, key, True)
+                return "conflict"
+    elif known is not None and not known.sent_print and known.fingerprint == fingerprint:
+        # Synced before both sides were kept, and the story has not changed since: take Jira's
+        # words as they are for the baseline rather than overwrite what people wrote there.
+        theirs = _words_in_jira(jira, key)
+        documents.note_synced_issue(prd_id, key, fields["summary"], (fingerprint, sent, theirs), services.clock())
+        return "unchanged"
+    # Only the PRD changed, or the requester chose its words, or this PRD never synced the issue
+    # (a key typed by hand), or a retry of an update that was under way: the story goes to Jira.
+    documents.note_jira_sending(prd_id, key, sent)  # before the write: a retry after a crash knows it
     jira.edit_issue(key, edit_fields(fields), add_labels=fields["labels"])
-    documents.note_synced_issue(prd_id, key, fields["summary"], (fingerprint, sent, ours), now)
+    theirs = _words_in_jira(jira, key)  # as Jira keeps them, which may not be word for word as sent
+    documents.note_synced_issue(prd_id, key, fields["summary"], (fingerprint, sent, theirs), services.clock())
     return "updated"
 
 
 def _create(
     services: Services, jira: JiraClient, prd_id: str, sync_id: str, fingerprint: str, fields: dict[str, Any]
 ) -> str:
-    """Create the story's issue, once: a step retried after a create whose answer was lost finds
-    the issue Jira made (its label and summary, not yet linked) instead of making another."""
+    """Create the story's issue, once. A marker is kept from before the request until ``finish``
+    has written the key into the PRD: a later try finds the key on it, or, when the answer was lost,
+    looks for the issue Jira made (its label and summary, linked to no story) instead of making
+    another."""
     documents = services.documents
-    key = None
-    if documents.jira_create(prd_id, fingerprint) is not None:
-        key = _made_before(services, jira, prd_id, fields)
-    else:
-        # Kept before the request: if the answer is lost, or this step dies, the retry knows to look.
+    marker = documents.jira_create(prd_id, fingerprint)
+    key = marker.issue_key if marker is not None else None
+    if marker is None:
         documents.begin_jira_create(prd_id, fingerprint, fields["summary"], sync_id, services.clock())
+    elif key is None:
+        key = _made_before(services, jira, prd_id, fields)
     if key is None:
-        key = jira.create_issue(fields)
-    sent, ours = sent_print(fields), words_print(fields["summary"], fields["description"])
-    documents.note_synced_issue(prd_id, key, fields["summary"], (fingerprint, sent, ours), services.clock())
-    documents.end_jira_create(prd_id, fingerprint)  # after the link is kept: a crash before it looks again
+        try:
+            key = jira.create_issue(fields)
+        except JiraError as err:
+            if not err.retryable:  # refused: Jira made nothing, a later try need not look for it
+                documents.end_jira_create(prd_id, fingerprint)
+            raise
+    documents.note_jira_created(prd_id, fingerprint, key)
+    theirs = _words_in_jira(jira, key)
+    documents.note_synced_issue(
+        prd_id, key, fields["summary"], (fingerprint, sent_print(fields), theirs), services.clock()
+    )
     return key
 
 
 def _made_before(services: Services, jira: JiraClient, prd_id: str, fields: dict[str, Any]) -> str | None:
     """The key of an issue an earlier try made for these fields, if Jira's search shows one. The
     search lags behind creates, so it is asked a few times before the answer counts as none."""
-    linked = set(services.documents.jira_issues(prd_id))
+    linked = {key for key, issue in services.documents.jira_issues(prd_id).items() if issue.synced_at}
     for attempt in range(LOST_CREATE_SEARCHES):
         if attempt:
             time.sleep(LOST_CREATE_PAUSE_S)
@@ -217,16 +237,18 @@ def _finish(services: Services, prd_id: str, sync_id: str, results: list[dict[st
     created = [r for r in results if r.get("outcome") == "created"]
     if created:
         _write_keys(services, prd_id, sync_id, created)
+    for made in created:  # the PRD names their keys now: a later sync updates them
+        services.documents.end_jira_create(prd_id, made["fingerprint"])
     keys = {s.issue_key for s in user_stories(services.editor.load(prd_id).document.content) if s.issue_key}
     left = sorted(k for k, issue in services.documents.jira_issues(prd_id).items() if issue.synced_at and k not in keys)
     counts = {o: sum(r.get("outcome") == o for r in results) for o in OUTCOMES}
-    conflicts = [{"title": r["title"], "issueKey": r["issueKey"], "error": r["error"]} for r in results
-                 if r.get("outcome") == "conflict"]  # fmt: skip
+    conflicted = [{"title": r["title"], "issueKey": r["issueKey"], "error": r["error"]} for r in results
+                  if r.get("outcome") == "conflict"]  # fmt: skip
     errors = [{"title": r["title"], "issueKey": r.get("issueKey"), "error": r.get("error")} for r in results
               if r.get("outcome") == "failed"]  # fmt: skip
-    message = summary_message(len(results), counts, [c["issueKey"] for c in conflicts], left)
+    message = summary_message(len(results), counts, [c["issueKey"] for c in conflicted], left)
     services.documents.end_jira_sync(prd_id, sync_id, "completed")
-    _tell(services, prd_id, sync_id, "completed", 100, message, errors=errors, conflicts=conflicts, removed=left)
+    _tell(services, prd_id, sync_id, "completed", 100, message, errors=errors, conflicted=conflicted, removed=left)
     _tell_chat(services, prd_id, sync_id, f"Jira sync of PRD {_title(services, prd_id)}: {message}")
     return {"status": "completed", **counts}
 
