@@ -105,5 +105,13 @@ def test_malformed_native_frames_get_invalid_packet_and_stay_connected(
 def test_native_clients_are_not_swept_by_the_heartbeat(stack: Stack, fake_aws: FakeAws) -> None:
     connection_id = native(stack)
     stack.clock.advance(3600)
-    assert stack.heartbeat() == {"pinged": 0, "never_connected": 0, "pong_overdue": 0, "gone": 0, "away": 0}
+    assert stack.heartbeat() == {
+        "pinged": 0,
+        "never_connected": 0,
+        "pong_overdue": 0,
+        "gone": 0,
+        "away": 0,
+        "token_expired": 0,
+        "expiry_warned": 0,
+    }
     assert stack.store.get(connection_id) is not None

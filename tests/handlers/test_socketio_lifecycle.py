@@ -360,7 +360,15 @@ def test_heartbeat_pings_and_closes_who_does_not_answer(stack: Stack, fake_aws: 
     record = stack.store.get(alive)
     assert record.last_pong_at == stack.clock() and not record.awaiting_pong
     stack.clock.advance(61)
-    assert stack.heartbeat() == {"pinged": 1, "never_connected": 0, "pong_overdue": 0, "gone": 0, "away": 0}
+    assert stack.heartbeat() == {
+        "pinged": 1,
+        "never_connected": 0,
+        "pong_overdue": 0,
+        "gone": 0,
+        "away": 0,
+        "token_expired": 0,
+        "expiry_warned": 0,
+    }
     assert fake_aws.take(alive) == ["2"]
     stack.clock.advance(30)
     result = stack.heartbeat()  # the dead one's pong deadline (90 s after its ping) has passed

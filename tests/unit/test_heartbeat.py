@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prdtool.kernel.connections import ConnectionRecord
-from prdtool.kernel.heartbeat import Action, Decision, decide, sweep_after_open
+from prdtool.kernel.heartbeat import Action, Decision, TokenNotice, decide, sweep_after_open, token_notice
 from prdtool.kernel.settings import Settings
 
 S = Settings(connections_table="t", ping_interval_ms=60_000, ping_timeout_ms=90_000, connect_timeout_ms=45_000)
@@ -48,3 +48,27 @@ def test_a_missing_pong_closes_once_the_timeout_has_passed() -> None:
 def test_the_connect_deadline_caps_every_wait_while_pending() -> None:
     r = rec(connect_deadline=45_000, opened_at=0, last_ping_at=20_000)
     assert decide(r, 21_000, S) == Decision(Action.WAIT, 45_000)
+
+
+def test_a_token_is_warned_of_once_inside_the_warning_and_ends_when_it_has_expired() -> None:
+    settings = Settings(connections_table="t", token_warning_s=120)
+
+    def expired(expires_at: int, now: int) -> bool:
+        return now >= expires_at + 5_000  # the verifier's leeway
+
+    exp = 1_000_000
+    assert token_notice(rec(user_id="u", token_expires_at=exp), exp - 120_001, settings, expired) is None
+    assert (
+        token_notice(rec(user_id="u", token_expires_at=exp), exp - 120_000, settings, expired) is TokenNotice.EXPIRING
+    )
+    warned = rec(user_id="u", token_expires_at=exp, expiry_warned=exp)
+    assert token_notice(warned, exp - 1, settings, expired) is None
+    assert token_notice(warned, exp + 4_999, settings, expired) is None
+    assert token_notice(warned, exp + 5_000, settings, expired) is TokenNotice.EXPIRED
+    # A fresh token (another exp) is warned of again; no token, or no user yet: nothing.
+    assert (
+        token_notice(rec(user_id="u", token_expires_at=exp * 2, expiry_warned=exp), exp * 2 - 1, settings, expired)
+        is TokenNotice.EXPIRING
+    )
+    assert token_notice(rec(user_id="u"), exp, settings, expired) is None
+    assert token_notice(rec(token_expires_at=exp), exp + 10_000, settings, expired) is None

@@ -16,7 +16,10 @@ from jwt.exceptions import InvalidJTIError, InvalidSubjectError
 
 from prdtool.kernel.errors import AppError, ErrorCode
 
-__all__ = ["Principal", "TokenVerifier", "expired_token", "extract_token"]
+__all__ = ["AUTH_ERROR_EVENT", "REFRESH_EVENT", "Principal", "TokenVerifier", "expired_token", "extract_token"]
+
+REFRESH_EVENT = "session:refresh"  # how a session renews its token: accepted even once it expired
+AUTH_ERROR_EVENT = "error:auth"  # a token refused on an open connection (expired, ended, not renewed)
 
 HMAC_ALGORITHMS = ("HS256",)
 JWKS_ALGORITHMS = ("RS256",)

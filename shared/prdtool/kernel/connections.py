@@ -150,6 +150,7 @@ class ConnectionRecord(Model):
     token_expires_at = NumberAttribute(null=True)
     token_issued_at = NumberAttribute(null=True)  # and its iat and jti: what ending this session revokes
     token_id = UnicodeAttribute(null=True)
+    expiry_warned = NumberAttribute(null=True)  # the token_expires_at that session:expiring was sent for
     opened_at = NumberAttribute(null=True)  # when the Engine.IO OPEN packet was delivered
     connect_deadline = NumberAttribute(null=True)  # until the first Socket.IO CONNECT completes
     # The documents this connection has joined: prd id -> {sessionId, namespace, mode, clockKey,
@@ -179,6 +180,17 @@ class ConnectionRecord(Model):
         issued_at = int(self.token_issued_at) if self.token_issued_at is not None else None
         return Principal(
             self.user_id, self.user_name or self.user_id, self.picture, roles, expires_at, issued_at, self.token_id
+        )
+
+    @property
+    def recipient(self) -> Recipient | None:
+        """Where to reach this client: a Socket.IO client in its first namespace (the default one
+        when it has it); None before it has CONNECTed any."""
+        namespaces = sorted(self.namespaces or ())
+        if self.protocol == "socketio" and not namespaces:
+            return None
+        return Recipient(
+            self.connection_id, self.protocol, "/" if "/" in namespaces or not namespaces else namespaces[0]
         )
 
     @property
@@ -215,6 +227,7 @@ def _identity(principal: Principal) -> list[Action]:
         optional(model.token_expires_at, principal.expires_at),
         optional(model.token_issued_at, principal.issued_at),
         optional(model.token_id, principal.token_id),
+        model.expiry_warned.remove(),
     ]
 
 
@@ -297,6 +310,18 @@ class ConnectionStore:
         # Refused: only now is it worth a read, to tell the two reasons apart.
         return ConnectOutcome.GONE if self.get(connection_id) is None else ConnectOutcome.OTHER_USER
 
+    def refresh_identity(self, connection_id: str, principal: Principal) -> bool:
+        """Take what a fresh token of the connection's own user says (``session:refresh``); False
+        when the connection is gone or is another user's."""
+        model = ConnectionRecord
+        # Only the same user: a fresh token never turns a connection into someone else's.
+        condition = model.connection_id.exists() & (model.user_id == principal.user_id)
+        return update_if(ConnectionRecord(connection_id), _identity(principal), condition)
+
+    def note_expiry_warned(self, connection_id: str, expires_at: int) -> bool:
+        """``session:expiring`` went out for the token that expires at ``expires_at``."""
+        return self._update(connection_id, [ConnectionRecord.expiry_warned.set(expires_at)])
+
     def enter_room(self, connection_id: str, prd_id: str, room: dict[str, str]) -> bool:
         return self._update(connection_id, [ConnectionRecord.rooms[prd_id].set(room)])
 
@@ -330,14 +355,8 @@ class ConnectionStore:
     def connections_of(self, user_id: str) -> list[Recipient]:
         """Where a user can be reached now: each of their open connections, framed as it speaks
         (a Socket.IO client in its first namespace, the default one when it has it)."""
-        found = []
-        for record in ConnectionRecord.by_user.query(user_id):
-            namespaces = sorted(record.namespaces or ())
-            if record.protocol == "socketio" and not namespaces:
-                continue  # not CONNECTed to any namespace yet: nothing to deliver into
-            namespace = "/" if "/" in namespaces or not namespaces else namespaces[0]
-            found.append(Recipient(record.connection_id, record.protocol, namespace))
-        return found
+        # One not CONNECTed to any namespace yet has nothing to deliver into.
+        return [to for record in ConnectionRecord.by_user.query(user_id) if (to := record.recipient) is not None]
 
     def due_for_sweep(self, by: int) -> Iterator[ConnectionRecord]:
         """Connections whose ``sweep_at`` is at or before ``by``, from every shard."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prdtool.kernel.apigw import WebSocketEvent
-from prdtool.kernel.auth import expired_token, extract_token
+from prdtool.kernel.auth import REFRESH_EVENT, expired_token, extract_token
 from prdtool.kernel.codec import (
     EngineIOPacket,
     EngineIOType,
@@ -362,7 +362,8 @@ def _dispatch(
         err = AppError(ErrorCode.UNAUTHORIZED, "Not authenticated")
         _reply(sender, client, name, ack_id, Outcome.failure(name, err, wants_ack))
         return
-    if principal.expires_at is not None and services.verifier.has_expired(principal.expires_at, services.clock()):
+    expired = principal.expires_at is not None and services.verifier.has_expired(principal.expires_at, services.clock())
+    if expired and name != REFRESH_EVENT:  # a fresh token is the one thing an expired session may send
         # The token proved who this is until its exp, no longer: reconnect with a fresh one.
         # The connection stays open (pings go on) so the client reads why.
         _reply(sender, client, name, ack_id, Outcome.failure(name, expired_token(), wants_ack))
@@ -375,6 +376,8 @@ def _dispatch(
     outcome = services.app.dispatch(caller, name, args, wants_ack=wants_ack)
     metrics.add_metric(name="EventsHandled", unit=MetricUnit.Count, value=1)
     _reply(sender, client, name, ack_id, outcome)
+    for then in caller.after_reply:
+        then()
 
 
 def _reply(sender: Sender, client: Recipient, name: str, ack_id: int | str | None, outcome: Outcome) -> None:

@@ -14,17 +14,30 @@ Closing is never early: a deadline closes a connection only once it has passed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from prdtool.kernel.auth import AUTH_ERROR_EVENT, REFRESH_EVENT, expired_token
 from prdtool.kernel.codec import EngineIOPacket, EngineIOType, encode_engineio
 from prdtool.kernel.connections import ConnectionRecord
 from prdtool.kernel.observability import MetricUnit, logger, metrics
 from prdtool.kernel.settings import Settings
-from prdtool.kernel.transport import Transport
+from prdtool.kernel.transport import Transport, iso_time
 
-__all__ = ["Action", "Decision", "SweepReport", "decide", "sweep", "sweep_after_open"]
+__all__ = [
+    "EXPIRING_EVENT",
+    "Action",
+    "Decision",
+    "SweepReport",
+    "TokenNotice",
+    "decide",
+    "sweep",
+    "sweep_after_open",
+    "token_notice",
+]
 
+EXPIRING_EVENT = "session:expiring"
 _PING = encode_engineio(EngineIOPacket(EngineIOType.PING))
 
 
@@ -78,6 +91,47 @@ class SweepReport:
     pong_overdue: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     away: list[str] = field(default_factory=list)
+    token_expired: list[str] = field(default_factory=list)
+    expiry_warned: list[str] = field(default_factory=list)
+
+
+class TokenNotice(Enum):
+    EXPIRED = "expired"
+    EXPIRING = "expiring"
+
+
+def token_notice(
+    record: ConnectionRecord, now: int, settings: Settings, has_expired: Callable[[int, int], bool]
+) -> TokenNotice | None:
+    """What a session's token calls for at ``now``: it has expired (close), it expires within
+    ``token_warning_s`` and the client was not warned for it yet (warn), or nothing. Pure."""
+    expires_at = record.token_expires_at
+    if expires_at is None or not record.user_id:
+        return None
+    if has_expired(int(expires_at), now):
+        return TokenNotice.EXPIRED
+    if now >= int(expires_at) - settings.token_warning_s * 1000 and record.expiry_warned != expires_at:
+        return TokenNotice.EXPIRING
+    return None
+
+
+def _tell_token_notice(services: Transport, record: ConnectionRecord, now: int) -> TokenNotice | None:
+    """Warn a session whose token is about to expire (``session:expiring``); end one whose token
+    has (``error:auth``, then closed)."""
+    notice = token_notice(record, now, services.settings, services.verifier.has_expired)
+    to = record.recipient
+    if notice is None or to is None:
+        return None
+    sender = services.sender()
+    if notice is TokenNotice.EXPIRED:
+        sender.emit(to, AUTH_ERROR_EVENT, expired_token().to_payload())
+        sender.end(to)
+        services.forget_connection(record.connection_id)
+        return notice
+    expires_at = int(record.token_expires_at)
+    sender.emit(to, EXPIRING_EVENT, {"expiresAt": iso_time(expires_at), "refreshWith": REFRESH_EVENT})
+    services.store.note_expiry_warned(record.connection_id, expires_at)
+    return notice
 
 
 def sweep(services: Transport) -> SweepReport:
@@ -89,6 +143,12 @@ def sweep(services: Transport) -> SweepReport:
     to_ping: dict[str, int] = {}
     joined: dict[str, dict[str, dict[str, str]]] = {}
     for record in services.store.due_for_sweep(now + settings.ping_interval_ms // 2):
+        notice = _tell_token_notice(services, record, now)
+        if notice is TokenNotice.EXPIRING:
+            report.expiry_warned.append(record.connection_id)
+        elif notice is TokenNotice.EXPIRED:  # closed
+            report.token_expired.append(record.connection_id)
+            continue
         decision = decide(record, now, settings)
         if decision.action is Action.PING:
             to_ping[record.connection_id] = decision.sweep_at

@@ -6,12 +6,13 @@ address with more than ``AuthFailureLimit`` failures (default 15) in any window 
 (default 60, Hocuspocus's throttle) is banned for ``AuthBanSeconds``: ``$connect`` and Socket.IO
 CONNECT refuse it, whatever token it brings. The user it targeted is alerted once per ban.
 
-A user's sessions can be ended: every token issued before that moment is refused from then on,
-where a token is accepted (``revoked``): ``$connect`` for native clients, CONNECT for Socket.IO
-clients.
+A user's sessions can be ended: all of them (every token issued before that moment is refused
+from then on), or one (its token is refused until it expires). The check is made wherever a token
+is accepted (``revoked``): ``$connect`` for native clients, CONNECT for Socket.IO clients, and
+``session:refresh``.
 
-Everything lives in the security table, one item per address, per targeted user and per user's
-termination; writes are single atomic updates, so concurrent functions
+Everything lives in the security table, one item per address, per targeted user, per user's
+termination and per ended session's token; writes are single atomic updates, so concurrent functions
 counting the same address never lose a failure.
 """
 
@@ -34,12 +35,13 @@ from prdtool.kernel.tables import bind
 __all__ = ["ALERT_EVENT", "FailureVerdict", "Security", "bind_security", "claimed_user", "session_ended"]
 
 ALERT_EVENT = "security:alert"
-_ADDRESS, _USER, _TERMINATED = "address#", "user#", "terminated#"
+_ADDRESS, _USER, _TERMINATED, _REVOKED = "address#", "user#", "terminated#", "revoked#"
 _DAY_S = 86_400
 
 
 class _Guard(Model):
-    """One address or targeted user (its recent failures, its ban), or one user's termination."""
+    """One address or targeted user (its recent failures, its ban), one user's termination, or one
+    ended session's token."""
 
     class Meta:
         table_name = "security"  # replaced by bind_security()
@@ -173,7 +175,15 @@ class Security:
         """Whether the token that proved ``principal`` belongs to an ended session."""
         if not self.enabled:
             return False
-        ended = self._get(_TERMINATED + principal.user_id)
+        ended_key = _TERMINATED + principal.user_id
+        keys = [ended_key]
+        mark = _token_mark(principal)
+        if mark is not None:
+            keys.append(_REVOKED + principal.user_id + "#" + mark)
+        found = {item.security_key: item for item in _Guard.batch_get(keys, consistent_read=True)}
+        if len(keys) > 1 and keys[1] in found:
+            return True
+        ended = found.get(ended_key)
         if ended is None or ended.terminated_at is None:
             return False
         # A token with no iat cannot show it came after the termination: it is refused.
@@ -186,8 +196,27 @@ class Security:
             actions=[_Guard.terminated_at.set(now), _Guard.expires_at.set(now // 1000 + 365 * _DAY_S)]
         )
 
+    def end_session(self, principal: Principal, now: int) -> None:
+        """The token that proved ``principal`` is refused until it expires. A token with neither
+        ``jti`` nor ``iat`` cannot be told from the user's others: all of theirs end instead."""
+        mark = _token_mark(principal)
+        if mark is None:
+            self.end_sessions(principal.user_id, now)
+            return
+        expires_s = (principal.expires_at or now + 365 * _DAY_S * 1000) // 1000 + 60
+        _Guard(_REVOKED + principal.user_id + "#" + mark, expires_at=expires_s).save()
+
     def _get(self, key: str) -> _Guard | None:
         try:
             return _Guard.get(key, consistent_read=True)
         except _Guard.DoesNotExist:
             return None
+
+
+def _token_mark(principal: Principal) -> str | None:
+    """What tells one of a user's tokens from the others: its ``jti``, else its ``iat``."""
+    if principal.token_id:
+        return "jti:" + principal.token_id
+    if principal.issued_at is not None:
+        return f"iat:{principal.issued_at}"
+    return None

@@ -168,6 +168,14 @@ class Sender:
         """Post the same raw frame to many connections concurrently (heartbeat pings)."""
         return self._deliver_all([(connection_id, frame) for connection_id in connection_ids])
 
+    def end(self, to: Recipient) -> None:
+        """Close a client's connection; a Socket.IO client is told the server ended its session
+        first (DISCONNECT, "io server disconnect"), so it does not reconnect by itself."""
+        if to.protocol != NATIVE:
+            packet = encode_socketio(SocketIOPacket(SocketIOType.DISCONNECT, to.namespace))
+            self.deliver(to.connection_id, encode_engineio(EngineIOPacket(EngineIOType.MESSAGE, packet)))
+        self.close(to.connection_id)
+
     def close(self, connection_id: str) -> None:
         """Close a connection (API Gateway then runs ``$disconnect``); already gone is fine."""
         try:

@@ -38,6 +38,7 @@ class Settings:
     security_table: str = ""  # empty: nothing is counted, nobody banned
     auth_failure_limit: str = "15/60"  # more failures than this from one address in the window: a ban
     auth_ban_s: int = 300
+    token_warning_s: int = 120  # session:expiring this long before a connection's token expires
     # Proactive suggestions (prdtool.engine.reviews, prdtool.features.ai.review).
     ai_review_state_machine_arn: str = ""  # empty: documents are not reviewed
     ai_review_debounce_s: int = 3  # a review once edits have stopped this long
@@ -125,6 +126,7 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "security_table": ("SECURITY_TABLE",),
     "auth_failure_limit": ("AUTH_FAILURE_LIMIT",),
     "auth_ban_s": ("AUTH_BAN_S",),
+    "token_warning_s": ("TOKEN_WARNING_S",),
     "ai_review_state_machine_arn": ("AI_REVIEW_STATE_MACHINE_ARN",),
     "ai_review_debounce_s": ("AI_REVIEW_DEBOUNCE_S",),
     "ai_review_every": ("AI_REVIEW_EVERY",),

@@ -9,7 +9,8 @@ in the small app the Socket.IO protocol test suite expects, through the same shi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from prdtool.kernel.auth import Principal
@@ -55,6 +56,8 @@ class Caller:
     now_ms: int
     socket_sid: str | None = None
     connection: ConnectionRecord | None = None  # the caller's record, as read for this frame
+    # What to do once the reply is out (ending the caller's own session: the ack comes first).
+    after_reply: list[Callable[[], None]] = field(default_factory=list)
 
     @property
     def connection_id(self) -> str:

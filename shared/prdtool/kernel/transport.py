@@ -21,7 +21,7 @@ from prdtool.kernel.auth import TokenVerifier
 from prdtool.kernel.connections import ConnectionRecord, ConnectionStore, bind_tables
 from prdtool.kernel.observability import logger
 from prdtool.kernel.security import ALERT_EVENT, Security, bind_security
-from prdtool.kernel.sender import Sender, management_client, management_endpoint
+from prdtool.kernel.sender import Recipient, Sender, management_client, management_endpoint
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.socket_app import SocketApp
 
@@ -125,6 +125,20 @@ class Transport:
         """``security:alert`` to every open connection of ``user_id``; the ids of those told."""
         sender = self.sender()
         return [to.connection_id for to in self.store.connections_of(user_id) if sender.emit(to, ALERT_EVENT, payload)]
+
+    def end_connection(self, to: Recipient, payload: dict[str, Any]) -> None:
+        """Tell one connection why (``security:alert``), then close it and forget it."""
+        sender = self.sender()
+        sender.emit(to, ALERT_EVENT, payload)
+        sender.end(to)
+        self.forget_connection(to.connection_id)
+
+    def end_connections(self, user_id: str, payload: dict[str, Any], keep: str | None = None) -> list[str]:
+        """``end_connection`` for every open connection of ``user_id`` but ``keep``; their ids."""
+        ended = [to for to in self.store.connections_of(user_id) if to.connection_id != keep]
+        for to in ended:
+            self.end_connection(to, payload)
+        return [to.connection_id for to in ended]
 
     def forget_connection(self, connection_id: str) -> None:
         """Drop a connection and everything that hangs on it (its sessions in document rooms).
