@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import jwt
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import size
 from pynamodb.models import Model
 
 from prdtool.kernel.auth import Principal
@@ -151,7 +152,9 @@ class Security:
         """Drop failures older than the window, so an address failing slowly for days stays one
         small item; only if nobody appended since (else the next failure trims)."""
         try:
-            _Guard(key).update(actions=[_Guard.failures.set(recent)], condition=_Guard.failures.size() == seen)  # type: ignore[arg-type]
+            kept: list[float] = [float(t) for t in recent]
+            unchanged = size(_Guard.failures) == seen  # type: ignore[no-untyped-call]  # pynamodb leaves size untyped
+            _Guard(key).update(actions=[_Guard.failures.set(kept)], condition=unchanged)
         except UpdateError as exc:
             if not condition_failed(exc):
                 raise

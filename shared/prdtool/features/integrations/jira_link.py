@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from typing import Any
 
 from prdtool.engine.context import RequestContext
@@ -80,7 +81,7 @@ def configure_jira(ctx: RequestContext, data: IntegrationConfigure) -> dict[str,
     }
 
 
-def start_sync(ctx: RequestContext, prd_id: str, resolve: dict[str, str]) -> dict[str, Any]:
+def start_sync(ctx: RequestContext, prd_id: str, resolve: Mapping[str, str]) -> dict[str, Any]:
     """Take the PRD's sync (one at a time) and start the Jira sync state machine for it;
     ``resolve`` says, per issue key, which side wins a conflict (``prd`` or ``jira``)."""
     services = ctx.services
@@ -93,7 +94,7 @@ def start_sync(ctx: RequestContext, prd_id: str, resolve: dict[str, str]) -> dic
     requester = {"connection_id": ctx.connection_id, "protocol": ctx.client.protocol, "namespace": ctx.client.namespace}
     sync = JiraSync(prd_id, sync_id=sync_id, state="running", requester=json.dumps(requester),
                     started_at=ctx.now_ms, expires_at=ctx.now_ms + SYNC_LEASE_MS,
-                    resolve=json.dumps(resolve) if resolve else None)  # fmt: skip
+                    resolve=json.dumps(dict(resolve)) if resolve else None)  # fmt: skip
     running = services.documents.start_jira_sync(sync, ctx.now_ms)
     if running is not None:
         message = f"A Jira sync of this PRD is running ({running.sync_id})"
