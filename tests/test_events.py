@@ -54,6 +54,8 @@ SAMPLES: dict[str, list[str]] = {
     "GitHttpFunction": ["git-http-info-refs"],
     "JiraWebhookFunction": ["jira-webhook"],
     "JiraSyncFunction": ["jira-sync-prepare"],
+    "MetricsFunction": ["metrics"],
+    "HealthFunction": ["health"],
 }
 EVENT_TYPES = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}  # every other route: MESSAGE
 
@@ -144,6 +146,20 @@ def check_heartbeat(event: dict[str, Any]) -> None:
     assert (scheduled.source, scheduled.detail_type) == ("aws.events", "Scheduled Event")
     events = RESOURCES["HeartbeatFunction"]["Properties"]["Events"].values()
     assert any(e["Type"] == "Schedule" for e in events)
+
+
+def check_metrics(event: dict[str, Any]) -> None:
+    """An EventBridge scheduled event, as the metrics function's Schedule sends it."""
+    scheduled = EventBridgeModel.model_validate(event)
+    assert (scheduled.source, scheduled.detail_type) == ("aws.events", "Scheduled Event")
+    events = RESOURCES["MetricsFunction"]["Properties"]["Events"].values()
+    assert any(e["Type"] == "Schedule" for e in events)
+
+
+def check_health(event: dict[str, Any]) -> None:
+    """An HTTP API (payload 2.0) request on the template's route."""
+    [route] = RESOURCES["HealthFunction"]["Properties"]["Events"].values()
+    assert route["Type"] == "HttpApi" and f"GET {route['Properties']['Path']}" == event["routeKey"]
 
 
 def check_compactor(event: dict[str, Any]) -> None:
@@ -323,6 +339,8 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "GitHttpFunction": check_git_http,
     "JiraWebhookFunction": check_jira_webhook,
     "JiraSyncFunction": check_jira_sync,
+    "MetricsFunction": check_metrics,
+    "HealthFunction": check_health,
 }
 
 

@@ -77,6 +77,8 @@ def test_every_function_has_a_thin_entry_point() -> None:
         "GitHttpFunction",
         "JiraWebhookFunction",
         "JiraSyncFunction",
+        "MetricsFunction",
+        "HealthFunction",
     }
     for function in functions.values():
         app = ROOT / function["Properties"]["CodeUri"] / "app.py"

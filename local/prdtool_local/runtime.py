@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -23,6 +24,7 @@ from prdtool_local.demo import DEMO_PRD, seed
 from prdtool_local.gateway import Gateway, GatewayLimits
 from prdtool_local.http_api import HttpApi
 from prdtool_local.lambdas import FunctionPool, Invocation
+from prdtool_local.outage import DatabaseSwitch
 from prdtool_local.queues import QueuePoller
 from prdtool_local.state_machines import route_lambda_tasks
 from prdtool_local.template import ACCOUNT, REGION, Template, load_template
@@ -32,6 +34,7 @@ __all__ = ["LocalRuntime", "RuntimeOptions"]
 
 SNAPSHOT_EVERY_S = 10.0
 LAMBDA_INVOKE_PATH = "/2015-03-31/functions/{name}/invocations"  # the same in aiohttp's and API Gateway's syntax
+OUTAGE_PATH = "/_local/outage/dynamodb"  # switches the functions' database off and on (prdtool_local.outage)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class LocalRuntime:
     def __init__(self, options: RuntimeOptions) -> None:
         self.options = options
         self.aws = EmbeddedAws(options.host, options.data_dir)
+        self.database: DatabaseSwitch | None = None  # between the functions and DynamoDB
         self.template: Template | None = None
         self.pools: dict[str, FunctionPool] = {}
         self.gateway: Gateway | None = None
@@ -67,6 +71,9 @@ class LocalRuntime:
     async def start(self) -> None:
         opts = self.options
         aws_endpoint = await asyncio.to_thread(self.aws.start)
+        moto = urlsplit(aws_endpoint)
+        self.database = DatabaseSwitch(moto.hostname or "127.0.0.1", moto.port or 80)
+        database_endpoint = await self.database.start(opts.host)
         raw_overrides = dict(opts.parameter_overrides)
         secret_arn = await asyncio.to_thread(self.aws.create_secret, "prdtool-local/jwt-secret", local_secret())
         template = load_template(opts.template, {"JwtSecretArn": secret_arn, **raw_overrides})
@@ -79,9 +86,10 @@ class LocalRuntime:
         self.gateway = Gateway(template, self.invoke, self.log, opts.limits, f"{opts.host}:{opts.port}")
         self.gateway.routes(app)
         app.router.add_post(LAMBDA_INVOKE_PATH, self._lambda_invoke)
+        app.router.add_post(OUTAGE_PATH, self._outage)
         # Last: its catch-all route must come after the runtime's own, which it refuses to shadow.
         self.http_api = HttpApi(template, self.invoke, self.log)
-        self.http_api.routes(app, [*self.gateway.paths(), ("POST", LAMBDA_INVOKE_PATH)])
+        self.http_api.routes(app, [*self.gateway.paths(), ("POST", LAMBDA_INVOKE_PATH), ("POST", OUTAGE_PATH)])
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, opts.host, opts.port)
@@ -96,6 +104,7 @@ class LocalRuntime:
             "AWS_REGION": REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ENDPOINT_URL": aws_endpoint,
+            "AWS_ENDPOINT_URL_DYNAMODB": database_endpoint,  # through the switch
             "AWS_ENDPOINT_URL_LAMBDA": base,
             "AWS_ENDPOINT_URL_APIGATEWAYMANAGEMENTAPI": f"{base}/{template.stage}",
             # CloudWatch EMF lines are for CloudWatch; locally they would drown the logs.
@@ -135,6 +144,8 @@ class LocalRuntime:
         if self.template:
             await asyncio.to_thread(self.aws.snapshot, self.template)
         await asyncio.gather(*(pool.close() for pool in self.pools.values()))
+        if self.database is not None:
+            await self.database.stop()
         await asyncio.to_thread(self.aws.stop)
 
     @property
@@ -156,6 +167,19 @@ class LocalRuntime:
         if outcome.error and outcome.error.get("errorType") != "Sandbox.Timedout":
             self.log(f"ERROR      {function}: {outcome.error['errorType']}: {outcome.error['errorMessage']}")
         return outcome
+
+    async def _outage(self, request: web.Request) -> web.Response:
+        """``{"down": true}`` takes the functions' DynamoDB away; ``{"down": false}`` brings it back."""
+        try:
+            down = (await request.json())["down"]
+        except (ValueError, KeyError, TypeError):
+            down = None
+        if not isinstance(down, bool):
+            return web.json_response({"message": 'Send {"down": true} or {"down": false}'}, status=400)
+        assert self.database is not None  # routes exist only once started
+        self.database.set_down(down)
+        self.log(f"DynamoDB is {'down' if down else 'back'} (for the functions)")
+        return web.json_response({"dynamodb": "down" if down else "up"})
 
     async def _lambda_invoke(self, request: web.Request) -> web.Response:
         """Lambda's Invoke API, for functions that invoke functions (``InvocationType=Event``)."""

@@ -134,6 +134,7 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
         "STREAMS_TABLE": settings.streams_table,
         "RATE_LIMITS_TABLE": settings.rate_limits_table,
         "SECURITY_TABLE": settings.security_table,
+        "METRICS_TABLE": settings.metrics_table,
         "NOTIFICATIONS_TABLE": settings.notifications_table,
         "CHAT_QUEUE_URL": settings.chat_queue_url,
         "SNAPSHOTS_BUCKET": settings.snapshots_bucket,

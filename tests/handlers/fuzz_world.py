@@ -431,13 +431,15 @@ def normalized(snapshot: Snapshot, closed: str | None) -> dict[str, Any]:
     - heartbeat times (``last_pong_at``, ``sweep_at``): a pong (``3``) answers nothing and only
       moves them; it is bookkeeping, not a request;
     - rate-limit counter items (the whole rate-limits table): a request is counted as it arrives,
-      whatever its outcome;
+      whatever its outcome; likewise the security table (a refused token is a failed sign-in,
+      counted) and the metrics table (every event handled is counted, a closed connection
+      uncounted);
     - after a close (``closed``: the sender's connection id), what closing removes by design: that
       connection's own record, its sessions in rooms and the clock keys it leased.
     """
     out: dict[str, Any] = {}
     for table, items in snapshot.tables.items():
-        if table.startswith("prdtool-rate-limits"):
+        if table.startswith(("prdtool-rate-limits", "prdtool-security", "prdtool-metrics")):
             continue
         kept = {}
         for key, item in items.items():

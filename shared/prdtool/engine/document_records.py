@@ -70,6 +70,8 @@ JIRA = "integration#jira"
 JIRA_ISSUE = "jira-issue#"
 JIRA_SYNC = "sync#jira"
 JIRA_CREATE = "jira-create#"
+DELETIONS = "deletions#"
+_KEPT_DELETIONS = 50  # of one person's counted deleting edits in a document
 SUGGESTION = "suggestion#"
 # How often a transaction that lost a race with another on the same document is tried again.
 _TRANSACTION_TRIES = 5
@@ -263,6 +265,15 @@ class JiraSync(_DocumentItem):
     unchanged = NumberAttribute(default=0)
     conflicts = NumberAttribute(default=0)
     resolve = UnicodeAttribute(null=True)  # JSON {issue key: "prd" | "jira"}: how the requester settled conflicts
+
+
+class DeletionBurst(_DocumentItem):
+    """One person's recent deleting edits in a document (item ``deletions#<user>``, see
+    ``prdtool.engine.mass_deletion``): flat quads ``at, before, after, seq``, and until when a burst
+    of theirs was told (one alert per burst)."""
+
+    edits: ListAttribute[float] = ListAttribute(of=NumberAttribute, null=True)  # type: ignore[arg-type]
+    alerted_until = NumberAttribute(null=True)
 
 
 class Version(_DocumentItem):
@@ -846,6 +857,33 @@ class DocumentRecords:
         """What Jira last said of each of the document's issues, by key."""
         found = JiraIssue.query(prd_id, JiraIssue.item.startswith(JIRA_ISSUE), consistent_read=True)
         return {issue.issue_key: issue for issue in found}
+
+    # ---------------------------------------------------------------- mass deletions
+
+    def count_deletion(
+        self, prd_id: str, user_id: str, at: int, size: tuple[int, int], seq: int
+    ) -> list[tuple[int, int, int, int]]:
+        """Count one deleting edit of ``user_id`` (sizes before and after, made on the document as of
+        ``seq``); their counted edits in the document, oldest first, as ``(at, before, after, seq)``."""
+        item = DeletionBurst(prd_id, DELETIONS + user_id)
+        # One atomic append: two edits counted at once by two Lambdas both land.
+        counted = [at, size[0], size[1], seq]
+        item.update(actions=[DeletionBurst.edits.set((DeletionBurst.edits | []).append(counted))])
+        flat = [int(v) for v in item.edits or ()]
+        edits = [(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]) for i in range(0, len(flat) - 3, 4)]
+        if len(edits) > _KEPT_DELETIONS:  # only the last minute's matter: the item stays small
+            keep: list[float] = [float(v) for edit in edits[-_KEPT_DELETIONS:] for v in edit]
+            item.update(actions=[DeletionBurst.edits.set(keep)])
+        return edits
+
+    def take_deletion_alert(self, prd_id: str, user_id: str, now: int, quiet_ms: int) -> bool:
+        """Whether a burst of ``user_id``'s is still untold; it is told from now for ``quiet_ms``."""
+        # Conditional: of two edits ending one burst at once, one alerts.
+        return update_if(
+            DeletionBurst(prd_id, DELETIONS + user_id),
+            [DeletionBurst.alerted_until.set(now + quiet_ms)],
+            DeletionBurst.alerted_until.does_not_exist() | (DeletionBurst.alerted_until <= now),
+        )
 
     # ---------------------------------------------------------------- clock keys
 

@@ -28,7 +28,11 @@ from prdtool.engine.snapshots import SnapshotStore
 from prdtool.engine.update_log import LogEntry, SeqTaken, UpdateLog
 from prdtool.kernel.errors import AppError, ErrorCode
 
-__all__ = ["Applied", "Author", "Editor", "LoadedDocument", "Submission"]
+__all__ = ["Applied", "Author", "DeletionGuard", "Editor", "LoadedDocument", "Submission"]
+
+# Told of an edit that makes a document smaller, before it is written: (document, author, size
+# before, size after). It may refuse the edit by raising.
+DeletionGuard = Callable[[LoadedDocument, str, int, int], None]
 
 # The clock key the server writes under: a document's seed, and the resolutions it makes for people.
 SERVER_KEY = "server"
@@ -88,8 +92,10 @@ class Editor:
         max_document_bytes: int,
         sleep: Callable[[float], None] = time.sleep,
         snapshots: SnapshotStore | None = None,
+        deletion_guard: DeletionGuard | None = None,
     ) -> None:
         self._log = log
+        self._deletion_guard = deletion_guard
         self._snapshots = snapshots
         self._now = clock
         self._max_bytes = max_document_bytes
@@ -202,6 +208,7 @@ class Editor:
         """Make the submission's update once, then write it at the next seq until a write wins."""
         given = (submission.clock or {}).get(author.clock_key)
         made: _Made | None = None
+        guarded = False
         try:
             made = self._make(loaded, author, submission, given)
             for _ in range(MAX_ATTEMPTS):
@@ -210,6 +217,10 @@ class Editor:
                 else:
                     applied, size = self._try_update(loaded, made.update)
                 _check_size(size, self._max_bytes)
+                if self._deletion_guard is not None and size[1] < size[0] and not guarded:
+                    # Before the write: a mass deletion's restore point exists before the deletion does.
+                    self._deletion_guard(loaded, author.user_id, size[0], size[1])
+                    guarded = True
                 counter = given if given is not None else loaded.clock.get(author.clock_key, 0) + 1
                 seen = loaded.clock if submission.clock is None else submission.clock  # a server edit: all
                 entry = LogEntry(

@@ -19,6 +19,17 @@ from botocore.exceptions import ClientError
 from prdtool.engine.document_records import DocumentRecords, bind_document_tables
 from prdtool.engine.editor import Editor
 from prdtool.engine.inbox import Inbox, bind_inbox
+from prdtool.engine.loaded_document import LoadedDocument
+from prdtool.engine.mass_deletion import (
+    WINDOW_MS,
+    RestorePoint,
+    RestorePoints,
+    burst_is_mass,
+    counts,
+    in_window,
+    is_mass,
+    point_id,
+)
 from prdtool.engine.reviews import ReviewSchedule
 from prdtool.engine.rooms import leave_room, turn_away_if_idle
 from prdtool.engine.snapshots import SnapshotStore
@@ -49,8 +60,15 @@ class Services(Transport):
         self.streams = Streams()
         self.rate_limits = RateLimits()
         self.snapshots = SnapshotStore(self.s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
+        self.restore_points = RestorePoints(self.s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
         # Through self.clock, so a clock set on the services later (tests, the local runtime) holds here too.
-        self.editor = Editor(self.log, lambda: self.clock(), settings.max_document_bytes, snapshots=self.snapshots)
+        self.editor = Editor(
+            self.log,
+            lambda: self.clock(),
+            settings.max_document_bytes,
+            snapshots=self.snapshots,
+            deletion_guard=self.guard_deletion if self.restore_points is not None else None,
+        )
         self.access = Authorizer(self.documents.role_of, lambda: self.clock(), ROLE_TTL_MS)
         self.inbox = Inbox(self.store)
         self.reviews = ReviewSchedule(self.start_review, settings.ai_review_debounce_s)
@@ -168,6 +186,47 @@ class Services(Transport):
     def s3(self) -> Any:
         """The S3 client: snapshots, and the git objects of the version history."""
         return boto3.client("s3", region_name=self.settings.region)
+
+    def guard_deletion(self, loaded: LoadedDocument, user_id: str, before: int, after: int) -> None:
+        """Before an edit that makes a document smaller is written: when it deletes a good part
+        of a large document, keep the text as it is (a restore point); when it, or the burst it
+        ends, deletes most of it, tell the owner. A restore point that cannot be kept refuses the
+        edit (raises): nothing is ever deleted that could not be put back."""
+        if self.restore_points is None or not counts(before, after):
+            return
+        now, prd_id = self.clock(), loaded.prd_id
+        text = loaded.document.content
+        self.restore_points.save(RestorePoint(prd_id, point_id(loaded.seq), text, loaded.seq, now, user_id))
+        edits = self.documents.count_deletion(prd_id, user_id, now, (before, after), loaded.seq)
+        burst = burst_is_mass(edits, now)
+        if not (burst or is_mass(before, after)):
+            return
+        if not self.documents.take_deletion_alert(prd_id, user_id, now, WINDOW_MS):
+            return  # this burst was told already
+        if burst:  # the text from before its first edit, and all it took away
+            recent = in_window(edits, now)
+            start, seq = recent[0][1], recent[0][3]
+            deleted = sum(b - a for _, b, a, _ in recent)
+        else:
+            start, seq, deleted = before, loaded.seq, before - after
+        self._tell_mass_deletion(prd_id, user_id, point_id(seq), deleted, start)
+
+    def _tell_mass_deletion(self, prd_id: str, user_id: str, restore_point: str, deleted: int, size: int) -> None:
+        meta = self.documents.meta(prd_id)
+        if meta is None:
+            return
+        share = round(100 * deleted / size) if size else 100
+        payload = {
+            "type": "mass_deletion",
+            "message": f'{user_id} deleted {share}% of PRD "{meta.title}"; its text from before is kept',
+            "action": "restore_point_saved",
+            "prdId": prd_id,
+            "userId": user_id,
+            "restorePointId": restore_point,
+            "deletedBytes": deleted,
+            "documentBytes": size,
+        }
+        self.alert(meta.owner_id, payload)
 
     def ask_versions(self, request: dict[str, Any]) -> dict[str, Any]:
         """Run one request in the versions function (the only one that loads git), waiting for

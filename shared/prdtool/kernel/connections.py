@@ -11,12 +11,13 @@ needs, so pings and counters never write to it.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     ListAttribute,
     MapAttribute,
     NumberAttribute,
@@ -24,13 +25,15 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
+from prdtool.kernel.activity import Figure, counter_of
 from prdtool.kernel.auth import Principal
-from prdtool.kernel.conditions import update_if
+from prdtool.kernel.conditions import transaction_condition_failed, update_if
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.sender import Recipient
 from prdtool.kernel.settings import Settings
@@ -46,6 +49,7 @@ __all__ = [
 ]
 
 SWEEP_SHARDS = 4
+_TRANSACTION_TRIES = 5
 # API Gateway closes every connection after 2 hours; keep the record a little longer, so a
 # $disconnect that never came still ends with the item expiring.
 CONNECTION_TTL = timedelta(hours=2, minutes=15)
@@ -151,6 +155,7 @@ class ConnectionRecord(Model):
     token_issued_at = NumberAttribute(null=True)  # and its iat and jti: what ending this session revokes
     token_id = UnicodeAttribute(null=True)
     expiry_warned = NumberAttribute(null=True)  # the token_expires_at that session:expiring was sent for
+    watches_metrics = BooleanAttribute(null=True)  # subscribed to metrics:realtime (forgotten with it)
     opened_at = NumberAttribute(null=True)  # when the Engine.IO OPEN packet was delivered
     connect_deadline = NumberAttribute(null=True)  # until the first Socket.IO CONNECT completes
     # The documents this connection has joined: prd id -> {sessionId, namespace, mode, clockKey,
@@ -231,6 +236,24 @@ def _identity(principal: Principal) -> list[Action]:
     ]
 
 
+def _transact(write: Callable[[TransactWrite], None]) -> bool:
+    """One transaction on a record and its counter; False when a condition failed. A transaction
+    on the same counter at the same moment cancels it (TransactionConflict): it is tried again."""
+    connection = ConnectionRecord._get_connection().connection
+    for attempt in range(_TRANSACTION_TRIES):
+        try:
+            with TransactWrite(connection=connection) as transaction:
+                write(transaction)
+            return True
+        except TransactWriteError as exc:
+            if transaction_condition_failed(exc):
+                return False
+            codes = {r.code for r in exc.cancellation_reasons if r is not None}
+            if "TransactionConflict" not in codes or attempt == _TRANSACTION_TRIES - 1:
+                raise
+    return False
+
+
 def bind_tables(settings: Settings) -> None:
     """Point the models at the deployment's tables (names and endpoint come from settings)."""
     bind(ConnectionRecord, settings.connections_table, settings)
@@ -243,6 +266,9 @@ def sweep_shard(connection_id: str) -> str:
 class ConnectionStore:
     """Reads and conditional writes of connection records."""
 
+    def __init__(self, counted: bool = False) -> None:
+        self._counted = counted  # open connections are counted (the metrics table is set)
+
     def open(self) -> None:
         """Create the DynamoDB client now rather than on the first request."""
         _ = ConnectionRecord._get_connection().connection.client
@@ -253,7 +279,18 @@ class ConnectionStore:
         record.expires_at = CONNECTION_TTL
         record.rooms = {}  # the map must exist for enter_room to set a key in it
         # A connection id is connected once: never overwrite a live record ($connect retried late).
-        record.save(condition=ConnectionRecord.connection_id.does_not_exist())
+        # Counted in the same transaction: the count of open connections never drifts from them.
+        condition = ConnectionRecord.connection_id.does_not_exist()
+        if not self._counted:
+            record.save(condition=condition)
+            return
+
+        def write(transaction: TransactWrite) -> None:
+            transaction.save(record, condition=condition)
+            transaction.update(counter_of(record.connection_id), actions=[Figure.open_connections.add(1)])
+
+        if not _transact(write):
+            raise PutError("the connection is already recorded")
 
     def get(self, connection_id: str) -> ConnectionRecord | None:
         try:
@@ -322,6 +359,9 @@ class ConnectionStore:
         """``session:expiring`` went out for the token that expires at ``expires_at``."""
         return self._update(connection_id, [ConnectionRecord.expiry_warned.set(expires_at)])
 
+    def watch_metrics(self, connection_id: str, watching: bool) -> bool:
+        return self._update(connection_id, [ConnectionRecord.watches_metrics.set(watching)])
+
     def enter_room(self, connection_id: str, prd_id: str, room: dict[str, str]) -> bool:
         return self._update(connection_id, [ConnectionRecord.rooms[prd_id].set(room)])
 
@@ -358,6 +398,15 @@ class ConnectionStore:
         # One not CONNECTed to any namespace yet has nothing to deliver into.
         return [to for record in ConnectionRecord.by_user.query(user_id) if (to := record.recipient) is not None]
 
+    def all_recipients(self) -> list[Recipient]:
+        """Every open connection that can be told something (a query per sweep shard, no scan)."""
+        found = []
+        for shard in range(SWEEP_SHARDS):
+            for record in ConnectionRecord.by_sweep.query(str(shard)):
+                if (to := record.recipient) is not None:
+                    found.append(to)
+        return found
+
     def due_for_sweep(self, by: int) -> Iterator[ConnectionRecord]:
         """Connections whose ``sweep_at`` is at or before ``by``, from every shard."""
         for shard in range(SWEEP_SHARDS):
@@ -365,7 +414,16 @@ class ConnectionStore:
 
     def remove(self, connection_id: str) -> None:
         """Delete the record; deleting one that is already gone is fine ($disconnect after a sweep)."""
-        ConnectionRecord(connection_id).delete()
+        if not self._counted:
+            ConnectionRecord(connection_id).delete()
+            return
+
+        def write(transaction: TransactWrite) -> None:
+            # Only a record that is there is deleted and uncounted: a second removal counts nothing.
+            transaction.delete(ConnectionRecord(connection_id), condition=ConnectionRecord.connection_id.exists())
+            transaction.update(counter_of(connection_id), actions=[Figure.open_connections.add(-1)])
+
+        _transact(write)
 
     def _update(self, connection_id: str, actions: list[Action]) -> bool:
         # Only ever update a live record: an update must not resurrect a deleted connection

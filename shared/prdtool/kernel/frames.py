@@ -136,6 +136,9 @@ def handle_frame(services: Transport, event: WebSocketEvent) -> dict[str, Any]:
             _native_frame(services, sender, record, frame, burst)
         else:
             _engineio_frame(services, sender, record, frame, burst)
+        if frame.native is not None or (frame.socketio is not None and frame.socketio.type == SocketIOType.EVENT):
+            now = services.clock()
+            services.activity.note(now - (ctx.requestTimeEpoch or now), now)  # a client event, answered
     except BaseException as exc:  # the last resort, pyo3's panics included (they are BaseExceptions)
         if isinstance(exc, INTERPRETER_EXITS):
             raise

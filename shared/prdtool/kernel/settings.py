@@ -39,6 +39,11 @@ class Settings:
     auth_failure_limit: str = "15/60"  # more failures than this from one address in the window: a ban
     auth_ban_s: int = 300
     token_warning_s: int = 120  # session:expiring this long before a connection's token expires
+    # Operations (prdtool.kernel.activity, prdtool.features.operations): metrics and health.
+    metrics_table: str = ""  # empty: nothing is measured
+    metrics_interval_s: float = 5.0  # metrics:realtime this often to each subscriber
+    metrics_run_s: float = 55.0  # how long one run of the metrics function goes on (scheduled each minute)
+    health_interval_s: float = 60.0  # the scheduled health check, at most this often
     # Proactive suggestions (prdtool.engine.reviews, prdtool.features.ai.review).
     ai_review_state_machine_arn: str = ""  # empty: documents are not reviewed
     ai_review_debounce_s: int = 3  # a review once edits have stopped this long
@@ -127,6 +132,10 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "auth_failure_limit": ("AUTH_FAILURE_LIMIT",),
     "auth_ban_s": ("AUTH_BAN_S",),
     "token_warning_s": ("TOKEN_WARNING_S",),
+    "metrics_table": ("METRICS_TABLE",),
+    "metrics_interval_s": ("METRICS_INTERVAL_S",),
+    "metrics_run_s": ("METRICS_RUN_S",),
+    "health_interval_s": ("HEALTH_INTERVAL_S",),
     "ai_review_state_machine_arn": ("AI_REVIEW_STATE_MACHINE_ARN",),
     "ai_review_debounce_s": ("AI_REVIEW_DEBOUNCE_S",),
     "ai_review_every": ("AI_REVIEW_EVERY",),

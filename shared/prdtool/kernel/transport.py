@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import importlib
 import json
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Self
 
 import boto3
 
+from prdtool.kernel.activity import Activity, Figures, bind_activity
 from prdtool.kernel.auth import TokenVerifier
 from prdtool.kernel.connections import ConnectionRecord, ConnectionStore, bind_tables
 from prdtool.kernel.observability import logger
@@ -24,19 +23,11 @@ from prdtool.kernel.security import ALERT_EVENT, Security, bind_security
 from prdtool.kernel.sender import Recipient, Sender, management_client, management_endpoint
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.socket_app import SocketApp
+from prdtool.kernel.times import iso_time, now_ms
 
 __all__ = ["FunctionFailed", "Transport", "iso_time", "now_ms"]
 
 SECRET_CACHE_SECONDS = 300
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def iso_time(ms: int) -> str:
-    """Epoch milliseconds as the spec writes times: ``2024-01-26T10:30:00Z``."""
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class FunctionFailed(Exception):
@@ -54,8 +45,11 @@ class Transport:
         self.clock = clock
         bind_tables(settings)
         bind_security(settings)
-        self.store = ConnectionStore()
+        bind_activity(settings)
+        self.store = ConnectionStore(counted=bool(settings.metrics_table))
         self.security = Security(settings)
+        self.activity = Activity(settings)
+        self.figures = Figures()
         self._senders: dict[str, Sender] = {}
         self._to_forget: list[str] = []
         self._forgetting = False
@@ -164,6 +158,8 @@ class Transport:
         record = self.store.get(connection_id)
         if record is not None:
             self.leave_rooms(record)
+            if record.watches_metrics:
+                self.figures.forget(connection_id)
         self.store.remove(connection_id)
 
     def leave_rooms(self, record: ConnectionRecord) -> None:

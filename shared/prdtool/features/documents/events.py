@@ -9,7 +9,7 @@ from pydantic import Field
 from prdtool.engine.positions import DEFAULT_ENCODING, PositionEncoding
 from prdtool.kernel.payloads import EventModel, Id
 
-__all__ = ["DocumentCreate", "DocumentJoin", "DocumentLeave", "DocumentShare", "DocumentUpdate"]
+__all__ = ["DocumentCreate", "DocumentJoin", "DocumentLeave", "DocumentRestore", "DocumentShare", "DocumentUpdate"]
 
 
 class DocumentCreate(EventModel):
@@ -42,3 +42,11 @@ class DocumentUpdate(EventModel):
     prdId: str = Id
     title: str | None = Field(default=None, min_length=1, max_length=500)
     status: str | None = Field(default=None, min_length=1, max_length=50)
+
+
+class DocumentRestore(EventModel):
+    """``document:restore`` (extension; owners): put back the text a mass deletion's restore point
+    kept (its id comes with the ``security:alert``)."""
+
+    prdId: str = Id
+    restorePointId: str = Field(pattern=r"^[0-9]{12}$")

@@ -10,13 +10,22 @@ from pynamodb.exceptions import TransactWriteError
 
 from prdtool.engine.chat import link_to, tell_chat
 from prdtool.engine.comment_threads import page_of, threads_of
+from prdtool.engine.commits import after_commit
 from prdtool.engine.context import RequestContext
 from prdtool.engine.crdt import Document, EditError, client_id_for
 from prdtool.engine.document_records import DocumentMeta
 from prdtool.engine.editor import SERVER_KEY, Author, Submission
 from prdtool.engine.rooms import broadcast, join_room, leave_room, others_in_room, presence_of
+from prdtool.engine.text_changes import lines_of, ops_between
 from prdtool.engine.versions import content_sha256, latest_label, versions_since
-from prdtool.features.documents.events import DocumentCreate, DocumentJoin, DocumentLeave, DocumentShare, DocumentUpdate
+from prdtool.features.documents.events import (
+    DocumentCreate,
+    DocumentJoin,
+    DocumentLeave,
+    DocumentRestore,
+    DocumentShare,
+    DocumentUpdate,
+)
 from prdtool.kernel.access import MODE_ROLE
 from prdtool.kernel.conditions import transaction_condition_failed
 from prdtool.kernel.errors import AppError, ErrorCode
@@ -149,9 +158,41 @@ def document_leave(ctx: RequestContext, data: DocumentLeave) -> dict[str, Any]:
     return {"prdId": data.prdId}
 
 
+def document_restore(ctx: RequestContext, data: DocumentRestore) -> dict[str, Any]:
+    """``document:restore`` (our extension): the text a mass deletion's restore point kept, put
+    back as one server edit everyone sees as ``operation:applied`` (what was typed since, where it
+    differs, gives way to it)."""
+    services = ctx.services
+    services.documents.existing(data.prdId)
+    services.access.require(ctx.principal, data.prdId, "owner", "Restoring a PRD's text", fresh=True)
+    point = services.restore_points.get(data.prdId, data.restorePointId) if services.restore_points else None
+    if point is None:
+        raise AppError(
+            ErrorCode.NOT_FOUND, "No such restore point", {"prdId": data.prdId, "restorePointId": data.restorePointId}
+        )
+    applied = services.editor.submit_as_server(
+        data.prdId,
+        ctx.principal.user_id,
+        SERVER_KEY,
+        f"restore-point:{point.point_id}:{ctx.now_ms}",
+        lambda loaded: ops_between(loaded.document.content, point.text, _whole_middle),
+    )
+    if not applied.duplicate and applied.entry.ops:
+        after_commit(ctx, applied.entry, applied.clock, exclude=None)
+    return {"prdId": data.prdId, "restorePointId": point.point_id, "seq": applied.entry.seq,
+            "changes": len(applied.entry.ops)}  # fmt: skip
+
+
+def _whole_middle(old: str, new: str) -> list[tuple[int, int, int, int]]:
+    """A line diff that calls everything between the common start and end one changed block:
+    linear, and what putting back deleted text is (the gateway loads no libgit2)."""
+    return [(0, len(lines_of(old)), 0, len(lines_of(new)))]
+
+
 def register(router: Router) -> None:
     router.on("document:create", DocumentCreate)(document_create)
     router.on("document:share", DocumentShare)(document_share)
     router.on("document:update", DocumentUpdate)(document_update)
     router.on("document:join", DocumentJoin)(document_join)
     router.on("document:leave", DocumentLeave)(document_leave)
+    router.on("document:restore", DocumentRestore)(document_restore)

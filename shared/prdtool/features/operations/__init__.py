@@ -1,0 +1,1 @@
+"""Operations: live metrics for admins (``metrics:subscribe``), and the metrics function's work."""
