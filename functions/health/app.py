@@ -10,7 +10,7 @@ from prdtool.features.operations.health import Health
 from prdtool.kernel.observability import logger
 from prdtool.kernel.settings import Settings
 
-health = Health(Settings.from_env())
+health = Health(Settings.from_env(), reuse_s=2.0)  # an uptime check's flood probes once per 2 s
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -53,6 +54,15 @@ def outage(stack: LocalStack, down: bool) -> None:
                                      method="POST", headers={"Content-Type": "application/json"})  # fmt: skip
     with urllib.request.urlopen(request, timeout=10) as answer:
         assert json.loads(answer.read()) == {"dynamodb": "down" if down else "up"}
+
+
+def health_endpoint(stack: LocalStack) -> tuple[int, str]:
+    """``GET /health`` on the runtime's HTTP API: its status code and the status it reports."""
+    try:
+        with urllib.request.urlopen(f"{stack.origin}/health", timeout=30) as answer:
+            return answer.status, json.loads(answer.read())["status"]
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read())["status"]
 
 
 async def next_metrics(person: Person, where: Any, timeout_s: float = 30) -> dict[str, Any]:
@@ -102,14 +112,18 @@ def test_connected_clients_hear_the_database_go_down_and_come_back(ops: LocalSta
             checked = await hal.call("system:health-check", {})
             assert checked["ok"] and checked["status"] == "healthy" and checked["services"]["database"] == "healthy"
             await asyncio.sleep(2.5)  # a scheduled check has seen this client (HealthIntervalSeconds=1)
+            assert health_endpoint(ops) == (200, "healthy")
             outage(ops, True)
             try:
                 down = await hal.wait_for("system:health", timeout_s=15)
                 assert down["status"] == "down" and down["services"]["database"] == "down"
+                assert health_endpoint(ops) == (503, "down")
             finally:
                 outage(ops, False)
             back = await hal.wait_for("system:health", timeout_s=15)
             assert back["status"] == "healthy" and back["message"] == "All services are healthy"
+            await asyncio.sleep(2.1)  # the endpoint answers the same report for 2 s
+            assert health_endpoint(ops) == (200, "healthy")
 
     asyncio.run(scenario())
 

@@ -58,3 +58,39 @@ def test_a_subscriber_that_disconnected_is_forgotten(
     stack.disconnect(admin)
     assert stack.functions["gateway"].services.figures.subscribers() == []
     assert stack.invoke("metrics", {})["told"] == 0
+
+
+def test_a_connection_is_never_refused_for_its_count(
+    stack: Stack, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prdtool.kernel import connections
+
+    admin = client(stack, fake_aws, "user_admin", "Ops", roles=["admin"])
+
+    def conflicted(write: object) -> bool:
+        raise RuntimeError("TransactionConflict, again and again")
+
+    monkeypatch.setattr(connections, "_transact", conflicted)
+    other = client(stack, fake_aws, "user_x")  # recorded without the transaction, counted on its own
+    assert call(stack, fake_aws, admin, "metrics:subscribe", {})["metrics"]["activeConnections"] == 2
+    stack.disconnect(other)
+    assert stack.store.get(other) is None
+    assert call(stack, fake_aws, admin, "metrics:subscribe", {})["metrics"]["activeConnections"] == 1
+
+
+def test_sums_that_cannot_be_written_fail_no_frame_and_are_not_retried_on_each(
+    stack: Stack, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prdtool.kernel.activity import Activity
+
+    tries: list[int] = []
+
+    def fails(self: Activity, operations: int, latency_ms: int, minute: int) -> None:
+        tries.append(operations)
+        raise RuntimeError("the metrics table is throttled")
+
+    monkeypatch.setattr(Activity, "_write", fails)
+    typist = client(stack, fake_aws, "user_t")
+    for _ in range(5):
+        assert call(stack, fake_aws, typist, "session:info", {})["ok"]
+    assert len(tries) == 1  # one try, then the next after FLUSH_MS

@@ -130,3 +130,49 @@ def test_a_token_that_expires_unrenewed_ends_the_connection_at_the_next_sweep(st
     assert frames[-1] == "41" and sid in fake_aws.deleted and stack.store.get(sid) is None
     [told] = [json.loads(f[2:])[1] for f in frames if f.startswith('42["error:auth"')]
     assert told == {"code": "UNAUTHORIZED", "message": "Token expired", "data": {"reason": "token_expired"}}
+
+
+def test_ending_this_session_closes_the_other_tabs_signed_in_with_the_same_token(
+    stack: Stack, fake_aws: FakeAws
+) -> None:
+    token, other = make_token(sub="user_t", jti="tab-token"), make_token(sub="user_t", jti="phone-token")
+    first, second, phone = (connected(stack, fake_aws, t) for t in (token, token, other))
+    answer = call(stack, fake_aws, first, "session:terminate", {})
+    assert answer["sessionsEnded"] == 2
+    assert ended(stack, fake_aws, second)["type"] == "session_terminated"
+    assert first in fake_aws.deleted and phone not in fake_aws.deleted
+
+
+def test_a_native_clients_expiring_token_is_warned_of_and_ended_too(stack: Stack, fake_aws: FakeAws) -> None:
+    now_s = int(time.time())
+    stack.clock.now = now_s * 1000
+    token = make_token(sub="user_n", iat=now_s, exp=now_s + 100)
+    native, answer = stack.connect(headers={"Authorization": f"Bearer {token}"})
+    assert answer["statusCode"] == 200
+    stack.clock.advance(61)
+    stack.heartbeat()
+    [frame] = fake_aws.take(native)
+    assert json.loads(frame)["event"] == "session:expiring"
+    stack.clock.advance(61)
+    stack.heartbeat()
+    assert native in fake_aws.deleted and stack.store.get(native) is None
+
+
+def test_a_token_without_iat_is_judged_by_its_expiry_after_its_users_sessions_were_ended(
+    stack: Stack, fake_aws: FakeAws
+) -> None:
+    now_s = int(time.time())
+    security = stack.functions["gateway"].services.security
+    security.end_sessions("user_i", now_s * 1000)
+    no_iat = jwt_without_iat(sub="user_i", exp=now_s + 3600)
+    assert refused_at_connect(stack, fake_aws, no_iat)["data"]["reason"] == "session_terminated"
+    long_lived = jwt_without_iat(sub="user_i", exp=now_s + 2 * 86_400)  # could not be out at the termination
+    connected(stack, fake_aws, long_lived)
+
+
+def jwt_without_iat(**claims: Any) -> str:
+    import jwt
+
+    from tests.support import SECRET
+
+    return jwt.encode({"name": "No Iat", **claims}, SECRET, algorithm="HS256")

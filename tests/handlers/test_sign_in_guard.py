@@ -88,3 +88,13 @@ def test_tokens_issued_before_a_users_sessions_were_ended_are_refused(stack: Sta
     assert native(stack, old, source_ip="203.0.113.60")["statusCode"] == 401
     stack.send(sid, "40" + json.dumps({"token": fresh}))
     assert fake_aws.take(sid)[0].startswith("40{")
+
+
+def test_expired_and_missing_tokens_are_clients_to_fix_not_attacks(stack: Stack, fake_aws: FakeAws) -> None:
+    victim = client(stack, fake_aws, "user_v", "Vera")
+    expired = make_token(sub="user_v", ttl=-600)
+    for _ in range(20):
+        assert native(stack, expired)["statusCode"] == 401
+        assert stack.connect(source_ip=ATTACKER)[1]["statusCode"] == 401  # no token at all
+    assert native(stack, make_token(sub="user_v"))["statusCode"] == 200
+    assert events(fake_aws, victim, "security:alert") == []

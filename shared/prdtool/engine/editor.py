@@ -27,12 +27,14 @@ from prdtool.engine.positions import DEFAULT_ENCODING, PositionEncoding
 from prdtool.engine.snapshots import SnapshotStore
 from prdtool.engine.update_log import LogEntry, SeqTaken, UpdateLog
 from prdtool.kernel.errors import AppError, ErrorCode
+from prdtool.kernel.observability import logger
 
 __all__ = ["Applied", "Author", "DeletionGuard", "Editor", "LoadedDocument", "Submission"]
 
 # Told of an edit that makes a document smaller, before it is written: (document, author, size
-# before, size after). It may refuse the edit by raising.
-DeletionGuard = Callable[[LoadedDocument, str, int, int], None]
+# before, size after). It may refuse the edit by raising; what it returns (if anything) runs once
+# the edit is written, and never fails it.
+DeletionGuard = Callable[[LoadedDocument, str, int, int], Callable[[], None] | None]
 
 # The clock key the server writes under: a document's seed, and the resolutions it makes for people.
 SERVER_KEY = "server"
@@ -209,6 +211,7 @@ class Editor:
         given = (submission.clock or {}).get(author.clock_key)
         made: _Made | None = None
         guarded = False
+        written_then: Callable[[], None] | None = None
         try:
             made = self._make(loaded, author, submission, given)
             for _ in range(MAX_ATTEMPTS):
@@ -219,7 +222,7 @@ class Editor:
                 _check_size(size, self._max_bytes)
                 if self._deletion_guard is not None and size[1] < size[0] and not guarded:
                     # Before the write: a mass deletion's restore point exists before the deletion does.
-                    self._deletion_guard(loaded, author.user_id, size[0], size[1])
+                    written_then = self._deletion_guard(loaded, author.user_id, size[0], size[1])
                     guarded = True
                 counter = given if given is not None else loaded.clock.get(author.clock_key, 0) + 1
                 seen = loaded.clock if submission.clock is None else submission.clock  # a server edit: all
@@ -255,6 +258,8 @@ class Editor:
                     # Made on the document as of the seq before: it is now the document as of this one.
                     made.view.at_seq = entry.seq if made.at_seq == entry.seq - 1 else None
                 loaded.refused.discard((author.clock_key, counter))
+                if written_then is not None:
+                    _after_written(written_then)
                 return Applied(entry, dict(loaded.clock))
             raise _busy()
         except BaseException as exc:
@@ -359,6 +364,13 @@ class Editor:
             waited += delay
             delay = min(delay * 2, PREDECESSOR_WAIT_S - waited) or FIRST_WAIT_S
         return None
+
+
+def _after_written(then: Callable[[], None]) -> None:
+    try:
+        then()
+    except Exception:  # noqa: BLE001 - the edit is written: what follows it must not undo the answer
+        logger.exception("a step after an edit was written failed")
 
 
 def _check_size(size: tuple[int, int], limit: int) -> None:

@@ -187,29 +187,37 @@ class Services(Transport):
         """The S3 client: snapshots, and the git objects of the version history."""
         return boto3.client("s3", region_name=self.settings.region)
 
-    def guard_deletion(self, loaded: LoadedDocument, user_id: str, before: int, after: int) -> None:
+    def guard_deletion(
+        self, loaded: LoadedDocument, user_id: str, before: int, after: int
+    ) -> Callable[[], None] | None:
         """Before an edit that makes a document smaller is written: when it deletes a good part
-        of a large document, keep the text as it is (a restore point); when it, or the burst it
-        ends, deletes most of it, tell the owner. A restore point that cannot be kept refuses the
-        edit (raises): nothing is ever deleted that could not be put back."""
+        of a large document, keep the text as it is (a restore point), and once it is written,
+        count it and, when it or the burst it ends deletes most of the document, tell the owner.
+        A restore point that cannot be kept refuses the edit (raises): nothing is ever deleted
+        that could not be put back. Counted only once written: an edit that never lands (a lost
+        race, tried again) neither counts nor alerts."""
         if self.restore_points is None or not counts(before, after):
-            return
-        now, prd_id = self.clock(), loaded.prd_id
+            return None
+        now, prd_id, seq = self.clock(), loaded.prd_id, loaded.seq
         text = loaded.document.content
-        self.restore_points.save(RestorePoint(prd_id, point_id(loaded.seq), text, loaded.seq, now, user_id))
-        edits = self.documents.count_deletion(prd_id, user_id, now, (before, after), loaded.seq)
-        burst = burst_is_mass(edits, now)
-        if not (burst or is_mass(before, after)):
-            return
-        if not self.documents.take_deletion_alert(prd_id, user_id, now, WINDOW_MS):
-            return  # this burst was told already
-        if burst:  # the text from before its first edit, and all it took away
-            recent = in_window(edits, now)
-            start, seq = recent[0][1], recent[0][3]
-            deleted = sum(b - a for _, b, a, _ in recent)
-        else:
-            start, seq, deleted = before, loaded.seq, before - after
-        self._tell_mass_deletion(prd_id, user_id, point_id(seq), deleted, start)
+        self.restore_points.save(RestorePoint(prd_id, point_id(seq), text, seq, now, user_id))
+
+        def once_written() -> None:
+            edits = self.documents.count_deletion(prd_id, user_id, now, (before, after), seq)
+            burst = burst_is_mass(edits, now)
+            if not (burst or is_mass(before, after)):
+                return
+            if not self.documents.take_deletion_alert(prd_id, user_id, now, WINDOW_MS):
+                return  # this burst was told already
+            if burst:  # the text from before its first edit, and all it took away
+                recent = in_window(edits, now)
+                start, first_seq = recent[0][1], recent[0][3]
+                deleted = sum(b - a for _, b, a, _ in recent)
+            else:
+                start, first_seq, deleted = before, seq, before - after
+            self._tell_mass_deletion(prd_id, user_id, point_id(first_seq), deleted, start)
+
+        return once_written
 
     def _tell_mass_deletion(self, prd_id: str, user_id: str, restore_point: str, deleted: int, size: int) -> None:
         meta = self.documents.meta(prd_id)

@@ -25,6 +25,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from prdtool.kernel.conditions import update_if
+from prdtool.kernel.observability import logger
 from prdtool.kernel.sender import Recipient
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
@@ -44,7 +45,7 @@ __all__ = [
 ]
 
 CONNECTIONS = "connections#"  # + the shard: a connection is counted in one of a few counters
-COUNTER_SHARDS = 8  # connects and disconnects at once contend for a counter less when spread
+COUNTER_SHARDS = 32  # connects and disconnects at once contend for a counter less when spread
 FLUSH_MS = 5_000
 _MINUTE, _SUBSCRIBERS, _HEALTH = "minute#", "subscribers", "health"
 _MINUTE_MS = 60_000
@@ -119,20 +120,28 @@ class Activity:
             self.flush(now)
 
     def flush(self, now: int) -> None:
-        """Add what was counted to its minute's item."""
+        """Add what was counted to its minute's item. Never raises, and a failure is not retried
+        on every next frame: the sums are dropped and the next write comes after ``FLUSH_MS``."""
         if not self._operations:
             return
+        operations, latency_ms, minute = self._operations, self._latency_ms, self._minute
+        self._operations, self._latency_ms, self._flushed_at = 0, 0, now
+        try:
+            self._write(operations, latency_ms, minute)
+        except Exception:  # noqa: BLE001 - a figure is lost; no frame fails for it
+            logger.exception("the activity sums could not be written")
+
+    def _write(self, operations: int, latency_ms: int, minute: int) -> None:
         memory = memory_in_use_pct()
         actions: list[Action] = [
-            Figure.operations.add(self._operations),
-            Figure.latency_ms.add(self._latency_ms),
-            Figure.expires_at.set(self._minute // 1000 + _KEPT_S),
+            Figure.operations.add(operations),
+            Figure.latency_ms.add(latency_ms),
+            Figure.expires_at.set(minute // 1000 + _KEPT_S),
         ]
         if memory is not None:
             actions.append(Figure.memory_pct.set(round(memory, 1)))
         # ADD: instances flushing the same minute at once each add their own.
-        Figure(_MINUTE + str(self._minute)).update(actions=actions)
-        self._operations, self._latency_ms, self._flushed_at = 0, 0, now
+        Figure(_MINUTE + str(minute)).update(actions=actions)
 
 
 @dataclass(frozen=True)

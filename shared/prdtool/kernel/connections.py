@@ -10,6 +10,8 @@ needs, so pings and counters never write to it.
 
 from __future__ import annotations
 
+import random
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -25,7 +27,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
@@ -33,8 +35,9 @@ from pynamodb.transactions import TransactWrite
 
 from prdtool.kernel.activity import Figure, counter_of
 from prdtool.kernel.auth import Principal
-from prdtool.kernel.conditions import transaction_condition_failed, update_if
+from prdtool.kernel.conditions import condition_failed, transaction_condition_failed, update_if
 from prdtool.kernel.errors import AppError, ErrorCode
+from prdtool.kernel.observability import logger
 from prdtool.kernel.sender import Recipient
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
@@ -238,7 +241,8 @@ def _identity(principal: Principal) -> list[Action]:
 
 def _transact(write: Callable[[TransactWrite], None]) -> bool:
     """One transaction on a record and its counter; False when a condition failed. A transaction
-    on the same counter at the same moment cancels it (TransactionConflict): it is tried again."""
+    on the same counter at the same moment cancels it (TransactionConflict): it is tried again,
+    after a short random pause (a reconnect storm is when they collide)."""
     connection = ConnectionRecord._get_connection().connection
     for attempt in range(_TRANSACTION_TRIES):
         try:
@@ -251,7 +255,16 @@ def _transact(write: Callable[[TransactWrite], None]) -> bool:
             codes = {r.code for r in exc.cancellation_reasons if r is not None}
             if "TransactionConflict" not in codes or attempt == _TRANSACTION_TRIES - 1:
                 raise
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
     return False
+
+
+def _count_anyway(connection_id: str, by: int) -> None:
+    """The counter moved outside the transaction (it failed): best effort, never raising."""
+    try:
+        counter_of(connection_id).update(actions=[Figure.open_connections.add(by)])
+    except Exception:  # noqa: BLE001 - the figure drifts by one; the connection is what matters
+        logger.exception("the connection counter could not be moved")
 
 
 def bind_tables(settings: Settings) -> None:
@@ -289,7 +302,14 @@ class ConnectionStore:
             transaction.save(record, condition=condition)
             transaction.update(counter_of(record.connection_id), actions=[Figure.open_connections.add(1)])
 
-        if not _transact(write):
+        try:
+            counted = _transact(write)
+        except Exception:  # noqa: BLE001 - the count must never refuse a connection
+            logger.exception("a connection could not be counted; recorded without it")
+            record.save(condition=condition)
+            _count_anyway(record.connection_id, 1)
+            return
+        if not counted:
             raise PutError("the connection is already recorded")
 
     def get(self, connection_id: str) -> ConnectionRecord | None:
@@ -423,7 +443,17 @@ class ConnectionStore:
             transaction.delete(ConnectionRecord(connection_id), condition=ConnectionRecord.connection_id.exists())
             transaction.update(counter_of(connection_id), actions=[Figure.open_connections.add(-1)])
 
-        _transact(write)
+        try:
+            _transact(write)
+        except Exception:  # noqa: BLE001 - the count must never keep a record that is to go
+            logger.exception("a connection could not be uncounted; removed without it")
+            try:
+                ConnectionRecord(connection_id).delete(condition=ConnectionRecord.connection_id.exists())
+            except DeleteError as exc:
+                if not condition_failed(exc):
+                    raise
+                return  # gone already: nothing to uncount
+            _count_anyway(connection_id, -1)
 
     def _update(self, connection_id: str, actions: list[Action]) -> bool:
         # Only ever update a live record: an update must not resurrect a deleted connection

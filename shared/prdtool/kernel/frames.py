@@ -278,7 +278,8 @@ def _connect_namespace(services: Transport, sender: Sender, record: ConnectionRe
     except AppError as err:
         if err.code == ErrorCode.UNAUTHORIZED:
             claimed = record.upgrade_auth.claimed_user if record.upgrade_auth is not None else None
-            services.refused_token(record.source_ip, extract_token(auth), claimed)
+            reason = (err.data or {}).get("reason")
+            services.refused_token(record.source_ip, extract_token(auth), claimed, reason=reason)
         _refuse_connect(sender, record.connection_id, ns, err)
         return
     except Exception:  # noqa: BLE001 - e.g. the signing secret could not be read: say so, don't hang

@@ -77,7 +77,7 @@ def connect(services: Transport, event: WebSocketEvent) -> dict[str, Any]:
         except AppError as err:
             metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
             logger.info("native connect refused", extra={"reason": (err.data or {}).get("reason")})
-            services.refused_token(address, token)
+            services.refused_token(address, token, reason=(err.data or {}).get("reason"))
             return _status(401, err.message)
         except Exception:  # noqa: BLE001 - e.g. the signing secret could not be read: say so, don't crash
             logger.exception("authentication failed")
@@ -91,6 +91,9 @@ def connect(services: Transport, event: WebSocketEvent) -> dict[str, Any]:
         record.roles = list(principal.roles)
         record.token_expires_at = principal.expires_at
         record.token_issued_at, record.token_id = principal.issued_at, principal.token_id
+        # No Engine.IO pings for a native client, but the sweep looks at it each interval all the
+        # same: its token's expiry, and system:health (sent to every connection the sweep index lists).
+        record.sweep_at = record.connected_at + services.settings.ping_interval_ms
     services.store.add(record)
     if record.protocol == SOCKETIO:
         services.start_handshake({

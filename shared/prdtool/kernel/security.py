@@ -33,11 +33,28 @@ from prdtool.kernel.rate_limits import parse_limit
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
 
-__all__ = ["ALERT_EVENT", "FailureVerdict", "Security", "bind_security", "claimed_user", "session_ended"]
+__all__ = [
+    "ALERT_EVENT",
+    "ATTEMPT_REASONS",
+    "FailureVerdict",
+    "Security",
+    "bind_security",
+    "claimed_user",
+    "session_ended",
+    "token_mark",
+]
 
 ALERT_EVENT = "security:alert"
+# The refusals that count as a failed sign-in: a token that could be a guess or a forgery. An
+# expired or missing token, or one for another audience or issuer, is a client to fix, not an attack.
+ATTEMPT_REASONS = frozenset(
+    {"invalid_signature", "invalid_token", "invalid_claims", "algorithm_not_allowed", "unknown_key"}
+)
 _ADDRESS, _USER, _TERMINATED, _REVOKED = "address#", "user#", "terminated#", "revoked#"
 _DAY_S = 86_400
+# The longest life of a sign-in token this deployment expects (its exp minus its iat): what a
+# token without iat is judged by after its user's sessions were ended.
+MAX_TOKEN_LIFE_MS = 24 * 3_600_000
 
 
 class _Guard(Model):
@@ -144,8 +161,10 @@ class Security:
         )
         failures = [int(t) for t in item.failures or ()]
         recent = [t for t in failures if t > now - window_ms]
-        if len(failures) > 2 * self.limit.count and len(recent) < len(failures):
-            self._trim(key, len(failures), recent)
+        if len(failures) > 2 * self.limit.count:
+            # Only what can still decide something is kept: the window's, and of those no more
+            # than one past the limit (a user's list never empties through a ban).
+            self._trim(key, len(failures), recent[-(self.limit.count + 1) :])
         return len(recent)
 
     def _trim(self, key: str, seen: int, recent: list[int]) -> None:
@@ -180,7 +199,7 @@ class Security:
             return False
         ended_key = _TERMINATED + principal.user_id
         keys = [ended_key]
-        mark = _token_mark(principal)
+        mark = token_mark(principal)
         if mark is not None:
             keys.append(_REVOKED + principal.user_id + "#" + mark)
         found = {item.security_key: item for item in _Guard.batch_get(keys, consistent_read=True)}
@@ -189,8 +208,14 @@ class Security:
         ended = found.get(ended_key)
         if ended is None or ended.terminated_at is None:
             return False
-        # A token with no iat cannot show it came after the termination: it is refused.
-        return principal.issued_at is None or principal.issued_at < int(ended.terminated_at)
+        terminated_at = int(ended.terminated_at)
+        if principal.issued_at is None:
+            # A token without iat cannot show when it was issued: it is refused if it could be
+            # one that was out at the termination (it expires within a token's longest life after).
+            expires_at = principal.expires_at or 0
+            return expires_at <= terminated_at + MAX_TOKEN_LIFE_MS
+        # iat counts whole seconds: a token issued in the second of the termination is a new one.
+        return principal.issued_at < terminated_at - terminated_at % 1000
 
     def end_sessions(self, user_id: str, now: int) -> None:
         """Every token of ``user_id`` issued before ``now`` is refused from now on."""
@@ -202,7 +227,7 @@ class Security:
     def end_session(self, principal: Principal, now: int) -> None:
         """The token that proved ``principal`` is refused until it expires. A token with neither
         ``jti`` nor ``iat`` cannot be told from the user's others: all of theirs end instead."""
-        mark = _token_mark(principal)
+        mark = token_mark(principal)
         if mark is None:
             self.end_sessions(principal.user_id, now)
             return
@@ -216,7 +241,7 @@ class Security:
             return None
 
 
-def _token_mark(principal: Principal) -> str | None:
+def token_mark(principal: Principal) -> str | None:
     """What tells one of a user's tokens from the others: its ``jti``, else its ``iat``."""
     if principal.token_id:
         return "jti:" + principal.token_id

@@ -126,6 +126,10 @@ class Sender:
         self._client = client
         self._on_gone = on_gone
 
+    def leaving_gone_be(self) -> Sender:
+        """The same sender (the same client), but one that forgets no connection it finds gone."""
+        return Sender(self._client, on_gone=lambda _: None)
+
     def post(self, connection_id: str, frame: str) -> None:
         """Post one frame. Raises ``ConnectionGone`` or ``MessageTooLarge``; forgets nothing."""
         try:

@@ -19,7 +19,7 @@ from prdtool.kernel.activity import Activity, Figures, bind_activity
 from prdtool.kernel.auth import TokenVerifier
 from prdtool.kernel.connections import ConnectionRecord, ConnectionStore, bind_tables
 from prdtool.kernel.observability import logger
-from prdtool.kernel.security import ALERT_EVENT, Security, bind_security
+from prdtool.kernel.security import ALERT_EVENT, ATTEMPT_REASONS, Security, bind_security, token_mark
 from prdtool.kernel.sender import Recipient, Sender, management_client, management_endpoint
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.socket_app import SocketApp
@@ -87,20 +87,28 @@ class Transport:
             audience=s.jwt_audience,
         )
 
-    def sender(self, api_id: str = "", stage: str = "") -> Sender:
-        """The sender for a stage's management API (from the event, else the function's settings)."""
+    def sender(self, api_id: str = "", stage: str = "", forget_gone: bool = True) -> Sender:
+        """The sender for a stage's management API (from the event, else the function's settings);
+        one that finds a connection gone forgets it (``forget_gone``), or leaves it be."""
         s = self.settings
         endpoint = management_endpoint(
             api_id or s.websocket_api_id, s.region, stage or s.stage, s.management_endpoint_override
         )
         if endpoint not in self._senders:
             self._senders[endpoint] = Sender(management_client(endpoint, s.region), on_gone=self.forget_connection)
+        if not forget_gone:
+            return self._senders[endpoint].leaving_gone_be()
         return self._senders[endpoint]
 
-    def refused_token(self, address: str | None, token: str | None, claimed: str | None = None) -> None:
+    def refused_token(
+        self, address: str | None, token: str | None, claimed: str | None = None, reason: str | None = None
+    ) -> None:
         """Count a refused token against its address and the user it claims; alert that user when
-        the address gets banned or their account keeps being tried. Never raises: counting must
-        not turn a refusal into a failure."""
+        the address gets banned or their account keeps being tried. Only a token that could be a
+        guess counts (``ATTEMPT_REASONS``): an expired or missing one is a client that needs to sign
+        in again, not an attack. Never raises: counting must not turn a refusal into a failure."""
+        if reason not in ATTEMPT_REASONS:
+            return
         try:
             verdict = self.security.note_failure(address, token, self.clock(), claimed)
             if verdict.alert_user is not None:
@@ -116,8 +124,10 @@ class Transport:
             logger.exception("a failed sign-in could not be counted")
 
     def alert(self, user_id: str, payload: dict[str, Any]) -> list[str]:
-        """``security:alert`` to every open connection of ``user_id``; the ids of those told."""
-        sender = self.sender()
+        """``security:alert`` to every open connection of ``user_id``; the ids of those told. A
+        connection found gone is left for the heartbeat (it forgets it with its rooms): this may
+        run where only connections are at hand ($connect)."""
+        sender = self.sender(forget_gone=False)
         return [to.connection_id for to in self.store.connections_of(user_id) if sender.emit(to, ALERT_EVENT, payload)]
 
     def end_connection(self, to: Recipient, payload: dict[str, Any]) -> None:
@@ -127,9 +137,15 @@ class Transport:
         sender.end(to)
         self.forget_connection(to.connection_id)
 
-    def end_connections(self, user_id: str, payload: dict[str, Any], keep: str | None = None) -> list[str]:
-        """``end_connection`` for every open connection of ``user_id`` but ``keep``; their ids."""
+    def end_connections(
+        self, user_id: str, payload: dict[str, Any], keep: str | None = None, token: str | None = None
+    ) -> list[str]:
+        """``end_connection`` for every open connection of ``user_id`` but ``keep`` (only those
+        signed in with the token ``token`` marks, when given: ``security.token_mark``); their ids."""
         ended = [to for to in self.store.connections_of(user_id) if to.connection_id != keep]
+        if token is not None:
+            ended = [to for to in ended if (record := self.store.get(to.connection_id)) is not None
+                     and record.principal is not None and token_mark(record.principal) == token]  # fmt: skip
         for to in ended:
             self.end_connection(to, payload)
         return [to.connection_id for to in ended]

@@ -43,7 +43,7 @@ def metrics_unsubscribe(ctx: RequestContext, _: MetricsUnsubscribe) -> dict[str,
 def health_check(ctx: RequestContext, _: HealthCheck) -> dict[str, Any]:
     """``system:health-check`` (extension): every dependency probed now, answered as the spec's
     ``system:health`` payload ``{status, services, message}``."""
-    health = _health.setdefault(ctx.services, Health(ctx.services.settings))
+    health = _health.setdefault(ctx.services, Health(ctx.services.settings, reuse_s=2.0))
     return health.check().payload()
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from botocore.config import Config
 
+from prdtool.kernel.observability import logger
 from prdtool.kernel.settings import Settings
 
 __all__ = ["DEADLINE_S", "SLOW_S", "Health", "HealthReport", "overall", "probe_all"]
@@ -56,7 +57,10 @@ def _timed(probe: Probe, essential: bool) -> tuple[str, str]:
     try:
         probe()
     except Exception as exc:  # noqa: BLE001 - a failing dependency is what a health check reports
-        return ("down" if essential else "degraded"), f"{type(exc).__name__}: {str(exc)[:200]}"
+        # The log gets the details; the report (shown to anyone) only the kind of failure: an
+        # AWS error's text can name the account and its roles.
+        logger.warning("a health probe failed", exc_info=True)
+        return ("down" if essential else "degraded"), f"unreachable ({type(exc).__name__})"
     took = time.monotonic() - started
     if took > SLOW_S:
         return "degraded", f"slow ({took:.1f} s)"
@@ -75,9 +79,11 @@ class Health:
     """The probes of one function instance, with clients of their own: short timeouts, no retries,
     so a dead dependency answers within the deadline."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, reuse_s: float = 0.0) -> None:
         self.settings = settings
         self._clients: dict[str, Any] = {}
+        self._reuse_s = reuse_s  # a report this recent answers again: a flood of requests probes nothing more
+        self._last: tuple[float, HealthReport] | None = None
 
     def _client(self, service: str) -> Any:
         if service not in self._clients:
@@ -88,7 +94,14 @@ class Health:
         return self._clients[service]
 
     def check(self) -> HealthReport:
-        """Probe every configured dependency now."""
+        """Probe every configured dependency now (or answer the report of less than ``reuse_s`` ago)."""
+        if self._last is not None and time.monotonic() - self._last[0] < self._reuse_s:
+            return self._last[1]
+        report = self._probe()
+        self._last = (time.monotonic(), report)
+        return report
+
+    def _probe(self) -> HealthReport:
         s = self.settings
         probes: dict[str, tuple[Probe, bool]] = {
             "database": (lambda: self._client("dynamodb").describe_limits(), True),

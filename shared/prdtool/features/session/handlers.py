@@ -10,7 +10,7 @@ from prdtool.features.session.events import SessionInfo, SessionRefresh, Session
 from prdtool.kernel.auth import AUTH_ERROR_EVENT
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.router import Router
-from prdtool.kernel.security import session_ended
+from prdtool.kernel.security import session_ended, token_mark
 from prdtool.kernel.transport import iso_time
 
 __all__ = ["register", "session_info", "session_refresh", "session_terminate"]
@@ -54,7 +54,10 @@ def session_terminate(ctx: RequestContext, data: SessionTerminate) -> dict[str, 
     by = "by an administrator" if user_id != me.user_id else "at your request"
     told = {"type": "session_terminated", "action": "session_terminated",
             "message": f"{'All your sessions were' if every else 'This session was'} ended {by}"}  # fmt: skip
-    ended = services.end_connections(user_id, told, keep=ctx.connection_id) if every else []
+    if every:
+        ended = services.end_connections(user_id, told, keep=ctx.connection_id)
+    else:  # this token's other connections too (other tabs): the session is the token
+        ended = services.end_connections(user_id, told, keep=ctx.connection_id, token=token_mark(me))
     if user_id == me.user_id:
         ctx.after_reply.append(lambda: services.end_connection(ctx.client, told))
         ended.append(ctx.connection_id)
@@ -76,6 +79,9 @@ def session_refresh(ctx: RequestContext, data: SessionRefresh) -> dict[str, Any]
         raise
     if not services.store.refresh_identity(ctx.connection_id, fresh):
         raise AppError(ErrorCode.NOT_FOUND, "This connection is no longer open")
+    if ctx.connection is not None and ctx.connection.watches_metrics and not fresh.is_admin:
+        services.figures.unsubscribe(ctx.client)  # metrics are for admins: a token without the role ends them
+        services.store.watch_metrics(ctx.connection_id, False)
     expires = iso_time(fresh.expires_at) if fresh.expires_at is not None else None
     return {"userId": fresh.user_id, "expiresAt": expires}
 
