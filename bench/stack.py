@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = {
     "ConnectionsTable": "bench-connections", "DocumentsTable": "bench-documents", "UpdatesTable": "bench-updates",
     "StreamsTable": "bench-streams", "RateLimitsTable": "bench-rate-limits",
-    "NotificationsTable": "bench-notifications",
+    "NotificationsTable": "bench-notifications", "SecurityTable": "bench-security", "MetricsTable": "bench-metrics",
 }  # fmt: skip
 BUCKET = "bench-snapshots"
 HISTORY_BUCKET = "bench-history"
@@ -72,6 +72,7 @@ class BenchStack:
             "UPDATES_TABLE": TABLES["UpdatesTable"], "STREAMS_TABLE": TABLES["StreamsTable"],
             "RATE_LIMITS_TABLE": TABLES["RateLimitsTable"], "SNAPSHOTS_BUCKET": BUCKET,
             "NOTIFICATIONS_TABLE": TABLES["NotificationsTable"], "HISTORY_BUCKET": HISTORY_BUCKET,
+            "SECURITY_TABLE": TABLES["SecurityTable"], "METRICS_TABLE": TABLES["MetricsTable"],
             "COMPACTOR_FUNCTION_NAME": "bench-compactor", "HANDSHAKE_FUNCTION_NAME": "bench-handshake",
             "VERSIONS_FUNCTION_NAME": VERSIONS_FUNCTION,
             "JWT_SECRET_ARN": secret, "WEBSOCKET_API_ID": "bench", "STAGE_NAME": "prod",
