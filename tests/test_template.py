@@ -120,3 +120,19 @@ def test_sample_events_are_valid_and_use_routes_of_the_template(name: str) -> No
     event = WebSocketEvent.parse(sample_event(name))
     routes = {r["Properties"]["RouteKey"] for r in of_type("AWS::ApiGatewayV2::Route").values()}
     assert event.requestContext.routeKey in routes
+
+
+def test_custom_domains_are_created_only_with_their_name_and_certificate() -> None:
+    domains = of_type("AWS::ApiGatewayV2::DomainName")
+    mappings = of_type("AWS::ApiGatewayV2::ApiMapping")
+    assert set(domains) == {"WebSocketDomain", "HttpDomain"} and set(mappings) == {
+        "WebSocketDomainMapping", "HttpDomainMapping"
+    }  # fmt: skip
+    for resource in (*domains.values(), *mappings.values()):
+        assert resource["Condition"] in ("HasWebSocketDomain", "HasHttpDomain")
+    conditions = TEMPLATE["Conditions"]
+    for name in ("HasWebSocketDomain", "HasHttpDomain"):
+        assert {"Condition": "HasCertificate"} in conditions[name]["Fn::And"]
+    # Socket.IO's default path reaches the stage: io("wss://<domain>/ws") works as the spec writes it.
+    assert mappings["WebSocketDomainMapping"]["Properties"]["ApiMappingKey"] == "socket.io"
+    assert mappings["WebSocketDomainMapping"]["Properties"]["ApiId"] == {"Ref": "WebSocketApi"}
