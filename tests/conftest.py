@@ -20,6 +20,7 @@ STREAMS = "prdtool-streams-test"
 RATE_LIMITS = "prdtool-rate-limits-test"
 SECURITY = "prdtool-security-test"
 METRICS = "prdtool-metrics-test"
+OUTBOX = "prdtool-outbox-test"
 NOTIFICATIONS = "prdtool-notifications-test"
 HISTORY = "prdtool-history-test"
 VERSIONS_FUNCTION = "prdtool-versions"
@@ -95,6 +96,7 @@ def connections_table(moto: None) -> str:
     create_table_from_template("RateLimitsTable", RATE_LIMITS)
     create_table_from_template("SecurityTable", SECURITY)
     create_table_from_template("MetricsTable", METRICS)
+    create_table_from_template("OutboxTable", OUTBOX)
     create_table_from_template("NotificationsTable", NOTIFICATIONS)
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket=SNAPSHOTS)
@@ -118,6 +120,7 @@ def settings(connections_table: str, secret_arn: str, fake_aws: FakeAws, chat_qu
         rate_limits_table=RATE_LIMITS,
         security_table=SECURITY,
         metrics_table=METRICS,
+        outbox_table=OUTBOX,
         notifications_table=NOTIFICATIONS,
         chat_queue_url=chat_queue,
         snapshots_bucket=SNAPSHOTS,

@@ -56,6 +56,7 @@ SAMPLES: dict[str, list[str]] = {
     "JiraSyncFunction": ["jira-sync-prepare"],
     "MetricsFunction": ["metrics"],
     "HealthFunction": ["health"],
+    "PollingFunction": ["polling-handshake"],
 }
 EVENT_TYPES = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}  # every other route: MESSAGE
 
@@ -160,6 +161,14 @@ def check_health(event: dict[str, Any]) -> None:
     """An HTTP API (payload 2.0) request on the template's route."""
     [route] = RESOURCES["HealthFunction"]["Properties"]["Events"].values()
     assert route["Type"] == "HttpApi" and f"GET {route['Properties']['Path']}" == event["routeKey"]
+
+
+def check_polling(event: dict[str, Any]) -> None:
+    """An HTTP API (payload 2.0) request on the template's $default route: Engine.IO's polling
+    handshake, as socket.io-client sends it."""
+    [route] = RESOURCES["PollingFunction"]["Properties"]["Events"].values()
+    assert route["Type"] == "HttpApi" and route["Properties"]["Path"] == event["routeKey"] == "$default"
+    assert event["queryStringParameters"]["transport"] == "polling" and event["queryStringParameters"]["EIO"] == "4"
 
 
 def check_compactor(event: dict[str, Any]) -> None:
@@ -341,6 +350,7 @@ CHECKS: dict[str, Callable[[dict[str, Any]], None]] = {
     "JiraSyncFunction": check_jira_sync,
     "MetricsFunction": check_metrics,
     "HealthFunction": check_health,
+    "PollingFunction": check_polling,
 }
 
 

@@ -79,6 +79,7 @@ def test_every_function_has_a_thin_entry_point() -> None:
         "JiraSyncFunction",
         "MetricsFunction",
         "HealthFunction",
+        "PollingFunction",
     }
     for function in functions.values():
         app = ROOT / function["Properties"]["CodeUri"] / "app.py"

@@ -71,6 +71,9 @@ class Gateway:
         self.host = host
         self.connections: dict[str, Connection] = {}
         self._selection = _selection_path(template.route_selection)
+        # Where a plain GET at the WebSocket paths goes (Engine.IO's polling handshake and polls):
+        # the HTTP API, served on this same port (on AWS it has a host of its own).
+        self.plain_http: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
     def routes(self, app: web.Application) -> None:
         stage = self.template.stage
@@ -91,6 +94,8 @@ class Gateway:
 
     async def _upgrade(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() != "websocket":
+            if self.plain_http is not None and request.query.get("transport") == "polling":
+                return await self.plain_http(request)
             return web.Response(status=426, text="Upgrade Required")
         conn = Connection(
             new_connection_id(),

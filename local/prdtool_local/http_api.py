@@ -160,7 +160,7 @@ class HttpApi:
         for method, path in reserved:
             self._refuse_collisions(method, path)
         if self.served:
-            app.router.add_route("*", "/{path:.*}", self._handle)
+            app.router.add_route("*", "/{path:.*}", self.handle)
 
     def _refuse_collisions(self, method: str, path: str) -> None:
         theirs = parse_path(path)
@@ -195,7 +195,8 @@ class HttpApi:
 
     # ---------------------------------------------------------------- requests
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Serve one request as the HTTP API would (its route's function, payload format 2.0)."""
         started = time.perf_counter()
         raw_path = request.rel_url.raw_path
         selected = self.select(request.method, raw_path)

@@ -90,6 +90,7 @@ class LocalRuntime:
         # Last: its catch-all route must come after the runtime's own, which it refuses to shadow.
         self.http_api = HttpApi(template, self.invoke, self.log)
         self.http_api.routes(app, [*self.gateway.paths(), ("POST", LAMBDA_INVOKE_PATH), ("POST", OUTAGE_PATH)])
+        self.gateway.plain_http = self.http_api.handle  # polling GETs at the WebSocket paths
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, opts.host, opts.port)

@@ -135,6 +135,7 @@ def stack(fake_aws: FakeAws, settings: Settings, monkeypatch: pytest.MonkeyPatch
         "RATE_LIMITS_TABLE": settings.rate_limits_table,
         "SECURITY_TABLE": settings.security_table,
         "METRICS_TABLE": settings.metrics_table,
+        "OUTBOX_TABLE": settings.outbox_table,
         "NOTIFICATIONS_TABLE": settings.notifications_table,
         "CHAT_QUEUE_URL": settings.chat_queue_url,
         "SNAPSHOTS_BUCKET": settings.snapshots_bucket,

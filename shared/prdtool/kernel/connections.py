@@ -159,6 +159,12 @@ class ConnectionRecord(Model):
     token_id = UnicodeAttribute(null=True)
     expiry_warned = NumberAttribute(null=True)  # the token_expires_at that session:expiring was sent for
     watches_metrics = BooleanAttribute(null=True)  # subscribed to metrics:realtime (forgotten with it)
+    # A long-polling session (kernel/polling.py): its outbox's last number, what its GETs have
+    # delivered of it, and the GET that holds the session now (until when).
+    outbox_seq = NumberAttribute(null=True)
+    delivered_seq = NumberAttribute(null=True)
+    poll_holder = UnicodeAttribute(null=True)
+    poll_until = NumberAttribute(null=True)
     opened_at = NumberAttribute(null=True)  # when the Engine.IO OPEN packet was delivered
     connect_deadline = NumberAttribute(null=True)  # until the first Socket.IO CONNECT completes
     # The documents this connection has joined: prd id -> {sessionId, namespace, mode, clockKey,

@@ -27,7 +27,15 @@ from prdtool.kernel.security import claimed_user, session_ended
 from prdtool.kernel.sender import NATIVE, SOCKETIO, ConnectionGone, Sender
 from prdtool.kernel.transport import Transport
 
-__all__ = ["HANDSHAKE_DEADLINE_S", "connect", "disconnect", "handshake", "new_sid", "open_packet"]
+__all__ = [
+    "HANDSHAKE_DEADLINE_S",
+    "connect",
+    "disconnect",
+    "handshake",
+    "new_sid",
+    "open_packet",
+    "socketio_connection",
+]
 
 # How long the handshake keeps retrying a post that API Gateway answers Gone because $connect
 # has not returned yet (AWS's advice for sending right after connect).
@@ -62,15 +70,8 @@ def connect(services: Transport, event: WebSocketEvent) -> dict[str, Any]:
         if query.get("EIO") != "4" or query.get("transport") != "websocket":
             metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
             return _status(400, "Only Engine.IO v4 over WebSocket is supported")
-        record.protocol = SOCKETIO
+        record = socketio_connection(services, event.connection_id, int(record.connected_at), address, query, headers)
         record.eio_sid = new_sid()
-        if token:
-            # Judged (and a refusal counted) at CONNECT, where the client reads the answer.
-            record.upgrade_auth = UpgradeAuth.of(_verify_for_connect(services, token), claimed_user(token))
-        # Without a CONNECT by the deadline, the heartbeat closes it; pings start once the
-        # handshake has delivered the OPEN packet.
-        record.connect_deadline = record.connected_at + services.settings.connect_timeout_ms
-        record.sweep_at = record.connect_deadline
     else:
         try:
             principal = services.verifier.verify(token)
@@ -105,6 +106,34 @@ def connect(services: Transport, event: WebSocketEvent) -> dict[str, Any]:
         })  # fmt: skip
     metrics.add_metric(name="ConnectionsOpened", unit=MetricUnit.Count, value=1)
     return _status(200)
+
+
+def socketio_connection(
+    services: Transport,
+    connection_id: str,
+    connected_at: int,
+    address: str | None,
+    query: dict[str, str],
+    headers: dict[str, str],
+) -> ConnectionRecord:
+    """The record of a Socket.IO client's new connection (WebSocket or long-polling): a token on
+    the request (query or header) verified now and kept as what it proved, never itself."""
+    record = ConnectionRecord(
+        connection_id,
+        connected_at=connected_at,
+        source_ip=address,
+        query_params={k: v for k, v in query.items() if k != "token"} or None,
+        protocol=SOCKETIO,
+    )
+    token = extract_token(None, query, headers)
+    if token:
+        # Judged (and a refusal counted) at CONNECT, where the client reads the answer.
+        record.upgrade_auth = UpgradeAuth.of(_verify_for_connect(services, token), claimed_user(token))
+    # Without a CONNECT by the deadline, the heartbeat closes it; pings start once the OPEN packet
+    # is out (the handshake's post, or the polling handshake's answer).
+    record.connect_deadline = connected_at + services.settings.connect_timeout_ms
+    record.sweep_at = record.connect_deadline
+    return record
 
 
 def _verify_for_connect(services: Transport, token: str) -> Principal | AppError:

@@ -9,6 +9,7 @@ standard retry mode with jittered backoff; a frame over API Gateway's 128 KB bec
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from prdtool.kernel.codec import (
     encode_socketio,
 )
 from prdtool.kernel.observability import logger
+from prdtool.kernel.outbox import Outbox, SessionGone, is_polling
 
 __all__ = [
     "NATIVE",
@@ -46,6 +48,7 @@ __all__ = [
 SOCKETIO = "socketio"
 NATIVE = "native"
 FAN_OUT_WORKERS = 16
+MAX_POST_BYTES = 128 * 1024  # API Gateway's limit on one post; a polling session's frames keep to it too
 
 
 class ConnectionGone(Exception):
@@ -122,16 +125,28 @@ def _native_data(args: tuple[Any, ...] | list[Any]) -> Any:
 class Sender:
     """Posts frames to connections and closes them, through one management API client."""
 
-    def __init__(self, client: Any, on_gone: Callable[[str], None]) -> None:
+    def __init__(self, client: Any, on_gone: Callable[[str], None], outbox: Outbox | None = None) -> None:
         self._client = client
         self._on_gone = on_gone
+        self._outbox = outbox  # where frames for long-polling sessions go (none: there are none)
 
     def leaving_gone_be(self) -> Sender:
         """The same sender (the same client), but one that forgets no connection it finds gone."""
-        return Sender(self._client, on_gone=lambda _: None)
+        return Sender(self._client, on_gone=lambda _: None, outbox=self._outbox)
 
     def post(self, connection_id: str, frame: str) -> None:
-        """Post one frame. Raises ``ConnectionGone`` or ``MessageTooLarge``; forgets nothing."""
+        """Post one frame. Raises ``ConnectionGone`` or ``MessageTooLarge``; forgets nothing. A
+        long-polling session's frame goes to its outbox, for its next GET."""
+        if is_polling(connection_id):
+            if self._outbox is None:
+                raise ConnectionGone(connection_id)
+            if len(frame.encode("utf-8")) > MAX_POST_BYTES:
+                raise MessageTooLarge(connection_id)
+            try:
+                self._outbox.append(connection_id, frame, int(time.time() * 1000))
+            except SessionGone as exc:
+                raise ConnectionGone(connection_id) from exc
+            return
         try:
             self._client.post_to_connection(ConnectionId=connection_id, Data=frame.encode("utf-8"))
         except ClientError as exc:
@@ -181,7 +196,10 @@ class Sender:
         self.close(to.connection_id)
 
     def close(self, connection_id: str) -> None:
-        """Close a connection (API Gateway then runs ``$disconnect``); already gone is fine."""
+        """Close a connection (API Gateway then runs ``$disconnect``); already gone is fine. A
+        polling session has nothing to close: forgetting its record ends it (its next GET is told)."""
+        if is_polling(connection_id):
+            return
         try:
             self._client.delete_connection(ConnectionId=connection_id)
         except ClientError as exc:

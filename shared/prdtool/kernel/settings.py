@@ -44,6 +44,9 @@ class Settings:
     metrics_interval_s: float = 5.0  # metrics:realtime this often to each subscriber
     metrics_run_s: float = 55.0  # how long one run of the metrics function goes on (scheduled each minute)
     health_interval_s: float = 60.0  # the scheduled health check, at most this often
+    # Long-polling (prdtool.kernel.polling): the sessions' outboxes, and how long a GET waits.
+    outbox_table: str = ""  # empty: polling is not served
+    poll_wait_s: float = 20.0  # under the HTTP API's 30 s integration timeout
     # Proactive suggestions (prdtool.engine.reviews, prdtool.features.ai.review).
     ai_review_state_machine_arn: str = ""  # empty: documents are not reviewed
     ai_review_debounce_s: int = 3  # a review once edits have stopped this long
@@ -136,6 +139,8 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "metrics_interval_s": ("METRICS_INTERVAL_S",),
     "metrics_run_s": ("METRICS_RUN_S",),
     "health_interval_s": ("HEALTH_INTERVAL_S",),
+    "outbox_table": ("OUTBOX_TABLE",),
+    "poll_wait_s": ("POLL_WAIT_S",),
     "ai_review_state_machine_arn": ("AI_REVIEW_STATE_MACHINE_ARN",),
     "ai_review_debounce_s": ("AI_REVIEW_DEBOUNCE_S",),
     "ai_review_every": ("AI_REVIEW_EVERY",),

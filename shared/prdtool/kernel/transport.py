@@ -19,6 +19,7 @@ from prdtool.kernel.activity import Activity, Figures, bind_activity
 from prdtool.kernel.auth import TokenVerifier
 from prdtool.kernel.connections import ConnectionRecord, ConnectionStore, bind_tables
 from prdtool.kernel.observability import logger
+from prdtool.kernel.outbox import Outbox, bind_outbox
 from prdtool.kernel.security import ALERT_EVENT, ATTEMPT_REASONS, Security, bind_security, token_mark
 from prdtool.kernel.sender import Recipient, Sender, management_client, management_endpoint
 from prdtool.kernel.settings import Settings
@@ -46,10 +47,12 @@ class Transport:
         bind_tables(settings)
         bind_security(settings)
         bind_activity(settings)
+        bind_outbox(settings)
         self.store = ConnectionStore(counted=bool(settings.metrics_table))
         self.security = Security(settings)
         self.activity = Activity(settings)
         self.figures = Figures()
+        self.outbox = Outbox() if settings.outbox_table else None
         self._senders: dict[str, Sender] = {}
         self._to_forget: list[str] = []
         self._forgetting = False
@@ -95,7 +98,8 @@ class Transport:
             api_id or s.websocket_api_id, s.region, stage or s.stage, s.management_endpoint_override
         )
         if endpoint not in self._senders:
-            self._senders[endpoint] = Sender(management_client(endpoint, s.region), on_gone=self.forget_connection)
+            client = management_client(endpoint, s.region)
+            self._senders[endpoint] = Sender(client, on_gone=self.forget_connection, outbox=self.outbox)
         if not forget_gone:
             return self._senders[endpoint].leaving_gone_be()
         return self._senders[endpoint]

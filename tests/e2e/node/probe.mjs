@@ -1,7 +1,8 @@
 // Drives one stock socket.io-client through a scenario given as JSON, and prints what it saw as
 // JSON. The assertions live in the Python tests (tests/e2e/test_node_client.py).
 //
-// Scenario: {url, options, emits: [{event, data, ack}], listen: [event], waitMs}
+// Scenario: {url, options, emits: [{event, data, ack}], listen: [event], waitMs, until}: after the
+// emits, wait waitMs, or less once the event named by `until` has come (then 500 ms more).
 import { io } from "socket.io-client";
 
 const scenario = JSON.parse(process.argv[2]);
@@ -14,6 +15,9 @@ for (const name of scenario.listen ?? []) {
   socket.on(name, (...args) => seen.events.push({ event: name, args }));
 }
 socket.io.on("open", () => socket.io.engine.on("ping", () => { seen.pings += 1; }));
+const arrived = scenario.until
+  ? new Promise((resolve) => socket.once(scenario.until, () => setTimeout(resolve, 500)))
+  : new Promise(() => {});
 
 const connected = new Promise((resolve) => socket.once("connect", () => resolve(true)));
 const refused = new Promise((resolve) => socket.once("connect_error", () => resolve(false)));
@@ -29,7 +33,7 @@ if (await Promise.race([connected, refused, timeout])) {
     }
   }
 }
-await new Promise((resolve) => setTimeout(resolve, scenario.waitMs ?? 0));
+await Promise.race([arrived, new Promise((resolve) => setTimeout(resolve, scenario.waitMs ?? 0))]);
 seen.stillConnected = socket.connected;
 seen.active = socket.active; // false: the client has given up and will not reconnect by itself
 console.log(JSON.stringify(seen)); // before close(), whose own "disconnect" is not the server's doing

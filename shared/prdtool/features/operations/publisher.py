@@ -50,8 +50,8 @@ def publish_metrics(services: Transport, watch: Watch, sleep: Callable[[float], 
     if started - watch.checked_at >= settings.health_interval_s * 1000:
         watch.checked_at = started
         outcome["health"] = _check_health(services, watch).status
-    if started - watch.published_at < settings.metrics_interval_s * 1000:
-        return outcome
+    if started - watch.published_at < settings.metrics_interval_s * 1000 or outcome.get("health") == "down":
+        return outcome  # not due; or the database is down, so there are no figures to read
     while True:
         now = services.clock()
         watch.published_at = now
@@ -80,7 +80,10 @@ def _check_health(services: Transport, watch: Watch) -> HealthReport:
     # Told when it differs from what this instance told last (the database may have been down
     # then, so the table could not hear of it), or from what the table says was told last.
     changed = watch.told_status is not None and report.status != watch.told_status
+    database_down = report.services.get("database") == "down"
     try:
+        if database_down:  # no use asking it (its client would retry for seconds): memory stands in
+            raise ConnectionError("the database is down")
         watch.clients = services.store.all_recipients()
         changed = services.figures.note_health(report.status) or changed
     except Exception:  # noqa: BLE001 - the database is down: what this instance remembers stands in
