@@ -21,13 +21,13 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import DeleteError, PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from prdtool.engine.positions import DEFAULT_ENCODING
-from prdtool.kernel.conditions import condition_failed, transaction_condition_failed, update_if
+from prdtool.kernel.conditions import condition_failed, transact_retrying, update_if
 from prdtool.kernel.errors import no_such_prd
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
@@ -73,8 +73,6 @@ JIRA_CREATE = "jira-create#"
 DELETIONS = "deletions#"
 _KEPT_DELETIONS = 50  # of one person's counted deleting edits in a document
 SUGGESTION = "suggestion#"
-# How often a transaction that lost a race with another on the same document is tried again.
-_TRANSACTION_TRIES = 5
 
 
 class _DocumentItem(Model):
@@ -936,19 +934,7 @@ def transact(write: Callable[[TransactWrite], None]) -> bool:
     """Run one transaction on document items (``write`` adds its items); False when a condition
     of it failed. Another transaction on the same items at the same moment cancels it
     (TransactionConflict): it is tried again."""
-    connection = _DocumentItem._get_connection().connection
-    for attempt in range(_TRANSACTION_TRIES):
-        try:
-            with TransactWrite(connection=connection) as transaction:
-                write(transaction)
-            return True
-        except TransactWriteError as exc:
-            if transaction_condition_failed(exc):
-                return False
-            codes = {r.code for r in exc.cancellation_reasons if r is not None}
-            if "TransactionConflict" not in codes or attempt == _TRANSACTION_TRIES - 1:
-                raise
-    return False
+    return transact_retrying(_DocumentItem._get_connection().connection, write)
 
 
 def _get(model: type[Any], prd_id: str, item: str) -> Any:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from typing import Any
 
 from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
 
-__all__ = ["condition_failed", "transaction_condition_failed", "update_if"]
+__all__ = ["condition_failed", "transact_retrying", "transaction_condition_failed", "update_if"]
+
+TRANSACTION_TRIES = 5
 
 
 def condition_failed(exc: PynamoDBException) -> bool:
@@ -29,3 +35,24 @@ def update_if(item: Any, actions: list[Any], condition: Any) -> bool:
             return False
         raise
     return True
+
+
+def transact_retrying(connection: Any, write: Callable[[TransactWrite], None], jitter_s: float = 0.0) -> bool:
+    """Run one transaction (``write`` adds its items); False when a condition of it failed.
+    Another transaction on the same items at the same moment cancels it (TransactionConflict):
+    it is tried again, up to ``TRANSACTION_TRIES`` times, after a random pause of up to
+    ``jitter_s`` doubling each time (where many writers share an item, they collide less)."""
+    for attempt in range(TRANSACTION_TRIES):
+        try:
+            with TransactWrite(connection=connection) as transaction:
+                write(transaction)
+            return True
+        except TransactWriteError as exc:
+            if transaction_condition_failed(exc):
+                return False
+            codes = {r.code for r in exc.cancellation_reasons if r is not None}
+            if "TransactionConflict" not in codes or attempt == TRANSACTION_TRIES - 1:
+                raise
+            if jitter_s:
+                time.sleep(random.uniform(0, jitter_s * 2**attempt))
+    return False

@@ -10,8 +10,6 @@ needs, so pings and counters never write to it.
 
 from __future__ import annotations
 
-import random
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -27,7 +25,7 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UnicodeSetAttribute,
 )
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, TransactWriteError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
@@ -35,7 +33,7 @@ from pynamodb.transactions import TransactWrite
 
 from prdtool.kernel.activity import Figure, counter_of
 from prdtool.kernel.auth import Principal
-from prdtool.kernel.conditions import condition_failed, transaction_condition_failed, update_if
+from prdtool.kernel.conditions import condition_failed, transact_retrying, update_if
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.observability import logger
 from prdtool.kernel.sender import Recipient
@@ -52,7 +50,6 @@ __all__ = [
 ]
 
 SWEEP_SHARDS = 4
-_TRANSACTION_TRIES = 5
 # API Gateway closes every connection after 2 hours; keep the record a little longer, so a
 # $disconnect that never came still ends with the item expiring.
 CONNECTION_TTL = timedelta(hours=2, minutes=15)
@@ -246,23 +243,10 @@ def _identity(principal: Principal) -> list[Action]:
 
 
 def _transact(write: Callable[[TransactWrite], None]) -> bool:
-    """One transaction on a record and its counter; False when a condition failed. A transaction
-    on the same counter at the same moment cancels it (TransactionConflict): it is tried again,
-    after a short random pause (a reconnect storm is when they collide)."""
-    connection = ConnectionRecord._get_connection().connection
-    for attempt in range(_TRANSACTION_TRIES):
-        try:
-            with TransactWrite(connection=connection) as transaction:
-                write(transaction)
-            return True
-        except TransactWriteError as exc:
-            if transaction_condition_failed(exc):
-                return False
-            codes = {r.code for r in exc.cancellation_reasons if r is not None}
-            if "TransactionConflict" not in codes or attempt == _TRANSACTION_TRIES - 1:
-                raise
-            time.sleep(random.uniform(0, 0.02 * 2**attempt))
-    return False
+    """One transaction on a record and its counter; False when a condition failed. A conflict
+    with another on the same counter is tried again after a short random pause (a reconnect
+    storm is when they collide)."""
+    return transact_retrying(ConnectionRecord._get_connection().connection, write, jitter_s=0.02)
 
 
 def _count_anyway(connection_id: str, by: int) -> None:
