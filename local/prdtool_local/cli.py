@@ -117,6 +117,8 @@ def _options(args: argparse.Namespace) -> RuntimeOptions:
         ping_interval_ms=args.ping_interval,
         limits=GatewayLimits(idle_timeout_s=args.idle_timeout, max_duration_s=args.max_connection_duration),
         quiet=args.quiet,
+        # The protocol suite allows 200 ms for a pong: no worker may still be starting when it runs.
+        warm_before_ready=args.conformance,
     )
 
 

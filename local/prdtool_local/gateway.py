@@ -71,8 +71,9 @@ class Gateway:
         self.host = host
         self.connections: dict[str, Connection] = {}
         self._selection = _selection_path(template.route_selection)
-        # Where a plain GET at the WebSocket paths goes (Engine.IO's polling handshake and polls):
-        # the HTTP API, served on this same port (on AWS it has a host of its own).
+        # Where an Engine.IO request that is no upgrade goes (the polling handshake and polls, or
+        # a bad transport): the HTTP API, served on this same port (on AWS it has a host of its
+        # own, whose $default function answers them).
         self.plain_http: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
 
     def routes(self, app: web.Application) -> None:
@@ -94,7 +95,7 @@ class Gateway:
 
     async def _upgrade(self, request: web.Request) -> web.StreamResponse:
         if request.headers.get("Upgrade", "").lower() != "websocket":
-            if self.plain_http is not None and request.query.get("transport") == "polling":
+            if self.plain_http is not None and ("EIO" in request.query or "transport" in request.query):
                 return await self.plain_http(request)
             return web.Response(status=426, text="Upgrade Required")
         conn = Connection(

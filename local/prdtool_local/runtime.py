@@ -48,6 +48,7 @@ class RuntimeOptions:
     ping_interval_ms: int | None = None
     limits: GatewayLimits = field(default_factory=GatewayLimits)
     max_instances: int = 4
+    warm_before_ready: bool = False  # both warm environments of each function started before "ready"
     quiet: bool = False
     seed: bool = True  # the demo PRD (prd_123), unless the template has no documents table
 
@@ -117,10 +118,14 @@ class LocalRuntime:
             for name, spec in template.functions.items()
         }
         await asyncio.gather(*(pool.warm() for pool in self.pools.values()))
-        # A second environment per function, in the background: the first burst of concurrent
-        # frames should not wait a cold start (~1 s of imports) behind the first one.
-        for pool in self.pools.values():
-            self._spawn(pool.warm())
+        # A second environment per function: the first burst of concurrent frames should not wait
+        # a cold start (~1 s of imports) behind the first one. In the background, unless the
+        # runtime is to be ready for clients that time out in milliseconds (--conformance).
+        if opts.warm_before_ready:
+            await asyncio.gather(*(pool.warm() for pool in self.pools.values()))
+        else:
+            for pool in self.pools.values():
+                self._spawn(pool.warm())
         for spec in template.functions.values():
             for rate in spec.schedules_s:
                 self._spawn(self._schedule(spec.name, self._schedule_period(rate)))

@@ -5,7 +5,12 @@ receives an AI stream (the local runtime serves polling at the WebSocket paths, 
 from __future__ import annotations
 
 import asyncio
+import json
+import urllib.error
+import urllib.request
 from typing import Any
+
+import pytest
 
 from prdtool_local.tokens import mint
 from tests.e2e.conftest import LocalStack, run_node
@@ -47,3 +52,13 @@ def test_a_polling_client_works_beside_a_websocket_client(stack: LocalStack, nod
     applied = [e["args"][0] for e in seen["events"] if e["event"] == "operation:applied"]
     assert any(a["operation"].get("content") == " world" for a in applied), (sorted(set(names)), applied, seen["acks"])
     assert "presence:updated" in names and "ai:stream-complete" in names and "ai:stream-chunk" in names
+
+
+def test_engineio_requests_that_are_no_upgrade_reach_the_polling_function(stack: LocalStack) -> None:
+    # One port locally, as one host: an Engine.IO request at the WebSocket paths that is no upgrade
+    # is the HTTP API's, which says what is wrong with it (as Engine.IO servers do).
+    for path in ("/socket.io/?EIO=4", f"/{stack.stage}?EIO=4&transport=carrier-pigeon"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(stack.origin + path, timeout=30)
+        assert refused.value.code == 400
+        assert json.loads(refused.value.read()) == {"code": 0, "message": "Transport unknown"}

@@ -5,10 +5,12 @@ Engine.IO's errors, and a polling client in a room with a WebSocket client."""
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
 
+from prdtool.kernel.connections import ConnectionRecord
 from tests.fakes.aws_http import FakeAws
 from tests.handlers.conftest import Stack
 from tests.handlers.rooms import call, client, events
@@ -83,15 +85,53 @@ def test_engineio_errors_are_what_clients_expect(stack: Stack) -> None:
 
 
 def test_a_second_get_while_one_holds_the_session_ends_it(stack: Stack, fake_aws: FakeAws) -> None:
-    from prdtool.kernel.connections import ConnectionRecord
-
     sid = handshake(stack)
     # A GET holds the session (as one waiting right now would).
     ConnectionRecord(f"polling:{sid}").update(
         actions=[ConnectionRecord.poll_holder.set("another"), ConnectionRecord.poll_until.set(stack.clock() + 60_000)]
     )
     assert json.loads(http(stack, "GET", {"sid": sid})["body"]) == {"code": 3, "message": "Bad request"}
-    assert json.loads(http(stack, "GET", {"sid": sid})["body"])["code"] == 1  # the session is gone
+    # The session ended: the next GET gets its CLOSE (once), every later one "Session ID unknown".
+    assert http(stack, "GET", {"sid": sid})["body"] == "1"
+    assert json.loads(http(stack, "GET", {"sid": sid})["body"])["code"] == 1
+
+
+def test_a_client_that_closes_ends_the_get_waiting_with_a_noop(stack: Stack, fake_aws: FakeAws) -> None:
+    sid = handshake(stack)
+    waiting: list[dict] = []
+    get = threading.Thread(target=lambda: waiting.append(http(stack, "GET", {"sid": sid})))
+    get.start()
+    held = ConnectionRecord(f"polling:{sid}")
+    while held.poll_holder is None:  # the GET holds the session: it is waiting now
+        held.refresh(consistent_read=True)
+    assert http(stack, "POST", {"sid": sid}, "1")["body"] == "ok"  # Engine.IO's CLOSE, from the client
+    get.join()
+    assert waiting[0]["statusCode"] == 200 and waiting[0]["body"] == "6"  # answered at once, not after its wait
+    assert json.loads(http(stack, "GET", {"sid": sid})["body"]) == {"code": 1, "message": "Session ID unknown"}
+
+
+def test_a_get_that_comes_after_the_close_gets_the_sessions_last_frame_once(stack: Stack) -> None:
+    sid = handshake(stack)
+    assert http(stack, "POST", {"sid": sid}, "1")["body"] == "ok"
+    assert http(stack, "GET", {"sid": sid})["body"] == "6"
+    assert json.loads(http(stack, "GET", {"sid": sid})["body"])["code"] == 1
+
+
+def test_a_server_ended_session_gets_its_last_frames_then_close(stack: Stack) -> None:
+    sid = handshake(stack)
+    http(stack, "POST", {"sid": sid}, "40" + json.dumps({"token": make_token(sub="user_p", name="Polly")}))
+    # The server ends it (here: the client asked for its sessions to end, as session:terminate does).
+    http(stack, "POST", {"sid": sid}, "421" + json.dumps(["session:terminate", {}]))
+    frames = http(stack, "GET", {"sid": sid})["body"].split(RS)
+    assert frames[0].startswith("40{") and frames[-1] == "1"  # CONNECT's answer, ..., then Engine.IO's CLOSE
+    assert json.loads(http(stack, "GET", {"sid": sid})["body"])["code"] == 1
+
+
+def test_a_websocket_cannot_take_over_a_polling_session(stack: Stack) -> None:
+    sid = handshake(stack)
+    _, refused = stack.connect({"EIO": "4", "transport": "websocket", "sid": sid})
+    assert refused["statusCode"] == 400 and "not offered" in refused["body"]
+    assert http(stack, "POST", {"sid": sid}, "3")["body"] == "ok"  # the polling session is untouched
 
 
 def test_a_polling_client_and_a_websocket_client_share_a_room(stack: Stack, fake_aws: FakeAws) -> None:
@@ -120,3 +160,18 @@ def test_a_polling_client_and_a_websocket_client_share_a_room(stack: Stack, fake
     assert any(p.startswith("432[") and json.loads(p[3:])[0]["ok"] for p in poll(stack, sid))
     [seen] = events(fake_aws, ann, "operation:applied")
     assert seen["operation"]["content"] == "> "
+
+
+def test_a_waiting_get_pings_its_session_when_the_ping_is_due(stack: Stack) -> None:
+    sid = handshake(stack)
+    http(stack, "POST", {"sid": sid}, "40" + json.dumps({"token": make_token(sub="user_p", name="Polly")}))
+    poll(stack, sid)  # CONNECT's answer
+    # Not due yet (the sweep would not ping either): the GET has nothing, and pings nobody.
+    assert http(stack, "GET", {"sid": sid})["body"] == "6"
+    stack.clock.advance(stack.settings.ping_interval_ms / 1000)
+    # Due now: the GET waiting pings on the spot, with no sweep, and the record says a ping is out.
+    assert http(stack, "GET", {"sid": sid})["body"] == "2"
+    assert ConnectionRecord.get(f"polling:{sid}").awaiting_pong
+    assert http(stack, "GET", {"sid": sid})["body"] == "6"  # one ping out at a time
+    assert http(stack, "POST", {"sid": sid}, "3")["body"] == "ok"
+    assert not ConnectionRecord.get(f"polling:{sid}").awaiting_pong

@@ -157,11 +157,13 @@ class ConnectionRecord(Model):
     expiry_warned = NumberAttribute(null=True)  # the token_expires_at that session:expiring was sent for
     watches_metrics = BooleanAttribute(null=True)  # subscribed to metrics:realtime (forgotten with it)
     # A long-polling session (kernel/polling.py): its outbox's last number, what its GETs have
-    # delivered of it, and the GET that holds the session now (until when).
+    # delivered of it, the GET that holds the session now (until when), and when it ended (its
+    # last frame is in the outbox: no GET marks anything delivered after that, kernel/outbox.py).
     outbox_seq = NumberAttribute(null=True)
     delivered_seq = NumberAttribute(null=True)
     poll_holder = UnicodeAttribute(null=True)
     poll_until = NumberAttribute(null=True)
+    poll_ended_at = NumberAttribute(null=True)
     opened_at = NumberAttribute(null=True)  # when the Engine.IO OPEN packet was delivered
     connect_deadline = NumberAttribute(null=True)  # until the first Socket.IO CONNECT completes
     # The documents this connection has joined: prd id -> {sessionId, namespace, mode, clockKey,
@@ -391,6 +393,17 @@ class ConnectionStore:
         """A ping went out; the sweep looks again at ``sweep_at`` (the pong deadline)."""
         return self._update(
             connection_id, [ConnectionRecord.last_ping_at.set(now), ConnectionRecord.sweep_at.set(sweep_at)]
+        )
+
+    def record_ping_after(self, connection_id: str, now: int, sweep_at: int, last_ping_at: int | None) -> bool:
+        """As ``record_ping``, for a ping sent by another than the sweep (a long-poll): only if no
+        ping went out since ``last_ping_at`` (the sweep's own, meanwhile), so one ping is out."""
+        model = ConnectionRecord
+        unchanged = model.last_ping_at.does_not_exist() if last_ping_at is None else model.last_ping_at == last_ping_at
+        return update_if(
+            ConnectionRecord(connection_id),
+            [model.last_ping_at.set(now), model.sweep_at.set(sweep_at)],
+            model.connection_id.exists() & unchanged,
         )
 
     def record_pong(self, connection_id: str, now: int, sweep_at: int) -> bool:

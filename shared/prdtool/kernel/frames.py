@@ -38,7 +38,7 @@ from prdtool.kernel.lifecycle import new_sid
 from prdtool.kernel.observability import MetricUnit, logger, metrics
 from prdtool.kernel.rate_limits import parse_limit, rate_limited
 from prdtool.kernel.security import session_ended
-from prdtool.kernel.sender import NATIVE, SOCKETIO, MessageTooLarge, Recipient, Sender
+from prdtool.kernel.sender import NATIVE, SOCKETIO, Closing, MessageTooLarge, Recipient, Sender
 from prdtool.kernel.socket_app import Caller, Outcome
 from prdtool.kernel.transport import Transport
 
@@ -216,7 +216,7 @@ def _engineio_frame(
         elif packet.type == EngineIOType.PING:
             sender.deliver(record.connection_id, encode_engineio(EngineIOPacket(EngineIOType.PONG, packet.data)))
         elif packet.type == EngineIOType.CLOSE:
-            _close(services, sender, record.connection_id, "client closed")
+            _close(services, sender, record.connection_id, "client closed", Closing.BY_CLIENT)
         elif packet.type == EngineIOType.OPEN:
             raise InvalidPacket("a client never sends OPEN")
         # NOOP and UPGRADE carry nothing over a WebSocket.
@@ -411,7 +411,9 @@ def _emit_error(sender: Sender, record: ConnectionRecord, operation: str | None,
         sender.emit(Recipient(record.connection_id, record.protocol, ns), ERROR_EVENT, payload)
 
 
-def _close(services: Transport, sender: Sender, connection_id: str, reason: str) -> None:
+def _close(
+    services: Transport, sender: Sender, connection_id: str, reason: str, why: Closing = Closing.BY_SERVER
+) -> None:
     logger.info("closing connection", extra={"reason": reason})
-    sender.close(connection_id)
+    sender.close(connection_id, why)
     services.forget_connection(connection_id)

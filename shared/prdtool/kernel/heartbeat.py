@@ -22,6 +22,7 @@ from prdtool.kernel.auth import AUTH_ERROR_EVENT, REFRESH_EVENT, expired_token
 from prdtool.kernel.codec import EngineIOPacket, EngineIOType, encode_engineio
 from prdtool.kernel.connections import ConnectionRecord
 from prdtool.kernel.observability import MetricUnit, logger, metrics
+from prdtool.kernel.sender import Closing
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.transport import Transport, iso_time
 
@@ -32,6 +33,7 @@ __all__ = [
     "SweepReport",
     "TokenNotice",
     "decide",
+    "ping_if_due",
     "sweep",
     "sweep_after_open",
     "token_notice",
@@ -82,6 +84,22 @@ def decide(record: ConnectionRecord, now: int, settings: Settings) -> Decision:
 
 def _earliest(when: int, pending_deadline: float | None) -> int:
     return int(min(when, pending_deadline)) if pending_deadline is not None else when
+
+
+def ping_if_due(services: Transport, record: ConnectionRecord, now: int) -> bool:
+    """Ping a session whose long-poll is waiting, when the sweep would: the sweep runs at most
+    every few seconds (once a minute on AWS), a waiting GET looks every few milliseconds, so its
+    pings come on time. Whether a ping went out (``record`` then says so)."""
+    decision = decide(record, now, services.settings)
+    if decision.action is not Action.PING:
+        return False
+    last: float | None = record.last_ping_at  # nullable
+    if not services.store.record_ping_after(
+        record.connection_id, now, decision.sweep_at, None if last is None else int(last)
+    ):
+        return False  # the sweep pinged meanwhile (its ping is on its way), or the session is gone
+    record.last_ping_at = now
+    return services.sender().deliver(record.connection_id, _PING)
 
 
 @dataclass
@@ -157,7 +175,8 @@ def sweep(services: Transport) -> SweepReport:
             services.store.reschedule(record.connection_id, decision.sweep_at)
         else:
             getattr(report, decision.action.value).append(record.connection_id)
-            sender.close(record.connection_id)
+            overdue = decision.action is Action.CLOSE_PONG_OVERDUE
+            sender.close(record.connection_id, Closing.UNRESPONSIVE if overdue else Closing.BY_SERVER)
             services.forget_connection(record.connection_id)
     # Record each ping before sending it: a quick pong must find the ping already written, or it
     # would be overwritten by it and the connection closed as not answering.

@@ -70,6 +70,11 @@ def connect(services: Transport, event: WebSocketEvent) -> dict[str, Any]:
         if query.get("EIO") != "4" or query.get("transport") != "websocket":
             metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
             return _status(400, "Only Engine.IO v4 over WebSocket is supported")
+        if "sid" in query:
+            # An upgrade of a long-polling session: not offered (on AWS the two transports have
+            # different hosts), so a WebSocket never takes over another session's sid.
+            metrics.add_metric(name="ConnectRefused", unit=MetricUnit.Count, value=1)
+            return _status(400, "Upgrades from long-polling are not offered: open a WebSocket session without sid")
         record = socketio_connection(services, event.connection_id, int(record.connected_at), address, query, headers)
         record.eio_sid = new_sid()
     else:

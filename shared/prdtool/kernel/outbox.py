@@ -7,7 +7,8 @@ atomic ADD on the session's connection record, conditional on the record being t
 that is gone is ``ConnectionGone``, as a WebSocket post would be), then is written under it. A
 reader takes frames in order from just after the last one it delivered, stopping at a gap (a
 frame numbered but not written yet) unless the gap is older than ``GAP_MS`` (its writer died).
-Items expire by TTL.
+A session that ends leaves a last frame under ``END_SEQ`` (Engine.IO's CLOSE, or a NOOP when the
+client closed it): the GET waiting then, or the next one, answers with it, once. Items expire by TTL.
 """
 
 from __future__ import annotations
@@ -15,18 +16,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
-from prdtool.kernel.conditions import condition_failed
+from prdtool.kernel.conditions import condition_failed, transact_retrying
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
 
-__all__ = ["GAP_MS", "POLLING_PREFIX", "Outbox", "OutboxFrame", "SessionGone", "bind_outbox", "is_polling"]
+__all__ = [
+    "END_SEQ",
+    "GAP_MS",
+    "POLLING_PREFIX",
+    "Outbox",
+    "OutboxFrame",
+    "SessionEnd",
+    "SessionGone",
+    "bind_outbox",
+    "is_polling",
+]
 
 POLLING_PREFIX = "polling:"  # a polling session's connection id: API Gateway's ids never hold ':'
 GAP_MS = 2_000
 _KEPT_S = 600
+END_SEQ = 10**15  # a session's last frame: numbered after any frame it can have
+_END_TRIES = 5
 
 
 def is_polling(connection_id: str) -> bool:
@@ -43,10 +57,19 @@ class _Frame(Model):
     frame = UnicodeAttribute()
     at = NumberAttribute()
     expires_at = NumberAttribute()
+    after = NumberAttribute(null=True)  # a session's last frame: the frames delivered before it ended
 
 
 def bind_outbox(settings: Settings) -> None:
     bind(_Frame, settings.outbox_table, settings)
+
+
+@dataclass(frozen=True)
+class SessionEnd:
+    """A session's last frame, and the last frame delivered before it (None: not known)."""
+
+    frame: str
+    after: int | None
 
 
 @dataclass(frozen=True)
@@ -81,9 +104,82 @@ class Outbox:
         _Frame(connection_id, seq, frame=frame, at=now, expires_at=now // 1000 + _KEPT_S).save()
         return seq
 
+    def end(self, connection_id: str, frame: str, now: int) -> None:
+        """Leave the session's last frame, for the GET that finds it ended, with what had been
+        delivered at that moment (a GET coming once the record is gone answers what was not)."""
+        from prdtool.kernel.connections import ConnectionRecord
+
+        model = ConnectionRecord
+        for _ in range(_END_TRIES):
+            try:
+                record = model.get(connection_id, consistent_read=True)
+            except model.DoesNotExist:
+                self._put_end(connection_id, frame, now, after=None)
+                return
+            delivered = None if record.delivered_seq is None else int(record.delivered_seq)
+
+            def write(transaction: TransactWrite, delivered: int | None = delivered) -> None:
+                # Conditional on what was delivered being what this end says, and the session being
+                # marked ended in the same step: no GET marks more delivered after it (its mark is
+                # conditional on the mark's absence), so the frames after ``after`` are exactly the
+                # ones no GET answered.
+                unchanged = (
+                    model.delivered_seq.does_not_exist() if delivered is None else model.delivered_seq == delivered
+                )
+                transaction.update(
+                    ConnectionRecord(connection_id),
+                    actions=[model.poll_ended_at.set(now)],
+                    condition=model.connection_id.exists() & model.poll_ended_at.does_not_exist() & unchanged,
+                )
+                last = self._end_item(connection_id, frame, now, after=delivered or 0)
+                transaction.save(last, condition=_Frame.seq.does_not_exist())
+
+            if transact_retrying(_Frame._get_connection().connection, write):
+                return
+            if self._end_of(connection_id) is not None:
+                return  # ended already: the first ending's frame stands
+            # a GET marked more delivered meanwhile (or the session went): look again
+        self._put_end(connection_id, frame, now, after=None)
+
+    def claim_end(self, connection_id: str) -> SessionEnd | None:
+        """The session's last frame, for the one caller that takes it first; None when it has
+        none, or another GET took it."""
+        item = self._end_of(connection_id)
+        if item is None:
+            return None
+        try:
+            # Conditional: of two GETs racing for it, only the one whose delete removed it answers it.
+            item.delete(condition=_Frame.seq.exists())
+        except DeleteError as exc:
+            if condition_failed(exc):
+                return None
+            raise
+        return SessionEnd(str(item.frame), None if item.after is None else int(item.after))
+
+    @staticmethod
+    def _end_item(connection_id: str, frame: str, now: int, after: int | None) -> _Frame:
+        return _Frame(connection_id, END_SEQ, frame=frame, at=now, expires_at=now // 1000 + _KEPT_S, after=after)
+
+    def _put_end(self, connection_id: str, frame: str, now: int, after: int | None) -> None:
+        try:
+            # Conditional: the first ending's frame stands (a close after a close changes nothing).
+            self._end_item(connection_id, frame, now, after).save(condition=_Frame.seq.does_not_exist())
+        except PutError as exc:
+            if not condition_failed(exc):
+                raise
+
+    @staticmethod
+    def _end_of(connection_id: str) -> _Frame | None:
+        try:
+            return _Frame.get(connection_id, END_SEQ, consistent_read=True)
+        except _Frame.DoesNotExist:
+            return None
+
     def take(self, connection_id: str, after: int, now: int, limit: int = 100) -> list[OutboxFrame]:
         """The session's frames numbered after ``after``, in order, up to the first gap that may
-        still fill (a frame numbered less than ``GAP_MS`` ago whose write has not landed)."""
+        still fill (a frame numbered less than ``GAP_MS`` ago whose write has not landed). The
+        last frame of a session that ended comes last, numbered ``END_SEQ``, once nothing before
+        it is missing."""
         found = [
             OutboxFrame(int(item.seq), item.frame, int(item.at))
             for item in _Frame.query(connection_id, _Frame.seq > after, consistent_read=True, limit=limit)
@@ -91,6 +187,9 @@ class Outbox:
         taken: list[OutboxFrame] = []
         expected = after + 1
         for frame in found:
+            if frame.seq == END_SEQ:  # everything before it is taken (a frame racing the end is not waited for)
+                taken.append(frame)
+                break
             if frame.seq != expected and now - frame.at < GAP_MS:
                 break  # a frame before this one is being written: wait for it
             taken.append(frame)

@@ -13,9 +13,14 @@ router and features as WebSocket frames, for clients that cannot open a WebSocke
   is marked delivered, conditionally on it still holding the session, before it answers: two
   GETs never answer the same frame. A GET whose Lambda dies after marking loses that answer, as
   a WebSocket post lost with its Lambda would be.
+- A session that ends (closed by the server, by the client's CLOSE packet, or swept) leaves a
+  last frame in its outbox: the GET waiting then answers it at once (Engine.IO's CLOSE, or the
+  NOOP that ends a pending poll when the client closed), and every later GET gets ``Session ID
+  unknown``. A WebSocket upgrade request naming a polling ``sid`` is refused (400) at ``$connect``.
 
-The heartbeat pings polling sessions through the same sender (the ping waits in the outbox);
-their pongs come by POST. Errors are Engine.IO's: ``{"code": 0, "message": "Transport unknown"}``,
+A polling session is pinged through the same sender (the ping waits in the outbox), by the
+heartbeat's sweep or, on time, by the GET waiting (``heartbeat.ping_if_due``: the sweep's own
+decision); pongs come by POST. Errors are Engine.IO's: ``{"code": 0, "message": "Transport unknown"}``,
 1 ``Session ID unknown``, 2 ``Bad handshake method``, 3 ``Bad request``, 5 ``Unsupported protocol
 version``; a body over ``maxPayload`` is 413.
 """
@@ -33,16 +38,16 @@ from prdtool.kernel.apigw import WebSocketEvent
 from prdtool.kernel.codec import InvalidPacket, decode_engineio
 from prdtool.kernel.conditions import update_if
 from prdtool.kernel.connections import ConnectionRecord
-from prdtool.kernel.heartbeat import sweep_after_open
+from prdtool.kernel.heartbeat import Action, decide, ping_if_due, sweep_after_open
 from prdtool.kernel.lifecycle import new_sid, open_packet, socketio_connection
 from prdtool.kernel.observability import logger
-from prdtool.kernel.outbox import POLLING_PREFIX
+from prdtool.kernel.outbox import END_SEQ, POLLING_PREFIX, OutboxFrame
 from prdtool.kernel.transport import Transport
 
 __all__ = ["RECORD_SEPARATOR", "serve_polling"]
 
 RECORD_SEPARATOR = "\x1e"
-_NOOP, _CLOSE = "6", "1"
+_NOOP = "6"
 _FIRST_WAIT_S, _MAX_WAIT_S = 0.05, 0.5
 
 
@@ -128,11 +133,24 @@ def _post(
 
 
 def _long_poll(services: Transport, connection_id: str, sleep: Callable[[float], None]) -> dict[str, Any]:
+    assert services.outbox is not None  # polling is served only with an outbox table
     record = services.store.get(connection_id)
     if record is None:
+        # Ended before this GET came (a close raced it): what no GET answered, and its last
+        # frame, if no GET had them yet.
+        end = services.outbox.claim_end(connection_id)
+        if end is None:
+            return _error(1, "Session ID unknown")
+        words = services.outbox.take(connection_id, end.after, services.clock()) if end.after is not None else []
+        return _text(RECORD_SEPARATOR.join([*(f.frame for f in words if f.seq != END_SEQ), end.frame]))
+    settings = services.settings
+    if decide(record, services.clock(), settings).action in (Action.CLOSE_PONG_OVERDUE, Action.CLOSE_NEVER_CONNECTED):
+        # Dead already (its pong or its CONNECT is overdue), though the sweep has not come by yet:
+        # it ends now, as the sweep would have ended it, and this GET is told so.
+        services.forget_connection(connection_id)
         return _error(1, "Session ID unknown")
     holder = secrets.token_hex(8)
-    wait_s = services.settings.poll_wait_s
+    wait_s = settings.poll_wait_s
     now = services.clock()
     model = ConnectionRecord
     # The session is held by one GET at a time: a GET that is held over (its Lambda died) lets
@@ -149,21 +167,29 @@ def _long_poll(services: Transport, connection_id: str, sleep: Callable[[float],
     delivered = int(record.delivered_seq or 0)
     deadline = time.monotonic() + wait_s
     pause = _FIRST_WAIT_S
-    assert services.outbox is not None  # polling is served only with an outbox table
+    # A ping waiting here must reach the client well within the pong timeout it counts down.
+    longest_pause = min(_MAX_WAIT_S, settings.ping_timeout_ms / 4000)
     while True:
+        ping_if_due(services, record, services.clock())  # into the outbox, taken just below
         frames = services.outbox.take(connection_id, delivered, services.clock())
+        if frames and frames[-1].seq == END_SEQ:
+            return _last_answer(services, connection_id, holder, frames)
         if frames:
-            last = frames[-1].seq
             # Marked delivered before answering, by the GET that holds the session only: two
             # GETs never answer the same frame.
+            # Not once the session has ended: from then on its last frame says what was delivered.
             marked = update_if(
                 ConnectionRecord(connection_id),
-                [model.delivered_seq.set(last), model.poll_until.set(0)],
-                model.connection_id.exists() & (model.poll_holder == holder),
+                [model.delivered_seq.set(frames[-1].seq), model.poll_until.set(0)],
+                model.connection_id.exists() & (model.poll_holder == holder) & model.poll_ended_at.does_not_exist(),
             )
             if not marked:
-                if services.store.get(connection_id) is None:  # ended meanwhile: its last words, then CLOSE
-                    return _text(RECORD_SEPARATOR.join([*(f.frame for f in frames), _CLOSE]))
+                now_record = services.store.get(connection_id)
+                ended_at: float | None = None if now_record is None else now_record.poll_ended_at  # nullable
+                if now_record is None or ended_at is not None:
+                    # Ended meanwhile: what it has (now with its last frame), then its end.
+                    frames = services.outbox.take(connection_id, delivered, services.clock())
+                    return _last_answer(services, connection_id, holder, frames)
                 return _error(3, "Bad request")
             return _text(RECORD_SEPARATOR.join(f.frame for f in frames))
         if time.monotonic() + pause > deadline:
@@ -172,4 +198,17 @@ def _long_poll(services: Transport, connection_id: str, sleep: Callable[[float],
                 return _error(1, "Session ID unknown")
             return _text(_NOOP)
         sleep(pause)
-        pause = min(pause * 2, _MAX_WAIT_S)
+        pause = min(pause * 2, longest_pause)
+
+
+def _last_answer(services: Transport, connection_id: str, holder: str, frames: list[OutboxFrame]) -> dict[str, Any]:
+    """The answer of a GET that finds its session ended: the frames it had not delivered, then the
+    session's last frame (CLOSE when none was left, or another GET has it)."""
+    assert services.outbox is not None
+    end = services.outbox.claim_end(connection_id)
+    if end is None:
+        # Another GET answers the end and what came before it (it claimed it first), or the
+        # session went without one: answering these too could answer them twice.
+        return _error(1, "Session ID unknown")
+    words = [f.frame for f in frames if f.seq != END_SEQ]
+    return _text(RECORD_SEPARATOR.join([*words, end.frame]))

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import boto3
@@ -35,6 +36,7 @@ __all__ = [
     "NATIVE",
     "SOCKETIO",
     "BroadcastReport",
+    "Closing",
     "ConnectionGone",
     "MessageTooLarge",
     "Recipient",
@@ -122,6 +124,14 @@ def _native_data(args: tuple[Any, ...] | list[Any]) -> Any:
     return args[0] if len(args) == 1 else list(args)
 
 
+class Closing(Enum):
+    """Why a connection is closed: what a long-polling session's last GET is answered with."""
+
+    BY_SERVER = "by_server"  # Engine.IO's CLOSE: the client is told
+    BY_CLIENT = "by_client"  # a NOOP, which ends the poll waiting (as Engine.IO does)
+    UNRESPONSIVE = "unresponsive"  # nothing: it stopped answering pings (later GETs: Session ID unknown)
+
+
 class Sender:
     """Posts frames to connections and closes them, through one management API client."""
 
@@ -195,10 +205,14 @@ class Sender:
             self.deliver(to.connection_id, encode_engineio(EngineIOPacket(EngineIOType.MESSAGE, packet)))
         self.close(to.connection_id)
 
-    def close(self, connection_id: str) -> None:
+    def close(self, connection_id: str, why: Closing = Closing.BY_SERVER) -> None:
         """Close a connection (API Gateway then runs ``$disconnect``); already gone is fine. A
-        polling session has nothing to close: forgetting its record ends it (its next GET is told)."""
+        polling session has no socket to close: its outbox gets the last frame ``why`` calls for,
+        which the GET waiting (or the next) answers with. Forgetting its record then ends it."""
         if is_polling(connection_id):
+            if self._outbox is not None and why is not Closing.UNRESPONSIVE:
+                last = EngineIOType.NOOP if why is Closing.BY_CLIENT else EngineIOType.CLOSE
+                self._outbox.end(connection_id, encode_engineio(EngineIOPacket(last)), int(time.time() * 1000))
             return
         try:
             self._client.delete_connection(ConnectionId=connection_id)
