@@ -49,7 +49,7 @@ class Author:
 
     def start(self, state: bytes, clock: dict[str, int], seq: int) -> None:
         """Begin from a joined document's state."""
-        self.document.doc.apply_update(state)
+        self.document.apply_update(state)
         self.clock, self.seq = dict(clock), seq
 
     def make_op(self, patch: tuple[int, int, str]) -> tuple[list[ClientOp], dict[str, int]]:
@@ -73,7 +73,7 @@ class Author:
         the author's own are in its document already."""
         for seq, key, counter, update in log[self.seq : max(self.seq, upto)]:
             if key != self.key:
-                self.document.doc.apply_update(update)
+                self.document.apply_update(update)
                 self.clock[key] = max(self.clock.get(key, 0), counter)
             self.seq = seq
 
@@ -87,5 +87,5 @@ def converged_text(authors: list[Author]) -> str:
     """What every replica ends at once it has every author's ops: their documents merged."""
     merged = Document()
     for author in authors:
-        merged.doc.apply_update(author.document.state())
+        merged.apply_update(author.document.state())
     return merged.content

@@ -10,33 +10,30 @@ import pytest
 from pycrdt import Assoc, StickyIndex
 
 from prdtool.engine.anchors import anchors_at, indexes_of_anchors
-from prdtool.engine.crdt import Document
+from prdtool.engine.crdt import ClientOp, Document
 from prdtool.engine.positions import byte_offset
 
 
 def _doc(text: str, client: int = 1) -> Document:
-    document = Document(client_id=client)
-    document.text.insert(0, text)
-    return document
+    return Document.with_content(text, client)
 
 
 def _replica(of: Document, client: int) -> Document:
     other = Document(client_id=client)
-    other.doc.apply_update(of.state())
+    other.apply_update(of.state())
     return other
 
 
 def _insert(document: Document, index: int, text: str) -> None:
-    document.text.insert(byte_offset(document.content, index), text)
+    document.edit([ClientOp("insert", index, content=text)], "utf-32")
 
 
 def _delete(document: Document, start: int, end: int) -> None:
-    content = document.content
-    del document.text[byte_offset(content, start) : byte_offset(content, end)]
+    document.edit([ClientOp("delete", start, length=end - start)], "utf-32")
 
 
 def _sync(into: Document, source: Document) -> None:
-    into.doc.apply_update(source.update_since(into.state_vector()))
+    into.apply_update(source.update_since(into.state_vector()))
 
 
 @pytest.mark.parametrize("text", ["plain ascii text", "héllo wörld 😀 ok", "😀😀😀abc", "中文的文本\n第二行"])

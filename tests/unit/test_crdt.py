@@ -155,7 +155,7 @@ def test_an_op_missing_its_content_or_length_is_refused(ops: list[ClientOp], mes
 
 def test_applying_an_update_reports_the_ops_in_both_units() -> None:
     server, author = doc("a😀b", "server"), Document(client_id_for("prd_1", "author"))
-    author.doc.apply_update(server.state())
+    author.apply_update(server.state())
     update = author.edit([ClientOp("insert", 3, content="中"), ClientOp("delete", 4, length=1)], "utf-16").update
     applied = server.apply(update)
     assert server.content == "a😀中"
@@ -178,7 +178,7 @@ def test_replaying_applied_ops_on_a_plain_string_gives_the_server_text(start: st
     mirror = server.content
     for pos, content in inserts:
         editor = Document(client_id_for("prd_1", "e"))
-        editor.doc.apply_update(server.state())
+        editor.apply_update(server.state())
         position = min(pos, len(editor.content))
         update = editor.edit([ClientOp("insert", position, content=content)], "utf-32").update
         for op in server.apply(update):
@@ -201,23 +201,23 @@ def test_from_updates_rebuilds_the_same_text() -> None:
         d.edit([ClientOp("delete", 0, length=7)], "utf-32")
 
 
-def test_content_follows_updates_applied_straight_to_the_doc() -> None:
-    # Content is kept between reads; however the Doc changes, a read sees the change.
+def test_content_follows_every_update_applied_to_the_document() -> None:
+    # Content is kept between reads; whatever changes the Doc (through Document), a read sees it.
     doc = Document(client_id=1)
     other = Document(client_id=2)
-    assert doc.content == ""
-    other.edit([ClientOp("insert", 0, content="hello world")], "utf-16")
-    doc.doc.apply_update(other.state())  # behind the Document's back
-    assert doc.content == "hello world"
+    assert doc.content == "" and doc.byte_length == 0
+    other.edit([ClientOp("insert", 0, content="hello wörld")], "utf-16")
+    doc.apply_update(other.state())
+    assert doc.content == "hello wörld" and doc.byte_length == 12
     sv = other.state_vector()
     other.edit([ClientOp("delete", 0, length=6)], "utf-16")  # a delete: the state vector stays
-    doc.doc.apply_update(other.update_since(sv))
-    assert doc.content == "world"
+    doc.apply_update(other.update_since(sv))
+    assert doc.content == "wörld" and doc.byte_length == 6
     other.edit([ClientOp("delete", 0, length=1), ClientOp("insert", 0, content="W")], "utf-16")  # same length
     doc.apply(other.update_since(doc.state_vector()))
-    assert doc.content == "World" == other.content
-    doc.text.insert(5, "!")  # straight on the Text
-    assert doc.content == "World!"
+    assert doc.content == "Wörld" == other.content
+    doc.edit([ClientOp("insert", 5, content="!😀")], "utf-16")
+    assert doc.content == "Wörld!😀" == str(doc.text) and doc.byte_length == len(doc.text) == 11
 
 
 def test_edit_sends_only_what_the_other_side_lacks() -> None:
@@ -443,12 +443,12 @@ def test_apply_known_keeps_the_text_without_reading_the_doc(monkeypatch: pytest.
     assert str(replica.text) == "bc中😀eZ"
 
 
-def test_apply_known_does_not_splice_a_text_it_no_longer_holds() -> None:
+def test_apply_known_splices_only_a_text_it_still_holds() -> None:
     author = doc("abc", "author")
     replica = copy_of(author, "replica")
     assert replica.content == "abc"
     first = author.edit([ClientOp("insert", 0, content="X")], "utf-16")
-    replica.doc.apply_update(first.update)  # behind the Document's back: "abc" is stale now
+    replica.apply_update(first.update)  # its effect not told: "abc" is not spliced into any more
     second = author.edit([ClientOp("insert", 4, content="Y")], "utf-16")
     replica.apply_known(second.update, second.applied)
     assert replica.content == "XabcY" == str(replica.text)
@@ -561,7 +561,7 @@ def test_in_a_formatted_text_an_insert_reports_the_formatting_it_takes_on() -> N
     d = doc("ab")
     d.edit([ClientOp("format", 0, length=2, attributes={"bold": True})], "utf-32")
     planned = Document(client_id_for("prd_1", "b"))
-    planned.doc.apply_update(d.state())
+    planned.apply_update(d.state())
     assert d.edit([ClientOp("insert", 1, content="x")], "utf-32", formatted=True).applied == [
         AppliedOp("insert", 1, 1, 1, 1, content="x", attributes={"bold": True})
     ]

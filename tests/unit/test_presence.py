@@ -47,7 +47,7 @@ def test_a_cursor_stays_inside_the_text_next_to_its_character(start: str, edits:
         else:
             continue
         editor = Document(2)
-        editor.doc.apply_update(doc.state())
+        editor.apply_update(doc.state())
         applied = doc.apply(editor.edit([op], "utf-32").update)
         was_deleted = kind == "delete" and neighbour is not None and pos <= cursor < pos + op.length
         cursor = transform(cursor, applied)

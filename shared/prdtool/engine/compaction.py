@@ -47,7 +47,7 @@ def compact(
     for entry in log.between(prd_id, seq, upto):
         if entry.seq != seq + 1:
             raise LogGap(prd_id, seq + 1, entry.seq)  # a snapshot must never bake a hole in
-        document.doc.apply_update(entry.update)
+        document.apply_update(entry.update)
         clock[entry.clock_key] = max(clock.get(entry.clock_key, 0), entry.counter)
         covered.append(entry)
         seq = entry.seq

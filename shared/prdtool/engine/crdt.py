@@ -107,13 +107,19 @@ def client_id_for(prd_id: str, clock_key: str) -> int:
 
 
 class Document:
-    """A loaded document: its Yjs Doc and the Text inside it."""
+    """A loaded document: its Yjs Doc and the Text inside it. Change the Doc only through these
+    methods (``edit``, ``apply``, ``apply_known``, ``apply_update``): they keep the text and its
+    size known, so that reading them costs nothing (a change made straight on ``doc`` or ``text``
+    would not be seen by ``content``)."""
 
     def __init__(self, client_id: int | None = None) -> None:
         self.doc: Doc[Text] = Doc(client_id=client_id) if client_id is not None else Doc()
         self.text: Text = self.doc.get(TEXT_NAME, type=Text)
-        # The text as a str, with what identifies the Doc state it was read at (see content).
-        self._known: tuple[tuple[bytes, int], str] | None = None
+        # The text as a str and its UTF-8 length (pycrdt's units), kept between reads: reading
+        # them from pycrdt costs O(length) and a transaction. Valid because every change to the
+        # Doc goes through this class, which keeps them or forgets them (None: read on demand).
+        self._known: str | None = None
+        self._known_bytes: int | None = None
 
     @classmethod
     def from_updates(cls, updates: Iterable[bytes], client_id: int | None = None) -> Document:
@@ -130,24 +136,31 @@ class Document:
         document = cls(client_id)
         if content:
             document.text.insert(0, content)
+        document.now_reads(content)
         return document
 
     @property
     def content(self) -> str:
-        """The text. Reading it from pycrdt costs O(length), so it is kept between reads, valid
-        while the state vector and the byte length are unchanged: any insert grows the state
-        vector, any delete shortens the text (updates applied straight to ``doc`` included)."""
-        stamp = self._stamp()
-        if self._known is None or self._known[0] != stamp:
-            self._known = (stamp, str(self.text))
-        return self._known[1]
+        """The text (read from pycrdt only when not known already)."""
+        if self._known is None:
+            self._known = str(self.text)
+        return self._known
 
-    def _stamp(self) -> tuple[bytes, int]:
-        return self.doc.get_state(), len(self.text)
+    @property
+    def byte_length(self) -> int:
+        """The text's length in UTF-8 bytes, as pycrdt counts it (and the document size limit)."""
+        if self._known_bytes is None:
+            self._known_bytes = len(self.text)
+        return self._known_bytes
 
-    def now_reads(self, text: str) -> None:
-        """Record ``text`` as the content of the Doc as it is now (computed, not read back)."""
-        self._known = (self._stamp(), text)
+    def now_reads(self, text: str, byte_length: int | None = None) -> None:
+        """Record ``text`` (of ``byte_length`` UTF-8 bytes, if known) as the Doc's content now."""
+        self._known, self._known_bytes = text, byte_length
+
+    def apply_update(self, update: bytes) -> None:
+        """Apply a Yjs update whose effect is not known here: the text is read again when asked for."""
+        self.doc.apply_update(update)
+        self._known, self._known_bytes = None, None
 
     def state(self) -> bytes:
         """The whole document as one Yjs update."""
@@ -171,6 +184,7 @@ class Document:
         every op is checked before the Doc is touched, so that changes nothing. Should pycrdt
         still fail half-way, the Doc holds part of the batch: the caller must drop it."""
         before_text = self.content
+        self._known_bytes = self.byte_length  # known before, so known after (see _bytes_after)
         plan, applied, after = _plan(before_text, ops, encoding)
         before = self.state_vector()
         deltas: list[list[dict[str, Any]]] = []
@@ -185,6 +199,7 @@ class Document:
                     else:
                         self.text.format(start, stop, attributes or {})
         except BaseException as exc:  # pycrdt panics are BaseExceptions (see _reraise_unless_engine)
+            self._known, self._known_bytes = None, None  # part of the plan may be in the Doc
             # The plan was checked, so this is pycrdt refusing something we did not foresee. The
             # transaction keeps what ran before the failure: the caller must drop this Document.
             _reraise_unless_engine(exc)
@@ -192,7 +207,7 @@ class Document:
         finally:
             if subscription is not None:
                 self.text.unobserve(subscription)
-        self.now_reads(after)
+        self.now_reads(after, _bytes_after(self._known_bytes, plan))
         return Edit(self.update_since(before), _ops_of(before_text, deltas)[1] if formatted else applied)
 
     def has_formatting(self) -> bool:
@@ -203,10 +218,12 @@ class Document:
         """Apply an update whose effect on this Doc is known to be ``applied`` (a log entry's ops,
         on a replica holding exactly the entries before it), keeping the text without reading it
         back from pycrdt: reading costs O(the history's items), splicing a str does not."""
-        known = self._known if self._known is not None and self._known[0] == self._stamp() else None
+        known, known_bytes = self._known, self._known_bytes
         self.doc.apply_update(update)
-        if known is not None:
-            self.now_reads(splice(known[1], applied))
+        if known is None:
+            self._known_bytes = None
+            return
+        self.now_reads(*_spliced(known, known_bytes, applied))
 
     def apply(self, update: bytes) -> list[AppliedOp]:
         """Apply a Yjs update; returns what it did to the text (empty when nothing changed).
@@ -216,6 +233,7 @@ class Document:
         before = self.content
         deltas: list[list[dict[str, Any]]] = []
         subscription = self.text.observe(lambda event: deltas.append(_delta_of(event)))
+        self._known, self._known_bytes = None, None  # whatever happens next, read them again
         try:
             self.doc.apply_update(update)
         except BaseException as exc:
@@ -231,12 +249,13 @@ class Document:
         text, applied = _ops_of(before, deltas)
         # Items that are not text (a client that declared ``content`` as a Y.Array) show in no
         # delta and no str(), but pycrdt counts them in every position: refuse them.
-        if len(self.text) != len(text.encode("utf-8")):
+        size = len(self.text)
+        if size != len(text.encode("utf-8")):
             raise EditError(f"only text may be put in {TEXT_NAME!r}")
         for op in applied:  # what a Yjs peer formats with must hold for every client too
             if op.attributes:
                 _check_attributes(op.attributes)
-        self.now_reads(text)
+        self.now_reads(text, size)
         return applied
 
 
@@ -349,14 +368,36 @@ def _plan(text: str, ops: Sequence[ClientOp], encoding: PositionEncoding) -> tup
     return plan, applied, text
 
 
-def splice(text: str, applied: Iterable[AppliedOp]) -> str:
-    """The text after ``applied`` (what a plain client does with ``operation:applied``)."""
+def _bytes_after(before: int | None, plan: list[Plan]) -> int | None:
+    """The UTF-8 length after a plan's inserts and deletes (formats change none)."""
+    if before is None:
+        return None
+    for kind, start, stop, content, _ in plan:
+        if kind == "insert":
+            before += len(content.encode("utf-8"))
+        elif kind == "delete":
+            before -= stop - start
+    return before
+
+
+def _spliced(text: str, byte_length: int | None, applied: Iterable[AppliedOp]) -> tuple[str, int | None]:
+    """``splice``, keeping count of the UTF-8 length (None: not known) on the way."""
     for op in applied:
         if op.type == "insert":
-            text = text[: op.position32] + (op.content or "") + text[op.position32 :]
+            content = op.content or ""
+            text = text[: op.position32] + content + text[op.position32 :]
+            byte_length = None if byte_length is None else byte_length + len(content.encode("utf-8"))
         elif op.type == "delete":
-            text = text[: op.position32] + text[op.position32 + op.length32 :]
-    return text
+            end = op.position32 + op.length32
+            if byte_length is not None:
+                byte_length -= len(text[op.position32 : end].encode("utf-8"))
+            text = text[: op.position32] + text[end:]
+    return text, byte_length
+
+
+def splice(text: str, applied: Iterable[AppliedOp]) -> str:
+    """The text after ``applied`` (what a plain client does with ``operation:applied``)."""
+    return _spliced(text, None, applied)[0]
 
 
 def _delta_to_ops(text: str, delta: list[dict[str, Any]], out: list[AppliedOp]) -> str:

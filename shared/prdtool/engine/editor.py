@@ -286,7 +286,7 @@ class Editor:
         except BeforeOrigin:
             self._reach_back(loaded, seen)
             view = loaded.view(client_id, seen)
-        size_before = len(view.document.text)
+        size_before = view.document.byte_length
         current = covers(seen, loaded.clock)  # the view holds the whole current document
         try:
             # What the edit does is needed only when made on the current document (else it is
@@ -300,7 +300,7 @@ class Editor:
         if current:
             # Made on a view holding the whole current document: what it did there is what it
             # does to the document, as of this seq.
-            size = (size_before, len(view.document.text))
+            size = (size_before, view.document.byte_length)
             return _Made(edit.update, view, client_id, edit.applied, size, loaded.seq)
         return _Made(edit.update, view, client_id)
 

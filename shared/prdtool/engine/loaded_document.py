@@ -26,6 +26,7 @@ __all__ = ["KEPT_ENTRIES", "KEPT_VIEWS", "AuthorView", "BeforeOrigin", "LoadedDo
 
 # Entries kept in memory after the origin; past this, the older half is folded into the origin.
 KEPT_ENTRIES = 5000
+_FOLDED = (KEPT_ENTRIES + 1) // 2  # entries a fold moves into the origin (it folds half, past KEPT_ENTRIES)
 # Per document, the authors whose view is kept, so an op costs its own size, not the document's.
 KEPT_VIEWS = 8
 
@@ -93,6 +94,7 @@ class LoadedDocument:
         # (clock key, counter) of ops this instance refused: a later op waiting for one of them
         # waits for nothing.
         self.refused: set[tuple[str, int]] = set()
+        self._checkpoints: list[Origin] = []  # states a fold can take as the origin (see add)
 
     # ---------------------------------------------------------------- entries
 
@@ -110,7 +112,7 @@ class LoadedDocument:
         elif entry.update == self._pending:
             self._pending = None  # the document tried it before it was committed: it holds it
         else:  # it holds another update: the entry's ops do not describe its text
-            self.document.doc.apply_update(entry.update)
+            self.document.apply_update(entry.update)
         if self._trial_pending is not None and entry.update == self._trial_pending:
             # The trial tried it: it holds it. Exactly the entries up to here, if it was tried
             # right after the one before; else it lacks some in between: make a new one when needed.
@@ -124,8 +126,12 @@ class LoadedDocument:
         self.formatted = self.formatted or any(op.attributes for op in entry.ops)
         self.seq = entry.seq
         self.clock[entry.clock_key] = max(self.clock.get(entry.clock_key, 0), entry.counter)
+        if entry.seq % _FOLDED == 0 and self._pending is None:
+            # Where a fold may put the origin: the document is that state right now, so keep it
+            # (one encode per _FOLDED entries) rather than replay the folded entries at the fold.
+            self._checkpoints.append(Origin(entry.seq, dict(self.clock), self.document.state()))
         if len(self.entries) > KEPT_ENTRIES:
-            self._fold(len(self.entries) // 2)
+            self._fold()
 
     def extend_back(self, origin: Origin, entries: list[LogEntry]) -> None:
         """Move the origin back to ``origin``: ``entries`` are exactly the ones between it and the
@@ -162,16 +168,22 @@ class LoadedDocument:
         if entry.op_id:
             self._by_op_id[entry.op_id] = entry
 
-    def _fold(self, count: int) -> None:
+    def _fold(self) -> None:
+        """Move the older entries into the origin: up to the oldest checkpoint past it (at most
+        _FOLDED entries), else half of them, rebuilt."""
+        ahead = [c for c in self._checkpoints if c.seq > self.origin.seq]
+        count = ahead[0].seq - self.origin.seq if ahead else len(self.entries) // 2
         folded, self.entries = self.entries[:count], self.entries[count:]
-        base = Document.from_updates(([self.origin.state] if self.origin.state else []) + [e.update for e in folded])
         clock = dict(self.origin.clock)
         for entry in folded:
             clock[entry.clock_key] = max(clock.get(entry.clock_key, 0), entry.counter)
             self._by_op.pop((entry.clock_key, entry.counter), None)
             if entry.op_id:
                 self._by_op_id.pop(entry.op_id, None)
-        self.origin = Origin(folded[-1].seq, clock, base.state())
+        if ahead:
+            self.origin, self._checkpoints = ahead[0], ahead[1:]
+        else:
+            self.origin = Origin(folded[-1].seq, clock, self._rebuilt(folded).state())
         if self._trial_seq < self.origin.seq:
             # It could no longer be caught up from the entries held: the next try makes a new one.
             self._trial, self._trial_pending = None, None
@@ -214,7 +226,7 @@ class LoadedDocument:
                     return False
                 missing.append(made)
         for entry in sorted(missing, key=lambda e: e.seq):  # in seq order, so nothing waits as pending
-            view.document.doc.apply_update(entry.update)
+            view.document.apply_update(entry.update)
         view.clock.update({key: want for key, want in clock.items() if want})
         view.at_seq = None
         return True
@@ -224,17 +236,17 @@ class LoadedDocument:
         if covers(clock, self.clock):
             # It has seen everything: a copy of the current document is one encode and decode.
             assert self._pending is None, "views are made before an op is tried"
-            view.doc.apply_update(self.document.state())
-            view.now_reads(self.document.content)
+            view.apply_update(self.document.state())
+            view.now_reads(self.document.content, self.document.byte_length)
             return AuthorView(view, dict(self.clock), self.seq)
         if not covers(clock, self.origin.clock):
             raise BeforeOrigin()
         if self.origin.state:
-            view.doc.apply_update(self.origin.state)
+            view.apply_update(self.origin.state)
         seen = dict(self.origin.clock)
         for entry in self.entries:
             if entry.counter <= clock.get(entry.clock_key, 0):
-                view.doc.apply_update(entry.update)
+                view.apply_update(entry.update)
                 seen[entry.clock_key] = entry.counter
         return AuthorView(view, seen)
 
@@ -255,9 +267,9 @@ class LoadedDocument:
             self._trial, self._trial_seq = self._rebuilt(self.entries), self.seq
             replica = self._trial
             self._trial_pending = update
-        before = len(replica.text)
+        before = replica.byte_length
         try:
-            return replica.apply(update), (before, len(replica.text))
+            return replica.apply(update), (before, replica.byte_length)
         except BaseException:
             self.abandon(update)
             raise
@@ -275,8 +287,8 @@ class LoadedDocument:
         if self._trial is None:
             if self._pending is None:  # a copy of the current document: one encode and decode
                 self._trial = Document()
-                self._trial.doc.apply_update(self.document.state())
-                self._trial.now_reads(self.document.content)
+                self._trial.apply_update(self.document.state())
+                self._trial.now_reads(self.document.content, self.document.byte_length)
             else:  # the current document holds an uncommitted update: only the log is clean
                 self._trial = self._rebuilt(self.entries)
             self._trial_seq = self.seq

@@ -4,6 +4,9 @@ Clients count text like their editors: UTF-16 code units by default (JavaScript)
 (``utf-32``) when they ask for it at join, as LSP's position encodings do. Python strings index by
 code point, and pycrdt's Text counts UTF-8 bytes. A position that would split a character (the
 middle of a surrogate pair) or lies past the end is refused, never guessed.
+
+Most PRDs are ASCII, where all three units are the same: ``str.isascii()`` is O(1) in CPython
+(the string knows its kind), so an ASCII text converts in constant time, with no encoding.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ class PositionError(ValueError):
 
 def length(text: str, encoding: PositionEncoding) -> int:
     """The text's length in the client's units."""
-    if encoding == "utf-32":
+    if encoding == "utf-32" or text.isascii():
         return len(text)
     return len(text.encode("utf-16-le")) // 2
 
@@ -42,7 +45,7 @@ def to_index(text: str, position: int, encoding: PositionEncoding) -> int:
     """A client position as a code point index into ``text``."""
     if position < 0:
         raise PositionError(f"position {position} is negative")
-    if encoding == "utf-32":
+    if encoding == "utf-32" or text.isascii():
         if position > len(text):
             raise PositionError(f"position {position} is past the end ({len(text)})")
         return position
@@ -57,18 +60,22 @@ def to_index(text: str, position: int, encoding: PositionEncoding) -> int:
 
 def from_index(text: str, index: int, encoding: PositionEncoding) -> int:
     """A code point index into ``text`` as a client position."""
-    if encoding == "utf-32":
+    if encoding == "utf-32" or text.isascii():
         return index
     return len(text[:index].encode("utf-16-le")) // 2
 
 
 def byte_offset(text: str, index: int) -> int:
     """A code point index as pycrdt's UTF-8 byte offset."""
+    if text.isascii():
+        return index
     return len(text[:index].encode("utf-8"))
 
 
 def index_of_byte(text: str, offset: int) -> int:
     """pycrdt's UTF-8 byte offset as a code point index."""
+    if text.isascii():
+        return min(offset, len(text))
     return len(text.encode("utf-8")[:offset].decode("utf-8"))
 
 

@@ -54,7 +54,7 @@ def create_document(ctx: RequestContext, title: str, content: str) -> dict[str, 
     except EditError as exc:
         raise AppError(ErrorCode.VALIDATION_FAILED, f"Invalid payload: content: {exc}",
                        {"errors": [{"field": "content", "message": str(exc)}]}) from exc  # fmt: skip
-    if len(seed.text) > services.settings.max_document_bytes:  # pycrdt counts UTF-8 bytes, as the limit does
+    if seed.byte_length > services.settings.max_document_bytes:  # pycrdt counts UTF-8 bytes, as the limit does
         raise AppError(ErrorCode.DOCUMENT_TOO_LARGE, "The content exceeds the document size limit")
     if content:
         services.editor.submit(
