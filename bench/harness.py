@@ -63,6 +63,8 @@ class AwsCalls:
     emulated_seconds: float = 0.0  # of which inside moto (the emulated service; on AWS, the network and AWS)
     on_caller: int = 0  # requests on the thread that started counting: they are sequential
     elsewhere: int = 0  # requests from worker threads (fan-out posts): concurrent among themselves
+    # The calling thread's requests in order: (service.operation, the connection a post went to).
+    on_caller_order: list[tuple[str, str | None]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -71,6 +73,14 @@ class AwsCalls:
 
     def of(self, service: str) -> int:
         return sum(n for key, n in self.calls.items() if key.startswith(service + "."))
+
+    def before_post_to(self, connection_id: str) -> int:
+        """Requests the calling thread made before its first post to ``connection_id`` (all of
+        them when there was none): what a client waits for before its ack."""
+        for n, (operation, to) in enumerate(self.on_caller_order):
+            if operation == "apigatewaymanagementapi.PostToConnection" and to == connection_id:
+                return n
+        return len(self.on_caller_order)
 
 
 _counting: list[tuple[AwsCalls, int]] = []
@@ -98,10 +108,12 @@ def _counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
         spent = time.perf_counter() - start
         for calls, thread in _counting:
             with calls._lock:
-                calls.calls[f"{self.meta.service_model.service_name}.{operation}"] += 1
+                name = f"{self.meta.service_model.service_name}.{operation}"
+                calls.calls[name] += 1
                 if threading.get_ident() == thread:
                     calls.on_caller += 1
                     calls.seconds += spent
+                    calls.on_caller_order.append((name, params.get("ConnectionId")))
                 else:
                     calls.elsewhere += 1
 

@@ -15,6 +15,7 @@ from prdtool.engine.editor import Author, LoadedDocument, Submission
 from prdtool.engine.loaded_document import covers
 from prdtool.engine.positions import PositionEncoding
 from prdtool.engine.rooms import encoding_of, join_room, joined_room
+from prdtool.engine.update_log import LogEntry
 from prdtool.features.editing.events import CRDTOperation, DocumentSync, OperationEdit, SessionRecover
 from prdtool.kernel.access import MODE_ROLE, ROLES
 from prdtool.kernel.errors import AppError, ErrorCode, no_such_prd
@@ -35,9 +36,12 @@ def operation_edit(ctx: RequestContext, data: OperationEdit) -> dict[str, Any]:
     applied = ctx.services.editor.submit(data.prdId, author, _submission(data))
     entry = applied.entry
     if not applied.duplicate:
-        after_commit(ctx, entry, applied.clock)
+        # Once the ack is out (in this same invocation): the op is in the log, so telling the
+        # room (a query of its members, then a post to each) and looking for a conflict need not
+        # hold up its author's ack. Neither ever fails the op (each logs what goes wrong).
+        ctx.after_reply.append(lambda: after_commit(ctx, entry, applied.clock))
         if data.update is None:  # Yjs clients merge by themselves; conflicts are for ops made at a position
-            detect_conflict(ctx, entry)
+            ctx.after_reply.append(lambda: _look_for_conflict(ctx, entry))
     return {
         "prdId": data.prdId,
         "seq": entry.seq,
@@ -83,6 +87,10 @@ def session_recover(ctx: RequestContext, data: SessionRecover) -> dict[str, Any]
     recovered = {"sessions": sessions}
     ctx.emit("session:recovered", recovered)
     return recovered
+
+
+def _look_for_conflict(ctx: RequestContext, entry: LogEntry) -> None:
+    detect_conflict(ctx, entry)  # a conflict found is told to both authors: nothing to answer here
 
 
 def _best_mode(role: str | None) -> str:
