@@ -66,7 +66,7 @@ class BenchStack:
             boto3.client("s3").create_bucket(Bucket=bucket)
         secret = boto3.client("secretsmanager").create_secret(Name="bench/jwt", SecretString=SECRET)["ARN"]
         self.fake = FakeAws()
-        self._server = start(self.fake)
+        self._server = start(self.fake, keep_alive=True)
         self._set_env({
             "CONNECTIONS_TABLE": TABLES["ConnectionsTable"], "DOCUMENTS_TABLE": TABLES["DocumentsTable"],
             "UPDATES_TABLE": TABLES["UpdatesTable"], "STREAMS_TABLE": TABLES["StreamsTable"],

@@ -182,9 +182,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._connection("DELETE")
 
 
-def start(state: FakeAws) -> ThreadingHTTPServer:
-    """Serve the fake on a free loopback port (``state.port``) until ``shutdown()``."""
-    server = _Server(("127.0.0.1", 0), _Handler)
+class _KeepAliveHandler(_Handler):
+    # As API Gateway's endpoints do: clients reuse their connections. Not for the tests, which
+    # make hundreds of stacks in one process, each with client pools that would stay open.
+    protocol_version = "HTTP/1.1"
+
+
+def start(state: FakeAws, keep_alive: bool = False) -> ThreadingHTTPServer:
+    """Serve the fake on a free loopback port (``state.port``) until ``shutdown()``; with
+    ``keep_alive``, connections stay open between requests (the benchmarks: posts cost what a
+    post costs, not a new TCP connection each)."""
+    server = _Server(("127.0.0.1", 0), _KeepAliveHandler if keep_alive else _Handler)
     server.state = state
     state.port = server.server_port
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

@@ -459,6 +459,16 @@ class DocumentRecords:
     def room(self, prd_id: str) -> Iterator[RoomSession]:
         return RoomSession.query(prd_id, RoomSession.item.startswith(SESSION), consistent_read=True)
 
+    def room_addresses(self, prd_id: str) -> Iterator[RoomSession]:
+        """The room's sessions with only what sending to them takes (who, where, how framed, in
+        which mode): a broadcast reads the room on every edit, and the rest of each session
+        (presence, cursor, colour) would only be parsed to be thrown away."""
+        m = RoomSession
+        wanted = [m.prd_id, m.item, m.connection_id, m.protocol, m.namespace, m.encoding, m.mode, m.user_id]
+        return RoomSession.query(
+            prd_id, m.item.startswith(SESSION), consistent_read=True, attributes_to_get=[a.attr_name for a in wanted]
+        )
+
     # ---------------------------------------------------------------- presence
 
     def record_presence(self, prd_id: str, connection_id: str, at: int, **fields: Any) -> bool:

@@ -128,7 +128,7 @@ def broadcast(
     only those joined in edit mode when ``editing``); the payload is built once per position
     encoding present, and each framing encoded once."""
     groups: dict[str, list[Recipient]] = defaultdict(list)
-    for session in services.documents.room(prd_id):
+    for session in services.documents.room_addresses(prd_id):
         if editing and session.mode != "edit":
             continue
         if session.connection_id != exclude and (users is None or session.user_id in users):
