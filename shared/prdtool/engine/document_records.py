@@ -21,13 +21,13 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import DeleteError, PutError
+from pynamodb.exceptions import PutError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from prdtool.engine.positions import DEFAULT_ENCODING
-from prdtool.kernel.conditions import condition_failed, transact_retrying, update_if
+from prdtool.kernel.conditions import condition_failed, delete_if, transact_retrying, update_if
 from prdtool.kernel.errors import no_such_prd
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
@@ -915,12 +915,8 @@ class DocumentRecords:
         raise RuntimeError("no free clock key")
 
     def release_clock_key(self, prd_id: str, key: str, connection_id: str) -> None:
-        try:
-            # Only the holder releases: a late release must not free a key another tab took since.
-            ClockLease(prd_id, CLOCK + key).delete(condition=ClockLease.holder == connection_id)
-        except DeleteError as exc:
-            if not condition_failed(exc):
-                raise
+        # Only the holder releases: a late release must not free a key another tab took since.
+        delete_if(ClockLease(prd_id, CLOCK + key), ClockLease.holder == connection_id)
 
 
 def _as_read(comment: Comment) -> Any:

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import PutError
 from pynamodb.models import Model
 
-from prdtool.kernel.conditions import condition_failed, update_if
+from prdtool.kernel.conditions import save_if, update_if
 from prdtool.kernel.sender import Recipient
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
@@ -114,13 +113,7 @@ class Streams:
             created_at=now_ms,
             expires_at=now_ms // 1000 + KEEP_S,
         )
-        try:
-            item.save(condition=_StreamItem.stream_key.does_not_exist())
-        except PutError as exc:
-            if condition_failed(exc):
-                return False
-            raise
-        return True
+        return save_if(item, _StreamItem.stream_key.does_not_exist())
 
     def get(self, user_id: str, stream_id: str) -> StreamRecord | None:
         try:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from pynamodb.exceptions import PynamoDBException, TransactWriteError, UpdateError
+from pynamodb.exceptions import DeleteError, PutError, PynamoDBException, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 __all__ = ["condition_failed", "transact_retrying", "transaction_condition_failed", "update_if"]
@@ -31,6 +31,28 @@ def update_if(item: Any, actions: list[Any], condition: Any) -> bool:
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def save_if(item: Any, condition: Any) -> bool:
+    """Write ``item`` whole if ``condition`` holds; False when it does not."""
+    try:
+        item.save(condition=condition)
+    except PutError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
+
+
+def delete_if(item: Any, condition: Any) -> bool:
+    """Delete ``item`` if ``condition`` holds; False when it does not."""
+    try:
+        item.delete(condition=condition)
+    except DeleteError as exc:
         if condition_failed(exc):
             return False
         raise

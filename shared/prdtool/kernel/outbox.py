@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from prdtool.kernel.conditions import condition_failed, transact_retrying
+from prdtool.kernel.conditions import condition_failed, delete_if, save_if, transact_retrying
 from prdtool.kernel.settings import Settings
 from prdtool.kernel.tables import bind
 
@@ -147,13 +147,9 @@ class Outbox:
         item = self._end_of(connection_id)
         if item is None:
             return None
-        try:
-            # Conditional: of two GETs racing for it, only the one whose delete removed it answers it.
-            item.delete(condition=_Frame.seq.exists())
-        except DeleteError as exc:
-            if condition_failed(exc):
-                return None
-            raise
+        # Conditional: of two GETs racing for it, only the one whose delete removed it answers it.
+        if not delete_if(item, _Frame.seq.exists()):
+            return None
         return SessionEnd(str(item.frame), None if item.after is None else int(item.after))
 
     @staticmethod
@@ -161,12 +157,8 @@ class Outbox:
         return _Frame(connection_id, END_SEQ, frame=frame, at=now, expires_at=now // 1000 + _KEPT_S, after=after)
 
     def _put_end(self, connection_id: str, frame: str, now: int, after: int | None) -> None:
-        try:
-            # Conditional: the first ending's frame stands (a close after a close changes nothing).
-            self._end_item(connection_id, frame, now, after).save(condition=_Frame.seq.does_not_exist())
-        except PutError as exc:
-            if not condition_failed(exc):
-                raise
+        # Conditional: the first ending's frame stands (a close after a close changes nothing).
+        save_if(self._end_item(connection_id, frame, now, after), _Frame.seq.does_not_exist())
 
     @staticmethod
     def _end_of(connection_id: str) -> _Frame | None:
