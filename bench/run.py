@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # (its case's title) with INTRO (lines printed above its table).
 CASES = [
     "engine", "history", "requests", "join", "fanout", "coldstart", "endtoend", "cost", "concurrent", "comments",
-    "versions", "suggestions",
+    "versions", "suggestions", "crowds",
 ]  # fmt: skip
 LIBRARIES = ["pycrdt", "boto3", "pynamodb", "moto", "aws-lambda-powertools", "python-socketio", "openai", "pygit2"]
 

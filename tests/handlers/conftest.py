@@ -40,9 +40,15 @@ class _Functions(dict):
 
     def __missing__(self, name: str) -> Any:
         module = load_function(name)
-        module.services.clock = self._clock
+        _use_clock(module, self._clock)
         self[name] = module
         return module
+
+
+def _use_clock(module: Any, clock: Clock) -> None:
+    """The test's clock for a function instance: what it reads, and what a wait within it advances."""
+    module.services.clock = clock
+    module.services.wait = clock.advance
 
 
 class Stack:
@@ -65,7 +71,7 @@ class Stack:
     def new_instance(self, name: str) -> Any:
         """Another warm instance of a function (a second Lambda container, with caches of its own)."""
         module = load_function(name)
-        module.services.clock = self.clock
+        _use_clock(module, self.clock)
         return module
 
     def connect(

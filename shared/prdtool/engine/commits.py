@@ -1,4 +1,5 @@
-"""After an edit commits: the room hears it, a snapshot starts when due, and a review is due.
+"""After an edit commits: the room hears it (``prdtool.engine.fan_out``), a snapshot starts when
+due, and a review is due.
 
 The same path for every committed entry, whoever made it: a client's edit, the server's
 resolution of a conflict, an AI merge.
@@ -12,8 +13,8 @@ from typing import Any
 
 from prdtool.engine.compaction import due_for_snapshot
 from prdtool.engine.context import RequestContext
+from prdtool.engine.fan_out import tell_room
 from prdtool.engine.positions import PositionEncoding
-from prdtool.engine.rooms import broadcast
 from prdtool.engine.update_log import LogEntry
 from prdtool.kernel.observability import logger
 from prdtool.kernel.parts import FRAME_BUDGET
@@ -27,9 +28,9 @@ def after_commit(ctx: RequestContext, entry: LogEntry, clock: dict[str, int], ex
     may turn it into an error for its author; whoever misses the broadcast finds the gap at its
     next seq, or on reconnect."""
     try:
-        broadcast(
-            ctx.services, ctx.sender, entry.prd_id, "operation:applied",
-            lambda enc: applied_event(entry, clock, enc), exclude=ctx.connection_id if exclude == "" else exclude,
+        tell_room(
+            ctx.services, ctx.sender, entry, lambda enc: applied_event(entry, clock, enc),
+            exclude=ctx.connection_id if exclude == "" else exclude,
         )  # fmt: skip
         if due_for_snapshot(entry.seq, ctx.services.settings.snapshot_every):
             ctx.services.start_compaction(entry.prd_id, entry.seq)

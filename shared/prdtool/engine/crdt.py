@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pycrdt import Doc, Text, TextEvent
+from pycrdt import merge_updates as _merge_updates
 
 from prdtool.engine.positions import (
     PositionEncoding,
@@ -38,6 +39,7 @@ __all__ = [
     "EditError",
     "check_op",
     "client_id_for",
+    "merged",
     "splice",
 ]
 
@@ -97,6 +99,12 @@ class Edit:
 
     update: bytes
     applied: list[AppliedOp]
+
+
+def merged(updates: Sequence[bytes]) -> bytes:
+    """A few updates as one (what a coalesced ``operation:applied`` carries). Not for a long log:
+    rebuilding a document applies its updates one by one (``Document.from_updates``)."""
+    return updates[0] if len(updates) == 1 else bytes(_merge_updates(*updates))
 
 
 def client_id_for(prd_id: str, clock_key: str) -> int:

@@ -3,13 +3,14 @@
 One DynamoDB table, keyed by document (``prd_id``) and item (``meta``, ``member#<user>``,
 ``session#<connection>``, ``clock#<key>``, ``conflict#<id>``, ``comment#<id>``,
 ``chat#<platform>``, ``version#<ordinal>``, ``label#<version>``, ``approval#<id>``, ``review``,
-``suggestion#<id>``, ``integration#jira``, ``jira-issue#<key>``, ``sync#jira``), so everything
+``suggestion#<id>``, ``integration#jira``, ``jira-issue#<key>``, ``sync#jira``, ``fanout``), so everything
 about a document is one Query away and no item grows with the document's history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +42,8 @@ __all__ = [
     "Conflict",
     "DocumentMeta",
     "DocumentRecords",
+    "FanOutClaim",
+    "FanOutLease",
     "JiraIssue",
     "JiraLink",
     "JiraSync",
@@ -73,6 +76,10 @@ JIRA_CREATE = "jira-create#"
 DELETIONS = "deletions#"
 _KEPT_DELETIONS = 50  # of one person's counted deleting edits in a document
 SUGGESTION = "suggestion#"
+FAN_OUT = "fanout"
+# A fan-out lease's item outlives the last connection that could miss what it names: API Gateway
+# closes every connection within 2 h, and a reconnecting client catches up with session:recover.
+_FAN_OUT_KEPT_S = 3 * 3600
 
 
 class _DocumentItem(Model):
@@ -360,6 +367,24 @@ class Suggestion(_DocumentItem):
     expires_at = TTLAttribute(null=True)
 
 
+class FanOutLease(_DocumentItem):
+    """Who sends a large room's entries (``prdtool.engine.fan_out``), until when, and what was sent."""
+
+    holder = UnicodeAttribute(null=True)  # None: free
+    lease_until = NumberAttribute(null=True)  # ms; a holder that died lets it go at this time
+    sent_seq = NumberAttribute(null=True)  # every entry up to it has been sent to the room
+    sent_at = NumberAttribute(null=True)  # ms; when the room was last posted to
+    expires_at = TTLAttribute(null=True)
+
+
+@dataclass(frozen=True)
+class FanOutClaim:
+    """A claimed fan-out lease: what was sent last (None: nothing yet, or too long ago to matter)."""
+
+    sent_seq: int | None
+    sent_at: int
+
+
 class ClockLease(_DocumentItem):
     """Which live editing session holds a clock key, so two tabs never share one."""
 
@@ -370,7 +395,7 @@ class ClockLease(_DocumentItem):
 _MODELS = (
     _DocumentItem, DocumentMeta, Membership, RoomSession, ClockLease, Conflict, Comment, ChatLink, JiraLink,
     JiraIssue, JiraSync,
-    Version, VersionLabel, Approval, ReviewLease, Suggestion,
+    Version, VersionLabel, Approval, ReviewLease, Suggestion, FanOutLease,
 )  # fmt: skip
 
 
@@ -464,10 +489,45 @@ class DocumentRecords:
         which mode): a broadcast reads the room on every edit, and the rest of each session
         (presence, cursor, colour) would only be parsed to be thrown away."""
         m = RoomSession
-        wanted = [m.prd_id, m.item, m.connection_id, m.protocol, m.namespace, m.encoding, m.mode, m.user_id]
+        wanted = [m.prd_id, m.item, m.connection_id, m.protocol, m.namespace, m.encoding, m.mode, m.user_id,
+                  m.clock_key]  # fmt: skip
         return RoomSession.query(
             prd_id, m.item.startswith(SESSION), consistent_read=True, attributes_to_get=[a.attr_name for a in wanted]
         )
+
+    def claim_fan_out(self, prd_id: str, holder: str, seq: int, now: int, lease_ms: int) -> FanOutClaim | None:
+        """Take the room's fan-out lease to send entries up to ``seq``; None when another live
+        holder has it (it will send them) or they have been sent already."""
+        lease = FanOutLease(prd_id, FAN_OUT)
+        actions = [
+            FanOutLease.holder.set(holder),
+            FanOutLease.lease_until.set(now + lease_ms),
+            FanOutLease.expires_at.set(datetime.fromtimestamp(now / 1000 + _FAN_OUT_KEPT_S, UTC)),
+        ]
+        # One live holder per room: the lease is free, or its holder died (its time is up). And
+        # only while something up to seq is unsent, so an edit its holder already sent costs no
+        # claim to act on.
+        condition = (FanOutLease.holder.does_not_exist() | (FanOutLease.lease_until < now)) & (
+            FanOutLease.sent_seq.does_not_exist() | (FanOutLease.sent_seq < seq)
+        )
+        if not update_if(lease, actions, condition):
+            return None
+        sent_seq = None if lease.sent_seq is None else int(lease.sent_seq)
+        return FanOutClaim(sent_seq, int(lease.sent_at or 0))
+
+    def release_fan_out(self, prd_id: str, holder: str, sent_seq: int, sent_at: int) -> bool:
+        """Let the lease go, having sent every entry up to ``sent_seq`` at ``sent_at``. False: it
+        was not ours any more (it ran out and another holder took it; that one sends from the
+        ``sent_seq`` it found, so nothing is skipped, at worst sent twice)."""
+        lease = FanOutLease(prd_id, FAN_OUT)
+        actions = [
+            FanOutLease.holder.remove(),
+            FanOutLease.lease_until.remove(),
+            FanOutLease.sent_seq.set(sent_seq),
+            FanOutLease.sent_at.set(sent_at),
+        ]
+        # Only its own holder moves sent_seq: a holder that lost the lease must not.
+        return update_if(lease, actions, FanOutLease.holder == holder)
 
     # ---------------------------------------------------------------- presence
 

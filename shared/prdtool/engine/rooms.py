@@ -123,12 +123,13 @@ def broadcast(
     exclude: str | None = None,
     users: set[str] | None = None,
     editing: bool = False,
+    room: Iterable[RoomSession] | None = None,
 ) -> BroadcastReport:
     """Send ``event`` to every session in the room but ``exclude`` (or only those of ``users``, or
     only those joined in edit mode when ``editing``); the payload is built once per position
-    encoding present, and each framing encoded once."""
+    encoding present, and each framing encoded once. ``room``: its sessions, when just read."""
     groups: dict[str, list[Recipient]] = defaultdict(list)
-    for session in services.documents.room_addresses(prd_id):
+    for session in services.documents.room_addresses(prd_id) if room is None else room:
         if editing and session.mode != "edit":
             continue
         if session.connection_id != exclude and (users is None or session.user_id in users):

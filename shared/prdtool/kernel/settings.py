@@ -25,6 +25,9 @@ class Settings:
     snapshot_every: int = 500  # entries between snapshots
     log_retention_days: int = 7  # how long a snapshotted log entry is kept (for stale ops and recovery)
     away_after_ms: int = 300_000  # a session with no presence activity this long turns "away"
+    # Fan-out (prdtool.engine.fan_out): rooms this large get each window's entries in one post.
+    coalesce_from: int = 10  # sessions
+    fan_out_window_ms: int = 100
     conflict_expiry_ms: int = 3_600_000  # an unresolved conflict counts as resolved "auto" after this
     # AI generation (see prdtool.features.ai.steps) and rate limits (prdtool.kernel.rate_limits).
     streams_table: str = ""
@@ -123,6 +126,8 @@ _VARIABLES: dict[str, tuple[str, ...]] = {
     "snapshot_every": ("SNAPSHOT_EVERY",),
     "log_retention_days": ("LOG_RETENTION_DAYS",),
     "away_after_ms": ("AWAY_AFTER_MS",),
+    "coalesce_from": ("COALESCE_FROM",),
+    "fan_out_window_ms": ("FAN_OUT_WINDOW_MS",),
     "conflict_expiry_ms": ("CONFLICT_EXPIRY_MS",),
     "streams_table": ("STREAMS_TABLE",),
     "rate_limits_table": ("RATE_LIMITS_TABLE",),
