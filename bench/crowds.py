@@ -75,7 +75,7 @@ class Simulation:
         for instance in self.instances:
             instance.services.wait = self._wait
         self.typists = [self._join(n) for n in range(size)]
-        self.fake_take_all()  # the joins' presence
+        self._drop_posts()  # the joins' presence
         start = s.stack.clock()
         self.queue: list[tuple[int, int]] = []  # (time ms, typist)
         for n in range(size):
@@ -157,7 +157,7 @@ class Simulation:
         text = services.editor.load(self.prd_id).document.content
         return heard and all(str(t.doc.get("content", type=Text)) == text for t in self.typists)
 
-    def fake_take_all(self) -> None:
+    def _drop_posts(self) -> None:
         for typist in self.typists:
             self.s.fake.take(typist.connection)
 

@@ -76,7 +76,8 @@ def _send_windows(services: Services, sender: Sender, entry: LogEntry, room: lis
     started = services.clock()
     claim = services.documents.claim_fan_out(prd_id, holder, entry.seq, started, LEASE_MS)
     while claim is not None:
-        pause_ms = next_send_at(claim.sent_at, services.clock(), window) - services.clock()
+        now = services.clock()
+        pause_ms = next_send_at(claim.sent_at, now, window) - now
         if pause_ms > 0:
             services.wait(pause_ms / 1000)
         loaded = services.editor.load(prd_id)  # catches up on the log: every entry committed so far
