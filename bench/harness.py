@@ -15,6 +15,8 @@ from typing import Any
 from botocore.client import BaseClient
 from moto.core.responses import BaseResponse
 
+from bench import capacity
+
 __all__ = ["AwsCalls", "Figure", "Result", "count_aws_calls", "figure", "repeat", "split"]
 
 
@@ -65,6 +67,11 @@ class AwsCalls:
     elsewhere: int = 0  # requests from worker threads (fan-out posts): concurrent among themselves
     # The calling thread's requests in order: (service.operation, the connection a post went to).
     on_caller_order: list[tuple[str, str | None]] = field(default_factory=list)
+    # DynamoDB capacity as billed on demand (bench.capacity): write units by table and index.
+    write_units: Counter[str] = field(default_factory=Counter)
+    read_units: float = 0.0
+    accounting_seconds: float = 0.0  # spent working those out: not the code's time, subtract it
+    capacity: bool = False  # work out capacity units too (costs time: see accounting_seconds)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -101,16 +108,39 @@ def _in_moto(self: BaseResponse) -> Any:
 
 
 def _counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+    service = self.meta.service_model.service_name
+    accounting = service == "dynamodb" and any(calls.capacity for calls, _ in _counting)
+    began = time.perf_counter()
+    writes = (
+        capacity.writes_before(self.meta.region_name, operation, params)
+        if (accounting and operation in capacity.WRITES)
+        else None
+    )
+    response: dict[str, Any] = {}
     start = time.perf_counter()
+    accounted = start - began
     try:
-        return _original(self, operation, params)
+        response = _original(self, operation, params)
+        return response
     finally:
         spent = time.perf_counter() - start
+        began = time.perf_counter()
+        write_units = writes.units() if writes else None
+        read_units = (
+            capacity.read_units(self.meta.region_name, operation, params, response)
+            if accounting and operation in capacity.READS
+            else 0.0
+        )
+        accounted += time.perf_counter() - began
         for calls, thread in _counting:
             with calls._lock:
-                name = f"{self.meta.service_model.service_name}.{operation}"
+                name = f"{service}.{operation}"
                 calls.calls[name] += 1
+                if write_units:
+                    calls.write_units += write_units
+                calls.read_units += read_units
                 if threading.get_ident() == thread:
+                    calls.accounting_seconds += accounted
                     calls.on_caller += 1
                     calls.seconds += spent
                     calls.on_caller_order.append((name, params.get("ConnectionId")))
@@ -119,9 +149,10 @@ def _counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
 
 
 @contextmanager
-def count_aws_calls() -> Iterator[AwsCalls]:
-    """Count every botocore request (boto3 and pynamodb alike) made inside the block."""
-    calls = AwsCalls()
+def count_aws_calls(capacity: bool = False) -> Iterator[AwsCalls]:
+    """Count every botocore request (boto3 and pynamodb alike) made inside the block; with
+    ``capacity``, the DynamoDB capacity units they cost as well."""
+    calls = AwsCalls(capacity=capacity)
     entry = (calls, threading.get_ident())
     _counting.append(entry)
     BaseClient._make_api_call = _counted  # type: ignore[method-assign]

@@ -36,6 +36,8 @@ class EditCosts:
     sequential: float  # requests one after another on the edit's critical path (a parallel fan-out counts once)
     before_ack: float  # of them, the ones made before the author's ack was posted
     by_operation: Counter[str]
+    write_units: Counter[str]  # summed over the run, by table and index (bench.capacity)
+    read_units: float  # summed over the run
 
 
 @functools.cache
@@ -48,22 +50,28 @@ def measure() -> EditCosts:
             s.call(owner, "document:share", {"prdId": prd_id, "userId": f"member{n}", "role": "editor"})
         writer, *_ = [Writer(s, f"member{n}", prd_id) for n in range(ROOM)]
         total: Counter[str] = Counter()
+        write_units: Counter[str] = Counter()
+        read_units = 0.0
         handler_ms, compactor_s, sequential, before_ack = [], 0.0, 0, 0
         for op in trace_ops(EDITS):
-            with count_aws_calls() as calls:
+            with count_aws_calls(capacity=True) as calls:
                 start = time.perf_counter()
                 writer.edit(_as_operation(op))
-                handler_ms.append((time.perf_counter() - start) * 1000)
+                handler_ms.append((time.perf_counter() - start - calls.accounting_seconds) * 1000)
             total += calls.calls
+            write_units += calls.write_units
+            read_units += calls.read_units
             sequential += calls.on_caller + (1 if calls.elsewhere else 0)
             before_ack += calls.before_post_to(writer.connection)
             for invocation in [i for i in s.fake.invocations if "compactor" in i.function]:
                 s.fake.invocations.remove(invocation)
-                with count_aws_calls() as compaction:
+                with count_aws_calls(capacity=True) as compaction:
                     start = time.perf_counter()
                     s.stack.invoke("compactor", invocation.payload)
-                    compactor_s += time.perf_counter() - start
+                    compactor_s += time.perf_counter() - start - compaction.accounting_seconds
                 total += compaction.calls
+                write_units += compaction.write_units
+                read_units += compaction.read_units
     per = 1 / EDITS
     return EditCosts(
         edits=EDITS,
@@ -79,6 +87,8 @@ def measure() -> EditCosts:
         sequential=sequential * per,
         before_ack=before_ack * per,
         by_operation=total,
+        write_units=write_units,
+        read_units=read_units,
     )
 
 
@@ -94,6 +104,16 @@ def run() -> list[Result]:
     return [
         Result(CASE, f"DynamoDB reads per edit (room of {c.room}, {c.edits:,} edits)", f"{c.dynamodb_reads:.3f}"),
         Result(CASE, "DynamoDB writes per edit", f"{c.dynamodb_writes:.3f}", "snapshot expiry marks included"),
+        Result(
+            CASE,
+            "DynamoDB write units per edit, index copies included",
+            f"{sum(c.write_units.values()) / c.edits:.2f}",
+            ", ".join(f"{k} {n / c.edits:.2f}" for k, n in sorted(c.write_units.items())) + "; billed as on-demand "
+            "DynamoDB would (bench/capacity.py)",
+        ),
+        Result(
+            CASE, "DynamoDB read units per edit", f"{c.read_units / c.edits:.2f}", "strongly consistent reads, per 4 KB"
+        ),
         Result(CASE, "S3 requests per edit", f"{c.s3:.3f}", "snapshot writes and listings, amortized"),
         Result(CASE, "posts per edit", f"{c.posts:.3f}", f"the ack plus one per other session ({c.room - 1})"),
         Result(CASE, "Lambda invocations per edit", f"{c.lambda_invokes:.3f}", "the compactor, every SnapshotEvery"),
