@@ -149,7 +149,6 @@ class MemoryLog:
 
     def __init__(self) -> None:
         self._entries: dict[str, list[LogEntry]] = {}
-        self._by_op: dict[tuple[str, str, int], LogEntry] = {}
         self._by_client_op: dict[tuple[str, str], LogEntry] = {}
 
     def append(self, entry: LogEntry) -> None:
@@ -159,7 +158,6 @@ class MemoryLog:
         if entry.seq != len(entries) + 1:
             raise ValueError(f"seq {entry.seq} leaves a gap after {len(entries)}")
         entries.append(entry)
-        self._by_op[(entry.prd_id, entry.clock_key, entry.counter)] = entry
         if entry.op_id:
             self._by_client_op[(entry.prd_id, entry.op_id)] = entry
 
@@ -172,8 +170,11 @@ class MemoryLog:
     def expire(self, prd_id: str, seq: int, at_epoch_s: int) -> None:
         """Entries are kept (the benchmarks never outlive a retention window)."""
 
-    def find(self, prd_id: str, clock_key: str, counter: int) -> LogEntry | None:
-        return self._by_op.get((prd_id, clock_key, counter))
+    def find(self, prd_id: str, clock_key: str, counter: int, upto_seq: int) -> LogEntry | None:
+        for entry in reversed(self._entries.get(prd_id, [])[:upto_seq]):  # as UpdateLog.find reads
+            if entry.clock_key == clock_key and entry.counter <= counter:
+                return entry if entry.counter == counter else None
+        return None
 
     def find_client_op(self, prd_id: str, op_id: str) -> LogEntry | None:
         return self._by_client_op.get((prd_id, op_id))

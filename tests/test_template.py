@@ -12,7 +12,7 @@ import pytest
 from prdtool.api import build_router
 from prdtool.engine.inbox import InboxItem
 from prdtool.kernel.apigw import WebSocketEvent
-from prdtool.kernel.connections import ConnectionRecord
+from prdtool.kernel.connections import BURST_COUNTERS, SWEPT_ATTRIBUTES, ConnectionRecord
 from tests.support import ROOT, load_template, sample_event
 
 ROUTER = build_router()  # every event of the API, as the areas register them
@@ -98,6 +98,10 @@ def test_connections_table_matches_the_model() -> None:
         keys = sorted(schema["key_schema"], key=lambda k: k["KeyType"])  # HASH before RANGE, as declared
         assert declared[index.Meta.index_name] == keys
         assert projections[index.Meta.index_name] == schema["projection"]
+    # The sweep sees every attribute but the burst counters: a new attribute must be placed.
+    attributes = {a.attr_name for a in ConnectionRecord.get_attributes().values()}
+    keys = {"connection_id", "sweep_shard", "sweep_at"}
+    assert sorted(attributes - keys - set(BURST_COUNTERS)) == sorted(SWEPT_ATTRIBUTES)
     assert table["TimeToLiveSpecification"] == {"AttributeName": ConnectionRecord.expires_at.attr_name, "Enabled": True}
     assert table["SSESpecification"]["SSEEnabled"] is True
     assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True

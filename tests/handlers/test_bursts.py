@@ -102,3 +102,20 @@ def test_native_frames_count_too(stack: Stack, fake_aws: FakeAws, small_bursts: 
 )
 def test_burst_event_is_read_from_the_frame_as_decoded(body: str, event: str | None) -> None:
     assert read_frame(body, 32_768).burst_event == event
+
+
+def test_a_flood_through_two_instances_is_stopped_within_what_they_have_not_written(
+    stack: Stack, fake_aws: FakeAws, monkeypatch: pytest.MonkeyPatch, prd: tuple[str, str, str]
+) -> None:
+    # 250 per window: each instance writes its count to the record every 5th frame (flush_every),
+    # so two instances let through at most 250 + 4 and refuse everything after.
+    monkeypatch.setenv("CURSOR_BURST_LIMIT", "250/10")
+    prd_id, a, _ = prd
+    instances = [stack.new_instance("gateway"), stack.new_instance("gateway")]
+    cursor = {"prdId": prd_id, "cursor": {"line": 0, "ch": 0}, "selection": None}
+    answers = [call(stack, fake_aws, a, "presence:cursor", cursor, instances[n % 2])["ok"] for n in range(270)]
+    accepted = answers.index(False)
+    assert 250 <= accepted <= 254
+    assert not any(answers[accepted:])  # once over, every instance refuses
+    stack.clock.advance(10)
+    assert all(call(stack, fake_aws, a, "presence:cursor", cursor, i)["ok"] for i in instances)

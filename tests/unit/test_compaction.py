@@ -157,3 +157,27 @@ def test_an_op_older_than_the_snapshot_reads_back_the_log_instead_of_failing(par
     assert cold.submit("prd_back", Author("b", "b"), stale).entry.seq == 4
     assert cold.load("prd_back").document.content == "321b"  # after the "1" it saw
     assert Document.from_updates(e.update for e in log.since("prd_back", 0)).content == "321b"
+
+
+def test_a_retry_of_an_op_older_than_the_snapshot_gets_its_first_answer(parts) -> None:
+    log, snapshots = parts
+    warm = Editor(log, lambda: 0, 2_000_000, snapshots=snapshots)
+    ops = {}
+    for n in range(1, 6):  # a and b take turns; a's second op carries an opId
+        key = "a" if n % 2 else "b"
+        counter = (n + 1) // 2
+        op_id = "paste-1" if (key, counter) == ("a", 2) else None
+        ops[(key, counter)] = Submission(
+            ops=[ClientOp("insert", 0, content=str(n))], clock={"a": (n + 1) // 2, "b": n // 2}, op_id=op_id
+        )
+        warm.submit("prd_retry", Author(key, key), ops[(key, counter)])
+    compact(snapshots, log, "prd_retry", 5, DAY_MS, 0)
+    cold = Editor(log, lambda: 0, 2_000_000, snapshots=snapshots)  # holds none of the five
+    by_counter = cold.submit("prd_retry", Author("b", "b"), ops[("b", 1)])
+    assert by_counter.duplicate and by_counter.entry.seq == 2
+    by_op_id = cold.submit("prd_retry", Author("a", "a"), ops[("a", 2)])
+    assert by_op_id.duplicate and by_op_id.entry.seq == 3
+    assert cold.submit("prd_retry", Author("a", "a"), ops[("a", 1)]).entry.seq == 1
+    assert [e.seq for e in log.since("prd_retry", 0)] == [1, 2, 3, 4, 5]  # nothing written twice
+    assert log.find("prd_retry", "b", 3, 5) is None  # b never wrote a third op
+    assert log.find("prd_retry", "a", 3, 4) is None  # a's third is after seq 4

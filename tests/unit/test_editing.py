@@ -244,9 +244,9 @@ class _CountingLog(UpdateLog):
     def __init__(self) -> None:
         self.lookups = 0
 
-    def find(self, prd_id: str, clock_key: str, counter: int) -> LogEntry | None:
+    def find(self, prd_id: str, clock_key: str, counter: int, upto_seq: int) -> LogEntry | None:
         self.lookups += 1
-        return super().find(prd_id, clock_key, counter)
+        return super().find(prd_id, clock_key, counter, upto_seq)
 
     def find_client_op(self, prd_id: str, op_id: str) -> LogEntry | None:
         self.lookups += 1

@@ -330,7 +330,8 @@ class Editor:
             return None
         earlier = loaded.find(author.clock_key, counter)
         if earlier is None and read_log:
-            earlier = self._log.find(loaded.prd_id, author.clock_key, counter)
+            # Not held: it is older than the instance's origin.
+            earlier = self._log.find(loaded.prd_id, author.clock_key, counter, loaded.origin.seq)
         if earlier is None:
             raise AppError(
                 ErrorCode.VALIDATION_FAILED,

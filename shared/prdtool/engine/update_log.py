@@ -1,9 +1,10 @@
 """The update log: one item per applied transaction, keyed by document and ``seq``.
 
 Appending is a conditional put of the next seq: two Lambdas racing for the same seq never both
-win, and the loser learns it lost (``SeqTaken``) without a read. Every op is also named by its
-(clock key, counter), and optionally by the client's ``opId``, through two sparse indexes, so a
-retried op finds its first answer.
+win, and the loser learns it lost (``SeqTaken``) without a read. A retried op finds its first
+answer by its (clock key, counter), read back from the log itself (no index: an index copy would
+cost a write unit on every edit for a lookup only retries need), or by the client's ``opId``
+through a sparse index of keys only.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from pynamodb.attributes import BinaryAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import PutError
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from prdtool.engine.crdt import AppliedOp
@@ -30,18 +31,12 @@ class SeqTaken(Exception):
     """Another writer took this seq first: catch up and retry."""
 
 
-class _ByOp(GlobalSecondaryIndex["_LogItem"]):
-    class Meta:
-        index_name = "by-op"
-        projection = AllProjection()
-
-    op_key = UnicodeAttribute(hash_key=True)
-
-
 class _ByClientOp(GlobalSecondaryIndex["_LogItem"]):
     class Meta:
         index_name = "by-client-op"
-        projection = AllProjection()
+        # Keys only: the entry is read by its key on a hit (retries are rare), and marking an
+        # entry for expiry then changes nothing here, so it writes no index copy.
+        projection = KeysOnlyProjection()
 
     client_op_key = UnicodeAttribute(hash_key=True)
 
@@ -61,11 +56,9 @@ class _LogItem(Model):
     counter = NumberAttribute()
     clock = UnicodeAttribute()  # JSON: the op's vector clock
     at = NumberAttribute()
-    op_key = UnicodeAttribute()  # "<prd>#<clock key>#<counter>"
     client_op_key = UnicodeAttribute(null=True)  # "<prd>#<opId>"
     expires_at = NumberAttribute(null=True)  # epoch seconds; set once a snapshot covers the entry
 
-    by_op = _ByOp()
     by_client_op = _ByClientOp()
 
 
@@ -104,7 +97,6 @@ class UpdateLog:
             counter=entry.counter,
             clock=json.dumps(entry.clock),
             at=entry.at,
-            op_key=_op_key(entry.prd_id, entry.clock_key, entry.counter),
             client_op_key=f"{entry.prd_id}#{entry.op_id}" if entry.op_id else None,
         )
         try:
@@ -142,19 +134,30 @@ class UpdateLog:
             return int(item.seq), int(item.at)
         return None
 
-    def find(self, prd_id: str, clock_key: str, counter: int) -> LogEntry | None:
-        for item in _LogItem.by_op.query(_op_key(prd_id, clock_key, counter)):
-            return _entry(item)
+    def find(self, prd_id: str, clock_key: str, counter: int, upto_seq: int) -> LogEntry | None:
+        """The entry op ``counter`` of ``clock_key`` made, at or before ``upto_seq``.
+
+        Read back from ``upto_seq``: a clock key's ops are in the log in counter order (an op
+        waits for its predecessor), so the first entry of that key at or below ``counter``
+        decides. The read stops there: it costs the entries written since the op, on the rare
+        retry the instance does not hold the answer to.
+        """
+        mine = (_LogItem.clock_key == clock_key) & (_LogItem.counter <= counter)
+        query = _LogItem.query(
+            prd_id, _LogItem.seq <= upto_seq, filter_condition=mine, scan_index_forward=False, consistent_read=True
+        )
+        for item in query:
+            return _entry(item) if int(item.counter) == counter else None
         return None
 
     def find_client_op(self, prd_id: str, op_id: str) -> LogEntry | None:
-        for item in _LogItem.by_client_op.query(f"{prd_id}#{op_id}"):
-            return _entry(item)
+        for key in _LogItem.by_client_op.query(f"{prd_id}#{op_id}"):
+            # The index holds keys only: read the entry (gone if it expired in between).
+            try:
+                return _entry(_LogItem.get(key.prd_id, key.seq, consistent_read=True))
+            except _LogItem.DoesNotExist:
+                return None
         return None
-
-
-def _op_key(prd_id: str, clock_key: str, counter: int) -> str:
-    return f"{prd_id}#{clock_key}#{counter}"
 
 
 def _entry(item: _LogItem) -> LogEntry:

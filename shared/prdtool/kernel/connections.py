@@ -2,7 +2,8 @@
 
 One item per WebSocket connection, keyed by API Gateway's connection id. Two sparse indexes:
 ``by-sweep`` lists the connections the heartbeat must look at, by the time it must look
-(``sweep_at``), spread over a few shards so no single partition takes every write. The
+(``sweep_at``), spread over a few shards so no single partition takes every write; it projects
+all but the burst counters, so counting a frame writes no index copy. The
 heartbeat's cost is a query per shard for what is due, never a scan of the table. ``by-user``
 finds a signed-in user's connections (a notification goes to each), projecting only what framing
 needs, so pings and counters never write to it.
@@ -27,7 +28,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.expressions.update import Action
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.indexes import GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
@@ -55,10 +56,22 @@ SWEEP_SHARDS = 4
 CONNECTION_TTL = timedelta(hours=2, minutes=15)
 
 
+# What the sweep reads of a connection: everything but the burst counters, which change with
+# every edit and cursor move; projecting them would write an index copy on each of those frames.
+SWEPT_ATTRIBUTES = [
+    "connect_deadline", "connected_at", "delivered_seq", "eio_sid", "expires_at", "expiry_warned",
+    "last_ping_at", "last_pong_at", "namespaces", "opened_at", "outbox_seq", "picture", "poll_ended_at",
+    "poll_holder", "poll_until", "protocol", "query", "roles", "rooms", "socket_sid", "source_ip",
+    "token_expires_at", "token_id", "token_issued_at", "upgrade_auth", "user_id", "user_name",
+    "watches_metrics",
+]  # fmt: skip
+BURST_COUNTERS = ["cursor_count", "cursor_window", "edit_count", "edit_window"]
+
+
 class BySweep(GlobalSecondaryIndex["ConnectionRecord"]):
     class Meta:
         index_name = "by-sweep"
-        projection = AllProjection()
+        projection = IncludeProjection(SWEPT_ATTRIBUTES)
 
     sweep_shard = UnicodeAttribute(hash_key=True)
     sweep_at = NumberAttribute(range_key=True)
@@ -310,25 +323,28 @@ class ConnectionStore:
         except DoesNotExist:
             return None
 
-    def get_counting(self, connection_id: str, kind: str, window_start: int) -> tuple[ConnectionRecord | None, int]:
-        """Read the record and count one frame of ``kind`` ("edit" or "cursor") in the window
-        starting at ``window_start``: one UpdateItem instead of the GetItem, no extra request.
-        Returns the record (None when gone) and the frames of that kind in the window so far."""
+    def get_counting(
+        self, connection_id: str, kind: str, window_start: int, frames: int = 1
+    ) -> tuple[ConnectionRecord | None, int]:
+        """Read the record and count ``frames`` frames of ``kind`` ("edit" or "cursor") in the
+        window starting at ``window_start``: one UpdateItem instead of the GetItem, no extra
+        request (``prdtool.kernel.bursts`` decides when). Returns the record (None when gone) and
+        the frames of that kind in the window so far."""
         window = getattr(ConnectionRecord, f"{kind}_window")
         count = getattr(ConnectionRecord, f"{kind}_count")
         exists = ConnectionRecord.connection_id.exists()
         record = ConnectionRecord(connection_id)
-        if update_if(record, [count.add(1)], exists & (window == window_start)):
+        if update_if(record, [count.add(frames)], exists & (window == window_start)):
             return record, int(getattr(record, f"{kind}_count"))
         # A later window (or the first frame): start counting afresh. Never move a window back.
         if update_if(
             record,
-            [window.set(window_start), count.set(1)],
+            [window.set(window_start), count.set(frames)],
             exists & (window.does_not_exist() | (window < window_start)),
         ):
-            return record, 1
+            return record, frames
         # Another frame opened a newer window meanwhile (or this clock is behind): count in it.
-        if update_if(record, [count.add(1)], exists):
+        if update_if(record, [count.add(frames)], exists):
             return record, int(getattr(record, f"{kind}_count"))
         return None, 0
 

@@ -173,14 +173,15 @@ BURST_KINDS = {"operation:edit": "edit", "presence:cursor": "cursor"}
 def _read_record(
     services: Transport, connection_id: str, burst_event: str | None
 ) -> tuple[ConnectionRecord | None, BurstCount | None]:
-    """The connection's record; a burst-limited event is counted in the same request."""
+    """The connection's record; a burst-limited event is counted in the same request
+    (``prdtool.kernel.bursts``: in the instance, and in the record every so many frames)."""
     if burst_event is None:
         return services.store.get(connection_id), None
     limit = parse_limit(
         services.settings.edit_burst_limit if burst_event == "operation:edit" else services.settings.cursor_burst_limit
     )
     now = services.clock()
-    record, count = services.store.get_counting(connection_id, BURST_KINDS[burst_event], limit.window(now)[0])
+    record, count = services.bursts.count(services.store, connection_id, BURST_KINDS[burst_event], limit, now)
     return record, BurstCount(burst_event, limit.retry_after_s(now) if count > limit.count else None)
 
 

@@ -17,6 +17,7 @@ import boto3
 
 from prdtool.kernel.activity import Activity, Figures, bind_activity
 from prdtool.kernel.auth import TokenVerifier
+from prdtool.kernel.bursts import BurstTally
 from prdtool.kernel.connections import ConnectionRecord, ConnectionStore, bind_tables
 from prdtool.kernel.observability import logger
 from prdtool.kernel.outbox import Outbox, bind_outbox
@@ -49,6 +50,7 @@ class Transport:
         bind_activity(settings)
         bind_outbox(settings)
         self.store = ConnectionStore(counted=bool(settings.metrics_table))
+        self.bursts = BurstTally()
         self.security = Security(settings)
         self.activity = Activity(settings)
         self.figures = Figures()
