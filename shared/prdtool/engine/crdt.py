@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 TEXT_NAME = "content"
+EMPTY_UPDATE = b"\x00\x00"  # a Yjs update with no structs and no deletions
 # What a format's attributes may hold: JSON values that every Yjs peer can hold and every
 # client can read back. Integers beyond JavaScript's safe range (and pycrdt's i64), NaN and
 # infinities, lone surrogates and deep nesting are refused before any Doc is touched.
@@ -194,9 +195,14 @@ class Document:
         before_text = self.content
         self._known_bytes = self.byte_length  # known before, so known after (see _bytes_after)
         plan, applied, after = _plan(before_text, ops, encoding)
-        before = self.state_vector()
         deltas: list[list[dict[str, Any]]] = []
         subscription = self.text.observe(lambda event: deltas.append(_delta_of(event))) if formatted else None
+        # The transaction's own update: what it inserted and deleted, nothing else. An update
+        # since the state vector before would also carry every deletion the text ever had (Yjs
+        # sends the whole delete set), so it would grow with the history, and so would each
+        # apply of it (209 vs 13 µs per edit at 100,000 edits of the automerge-paper trace).
+        updates: list[bytes] = []
+        made = self.doc.observe(lambda event: updates.append(event.update))
         try:
             with self.doc.transaction():
                 for kind, start, stop, content, attributes in plan:
@@ -213,10 +219,12 @@ class Document:
             _reraise_unless_engine(exc)
             raise EditError("the operation cannot be applied to the text") from exc
         finally:
+            self.doc.unobserve(made)
             if subscription is not None:
                 self.text.unobserve(subscription)
         self.now_reads(after, _bytes_after(self._known_bytes, plan))
-        return Edit(self.update_since(before), _ops_of(before_text, deltas)[1] if formatted else applied)
+        update = updates[0] if updates else EMPTY_UPDATE  # a transaction that changed nothing
+        return Edit(update, _ops_of(before_text, deltas)[1] if formatted else applied)
 
     def has_formatting(self) -> bool:
         """Whether any of the text carries attributes (reads the whole text: call it rarely)."""
