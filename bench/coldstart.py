@@ -45,6 +45,16 @@ FUNCTIONS = {  # function -> (its third-party imports, extra environment)
 }
 
 
+# What the gateway's first frame cannot do without, beyond importing: a client for each AWS API it
+# calls (a cold instance's first edit loads the document: DynamoDB and S3; its ack is a post).
+# botocore loads each API's model and endpoint rules to build one; the bare imports do not.
+GATEWAY_FLOOR = CORE_DEPS + (
+    "; [boto3.client(name, region_name='us-east-1') for name in ('dynamodb', 's3')]"
+    "; boto3.client('apigatewaymanagementapi', region_name='us-east-1', "
+    "endpoint_url='https://abc.execute-api.us-east-1.amazonaws.com/prod')"
+)
+
+
 def _seconds(code: str, function: str, extra: dict[str, str]) -> float:
     """Seconds the statement ``code`` takes in a fresh interpreter set up as ``function``'s Lambda."""
     path = os.pathsep.join([str(ROOT / "shared"), str(ROOT / "functions" / function)])
@@ -64,4 +74,11 @@ def run() -> list[Result]:
             f"third-party imports alone {bare.show('ms', 0)}; ratio {module.median / bare.median:.2f}; "
             f"ours {module.median - bare.median:,.0f} ms (module setup, clients, settings)",
         ))  # fmt: skip
+        if function == "gateway":
+            floor = repeat(RUNS, lambda: _seconds(GATEWAY_FLOOR, function, extra) * 1000)  # noqa: B023
+            results.append(Result(
+                CASE, "`gateway` / its floor", f"{module.median / floor.median:.2f}x",
+                f"the floor: the same imports plus the DynamoDB, S3 and @connections clients its first "
+                f"frame needs, {floor.show('ms', 0)}; ours beyond it {module.median - floor.median:,.0f} ms",
+            ))  # fmt: skip
     return results
