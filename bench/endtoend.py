@@ -96,9 +96,11 @@ class Client:
     def applied(self, data: dict[str, Any]) -> None:
         arrived = time.perf_counter()  # first thing: the handler's own work is not the server's
         self.merge(data.get("newVectorClock") or {})
-        waiter = self.waiting.pop((data.get("operation") or {}).get("content"), None)
-        if waiter is not None and not waiter.done():
-            waiter.set_result(arrived)
+        # One op, or (in a room of CoalesceFromSessions or more) a window's ops in one frame.
+        for op in [data["operation"]] if data.get("operation") else data.get("operations") or []:
+            waiter = self.waiting.pop(op.get("content"), None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(arrived)
 
 
 @dataclass

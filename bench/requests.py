@@ -127,8 +127,7 @@ def run() -> list[Result]:
             CASE,
             "requests before the author's ack, one after another",
             f"{c.before_ack:.2f}",
-            "what the author waits for: reading its session (with the burst count) and the log write; "
-            "the room is told once the ack is out",
+            "what the author waits for: reading its session and the log write; the room is told once the ack is out",
         ),
         Result(CASE, "by operation, per edit", ops),
     ]
