@@ -8,6 +8,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 import warnings
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -79,20 +80,27 @@ def main(argv: list[str]) -> int:
     chosen = argv or CASES
     started = time.perf_counter()
     results: list[Result] = []
+    failed = False
     intros: dict[str, list[str]] = {}
     for name in chosen:
         print(f"== {name}", flush=True)
         module = importlib.import_module(f"bench.{name}")
         if hasattr(module, "INTRO"):
             intros[module.CASE] = module.INTRO
-        for result in module.run():
+        try:
+            case_results = module.run()
+        except Exception as exc:  # noqa: BLE001 - one failed case must not hide the others' figures
+            traceback.print_exc()
+            failed = True
+            case_results = [Result(module.CASE, "this case failed in this run", type(exc).__name__, str(exc)[:200])]
+        for result in case_results:
             print(f"  {result.what}: {result.value}  {result.note}", flush=True)
             results.append(result)
     text = render(results, time.perf_counter() - started, intros)
     if not argv:  # only a full run replaces the published figures
         (ROOT / "docs" / "benchmarks.md").write_text(text)
         print("written to docs/benchmarks.md")
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
