@@ -87,18 +87,24 @@ def _check(what: str, got: str, expected: str) -> None:
 # --- bare pycrdt ---------------------------------------------------------------------------------
 
 
+def _edit(doc: Doc[Text], text: Text, patch: Patch) -> None:
+    """One trace patch in one transaction. The trace is ASCII: code points are UTF-8 bytes,
+    pycrdt's units, with no conversion."""
+    position, deleted, inserted = patch
+    with doc.transaction():
+        if deleted:
+            del text[position : position + deleted]
+        if inserted:
+            text.insert(position, inserted)
+
+
 def bare_replay(patches: list[Patch], expected: str) -> float:
     """Seconds to apply ``patches`` to a pycrdt Text, one transaction per edit."""
     doc = Doc()
     text = doc.get("content", type=Text)
     start = time.perf_counter()
-    for position, deleted, inserted in patches:
-        # The trace is ASCII: code points are UTF-8 bytes, pycrdt's units, with no conversion.
-        with doc.transaction():
-            if deleted:
-                del text[position : position + deleted]
-            if inserted:
-                text.insert(position, inserted)
+    for patch in patches:
+        _edit(doc, text, patch)
     seconds = time.perf_counter() - start
     _check("bare pycrdt", str(text), expected)
     return seconds
@@ -114,12 +120,8 @@ def design_floor_replay(patches: list[Patch], expected: str) -> float:
     updates: list[bytes] = []
     view.observe(lambda event: updates.append(event.update))  # as Document.edit takes its update
     start = time.perf_counter()
-    for position, deleted, inserted in patches:
-        with view.transaction():
-            if deleted:
-                del text[position : position + deleted]
-            if inserted:
-                text.insert(position, inserted)
+    for patch in patches:
+        _edit(view, text, patch)
         document.apply_update(updates.pop())
     seconds = time.perf_counter() - start
     _check("design floor", str(document.get("content", type=Text)), expected)
