@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+import requests
 from pycrdt import Doc, Text
 
 from tests.fakes.aws_http import FakeAws
@@ -257,22 +258,58 @@ def test_every_n_entries_the_compactor_is_started_and_snapshots(
     assert report == {"prd_id": prd_id, "seq": 3, "entries_expiring": 3}
 
 
-def test_a_document_too_large_for_one_frame_is_joined_in_parts(stack: Stack, fake_aws: FakeAws, prd) -> None:
-    prd_id, a, b = prd
+def _large_document(stack: Stack, fake_aws: FakeAws, prd_id: str, a: str) -> str:
+    """Make the PRD ~300 KB, past what one frame holds; returns its text."""
     chunk = "Requirement: the system shall keep every keystroke. 中文 😀\n" * 400  # ~25 KB per op
     for n in range(1, 13):
         edit = {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": n}, content=chunk)}
         assert call(stack, fake_aws, a, "operation:edit", edit)["seq"] == n + 1
+    return chunk * 12 + "Hello world"
+
+
+def _text_of(state: str) -> str:
+    doc = Doc()
+    doc.apply_update(base64.b64decode(state))
+    return str(doc.get("content", type=Text))
+
+
+def test_a_document_too_large_for_one_frame_is_joined_by_one_download(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    content = _large_document(stack, fake_aws, prd_id, a)
     fake_aws.take(b)
     head = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"})
+    assert head["ok"] and head["currentContent"] is None and head["state"] is None and "parts" not in head
+    assert head["seq"] == 13 and head["contentUrlExpiresAt"] > stack.clock()
+    assert events(fake_aws, b, "document:part") == []
+    fetched = requests.get(head["contentUrl"], timeout=10)  # a plain GET: the URL is signed, no credentials
+    assert fetched.status_code == 200 and fetched.headers["Content-Type"].startswith("application/json")
+    body = fetched.json()
+    assert body["currentContent"] == content and _text_of(body["state"]) == content
+    # Another session joining at the same seq gets the same object, without this instance putting it again.
+    again = call(stack, fake_aws, a, "document:join", {"prdId": prd_id, "mode": "edit"})
+    assert again["contentUrl"].split("?")[0] == head["contentUrl"].split("?")[0]
+
+
+def test_a_session_that_asks_for_parts_gets_large_replies_in_parts(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, b = prd
+    content = _large_document(stack, fake_aws, prd_id, a)
+    fake_aws.take(b)
+    head = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit", "largeContent": "parts"})
     assert head["currentContent"] is None and head["state"] is None and head["parts"] >= 2
+    assert "contentUrl" not in head
     parts = events(fake_aws, b, "document:part")
     assert [p["part"] for p in parts] == list(range(head["parts"]))
-    content = "".join(p["currentContent"] for p in parts)
-    assert content == chunk * 12 + "Hello world"
-    doc = Doc()
-    doc.apply_update(base64.b64decode("".join(p["state"] for p in parts)))
-    assert str(doc.get("content", type=Text)) == content
+    assert "".join(p["currentContent"] for p in parts) == content
+    assert _text_of("".join(p["state"] for p in parts)) == content
+    # The session's choice holds for what it asks later: a full resync comes in parts too.
+    synced = call(stack, fake_aws, b, "document:sync", {"prdId": prd_id, "sinceSeq": 0})
+    assert synced["ok"] and synced["parts"] >= 2 and "contentUrl" not in synced
+
+
+def test_an_unknown_way_to_take_large_replies_is_refused(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, _, b = prd
+    refused = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit", "largeContent": "email"})
+    assert refused["ok"] is False and refused["error"]["code"] == "VALIDATION_FAILED"
 
 
 def test_a_refused_batch_is_answered_and_its_counter_stays_free(stack: Stack, fake_aws: FakeAws, prd) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 
 from prdtool.features.versions.history import History
 from tests.conftest import HISTORY
@@ -369,9 +370,8 @@ def test_a_restore_too_large_for_a_frame_is_announced_for_a_resync_and_diffs_com
     assert applied == {"prdId": prd_id, "seq": restored["seq"], "newVectorClock": applied["newVectorClock"],
                        "resync": True}  # fmt: skip
     synced = call(stack, fake_aws, b, "document:sync", {"prdId": prd_id, "sinceSeq": seen})
-    assert synced["ok"] and synced["fullResync"] is True and synced["parts"] > 1
-    rebuilt = "".join(p["currentContent"] for p in events(fake_aws, b, "document:part"))
-    assert rebuilt == text
+    assert synced["ok"] and synced["fullResync"] is True and synced["currentContent"] is None
+    assert requests.get(synced["contentUrl"], timeout=10).json()["currentContent"] == text  # one download
 
 
 def test_a_name_git_would_refuse_still_makes_a_version(stack: Stack, fake_aws: FakeAws) -> None:

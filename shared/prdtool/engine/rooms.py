@@ -40,8 +40,13 @@ __all__ = [
 ]
 
 
-def join_room(ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEncoding) -> dict[str, str]:
-    """Put the caller's connection in the room; joining again keeps the session and its clock key."""
+def join_room(
+    ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEncoding, large_content: str = "url"
+) -> tuple[dict[str, str], list[RoomSession]]:
+    """Put the caller's connection in the room; joining again keeps the session and its clock key.
+    Returns the session as the connection records it, and the others in the room as read when
+    joining. ``large_content`` is how the session takes replies too large for a frame
+    (``prdtool.engine.downloads``)."""
     services, connection_id = ctx.services, ctx.connection_id
     existing = ctx.connection.room(prd_id) if ctx.connection else None
     session_id = existing["sessionId"] if existing else (ctx.socket_sid or connection_id[:8])
@@ -53,7 +58,10 @@ def join_room(ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEnc
     room = {"sessionId": session_id, "namespace": ctx.client.namespace, "mode": mode, "encoding": encoding}
     if clock_key:
         room["clockKey"] = clock_key
-    taken = [s.color for s in others_in_room(services, prd_id, connection_id) if s.user_id != ctx.principal.user_id]
+    if large_content == "parts":  # by URL unless asked: kept off the record when it is the default
+        room["largeContent"] = large_content
+    others = others_in_room(services, prd_id, connection_id)
+    taken = [s.color for s in others if s.user_id != ctx.principal.user_id]
     color = pick_color(prd_id, ctx.principal.user_id, [c for c in taken if c])
     room["color"] = color
     services.documents.join(
@@ -79,7 +87,7 @@ def join_room(ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEnc
         if clock_key:
             services.documents.release_clock_key(prd_id, clock_key, connection_id)
         raise AppError(ErrorCode.NOT_FOUND, "The connection has closed", {"prdId": prd_id})
-    return room
+    return room, others
 
 
 def encoding_of(room: dict[str, str] | None) -> PositionEncoding:

@@ -18,6 +18,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from prdtool.engine.document_records import DocumentRecords, bind_document_tables
+from prdtool.engine.downloads import Downloads
 from prdtool.engine.editor import Editor
 from prdtool.engine.inbox import Inbox, bind_inbox
 from prdtool.engine.loaded_document import LoadedDocument
@@ -62,6 +63,9 @@ class Services(Transport):
         self.rate_limits = RateLimits()
         self.snapshots = SnapshotStore(self.s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
         self.restore_points = RestorePoints(self.s3, settings.snapshots_bucket) if settings.snapshots_bucket else None
+        # Large replies (a big document's join) are fetched from the same bucket, by URL.
+        bucket = settings.snapshots_bucket
+        self.downloads = Downloads(self.s3, bucket, lambda: self.clock()) if bucket else None
         # Through self.clock, so a clock set on the services later (tests, the local runtime) holds here too.
         self.editor = Editor(
             self.log,

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from prdtool.engine.downloads import LargeContent
 from prdtool.engine.positions import DEFAULT_ENCODING, PositionEncoding
 from prdtool.kernel.payloads import EventModel, Id
 
@@ -32,6 +33,8 @@ class DocumentJoin(EventModel):
     mode: Literal["view", "edit", "comment"]
     lastKnownVersion: str | None = None
     positionEncoding: PositionEncoding = DEFAULT_ENCODING
+    # Extension: replies too large for a frame by URL (one GET) or as document:part events.
+    largeContent: LargeContent = "url"
 
 
 class DocumentLeave(EventModel):

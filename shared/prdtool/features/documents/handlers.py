@@ -14,8 +14,9 @@ from prdtool.engine.commits import after_commit
 from prdtool.engine.context import RequestContext
 from prdtool.engine.crdt import Document, EditError, client_id_for
 from prdtool.engine.document_records import DocumentMeta
+from prdtool.engine.downloads import publisher
 from prdtool.engine.editor import SERVER_KEY, Author, Submission
-from prdtool.engine.rooms import broadcast, join_room, leave_room, others_in_room, presence_of
+from prdtool.engine.rooms import broadcast, join_room, leave_room, presence_of
 from prdtool.engine.text_changes import lines_of, ops_between
 from prdtool.engine.versions import content_sha256, latest_label, versions_since
 from prdtool.features.documents.events import (
@@ -29,12 +30,12 @@ from prdtool.features.documents.events import (
 from prdtool.kernel.access import MODE_ROLE
 from prdtool.kernel.conditions import transaction_condition_failed
 from prdtool.kernel.errors import AppError, ErrorCode
-from prdtool.kernel.parts import send_in_parts
+from prdtool.kernel.parts import send_large
 from prdtool.kernel.router import Router
 
 __all__ = ["SERVER_KEY", "create_document", "register"]
 
-# Bytes of comments document:joined carries, beside the document (which may come in parts).
+# Bytes of comments document:joined carries, beside the document (which may come by URL or in parts).
 JOINED_COMMENTS_BUDGET = 40_000
 
 # Ops the server makes on a user's behalf (initial content, resolutions, restores) count under it.
@@ -115,7 +116,7 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
     services = ctx.services
     meta = services.documents.existing(data.prdId)
     services.access.require(ctx.principal, data.prdId, MODE_ROLE[data.mode], f"Joining in {data.mode} mode", fresh=True)
-    room = join_room(ctx, data.prdId, data.mode, data.positionEncoding)
+    room, others = join_room(ctx, data.prdId, data.mode, data.positionEncoding, data.largeContent)
     loaded = services.editor.load(data.prdId)
     comments: list[dict[str, Any]] = []
     more_comments = None
@@ -127,10 +128,7 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
         "prdId": data.prdId,
         "currentContent": content,
         "version": latest_label(meta),
-        "activeSessions": [
-            presence_of(s, loaded, data.positionEncoding)
-            for s in others_in_room(services, data.prdId, ctx.connection_id)
-        ],
+        "activeSessions": [presence_of(s, loaded, data.positionEncoding) for s in others],
         "color": room.get("color"),
         "vectorClock": dict(loaded.clock),
         "seq": loaded.seq,
@@ -147,7 +145,7 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
         "changedSinceApproval": meta.approved_sha256 is not None and meta.approved_sha256 != content_sha256(content),
     }
     joined.update(versions_since(services, meta, data.lastKnownVersion))
-    return send_in_parts(ctx, "document:joined", joined)
+    return send_large(ctx, "document:joined", joined, publisher(services.downloads, room, data.prdId, loaded.seq))
 
 
 def document_leave(ctx: RequestContext, data: DocumentLeave) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from prdtool.engine.commits import after_commit
 from prdtool.engine.concurrent_edits import detect_conflict
 from prdtool.engine.context import RequestContext
 from prdtool.engine.crdt import ClientOp
+from prdtool.engine.downloads import large_content_of, publisher
 from prdtool.engine.editor import Author, LoadedDocument, Submission
 from prdtool.engine.loaded_document import covers
 from prdtool.engine.positions import PositionEncoding
@@ -19,7 +20,7 @@ from prdtool.engine.update_log import LogEntry
 from prdtool.features.editing.events import CRDTOperation, DocumentSync, OperationEdit, SessionRecover
 from prdtool.kernel.access import MODE_ROLE, ROLES
 from prdtool.kernel.errors import AppError, ErrorCode, no_such_prd
-from prdtool.kernel.parts import FRAME_BUDGET, send_in_parts
+from prdtool.kernel.parts import FRAME_BUDGET, send_large
 from prdtool.kernel.router import Router
 
 __all__ = ["register"]
@@ -55,7 +56,7 @@ def document_sync(ctx: RequestContext, data: DocumentSync) -> dict[str, Any]:
     room = joined_room(ctx, data.prdId)
     loaded = ctx.services.editor.load(data.prdId)
     synced = _catch_up_payload(loaded, data.sinceSeq, encoding_of(room))
-    return send_in_parts(ctx, "document:synced", synced)
+    return send_large(ctx, "document:synced", synced, publisher(ctx.services.downloads, room, data.prdId, loaded.seq))
 
 
 def session_recover(ctx: RequestContext, data: SessionRecover) -> dict[str, Any]:
@@ -73,7 +74,7 @@ def session_recover(ctx: RequestContext, data: SessionRecover) -> dict[str, Any]
         services.access.require(ctx.principal, prd_id, MODE_ROLE[mode], f"Joining in {mode} mode")
         existing = ctx.connection.room(prd_id) if ctx.connection else None
         encoding = encoding_of(existing)
-        room = join_room(ctx, prd_id, mode, encoding)
+        room, _ = join_room(ctx, prd_id, mode, encoding, large_content_of(existing))
         loaded = services.editor.load(prd_id)
         since = _covered_prefix(loaded, data.lastVectorClocks.get(prd_id, {}))
         payload = _catch_up_payload(loaded, since, encoding)
@@ -81,8 +82,9 @@ def session_recover(ctx: RequestContext, data: SessionRecover) -> dict[str, Any]
         payload["currentVectorClock"] = payload.pop("vectorClock")
         payload["clockKey"] = room.get("clockKey")
         if payload.get("fullResync"):
-            # A full resync can be the whole document: its content and state come in parts.
-            payload = send_in_parts(ctx, "document:synced", payload)
+            # A full resync can be the whole document: its content and state may come by URL or in parts.
+            publish = publisher(services.downloads, room, prd_id, loaded.seq)
+            payload = send_large(ctx, "document:synced", payload, publish)
         sessions.append(payload)
     recovered = {"sessions": sessions}
     ctx.emit("session:recovered", recovered)
