@@ -9,7 +9,7 @@ from prdtool.kernel.lifecycle import connect
 from prdtool.kernel.observability import logger, metrics
 from prdtool.kernel.transport import Transport
 
-services = Transport.from_env()  # connections only: no documents, no router
+services = Transport.from_env(invokes=True)  # connections only (no documents, no router); each starts a handshake
 
 
 @metrics.log_metrics

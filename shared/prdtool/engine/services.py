@@ -81,8 +81,8 @@ class Services(Transport):
         # simulation put their own clocks' here).
         self.wait: Callable[[float], None] = time.sleep
 
-    def open_clients(self) -> None:
-        super().open_clients()
+    def open_clients(self, invokes: bool = False) -> None:
+        super().open_clients(invokes)
         if self.settings.documents_table:
             self.documents.open()
         if self.settings.updates_table:

@@ -60,19 +60,22 @@ class Transport:
         self._forgetting = False
 
     @classmethod
-    def from_env(cls) -> Self:
-        """Built at cold start, from the environment the template gives the function."""
+    def from_env(cls, invokes: bool = False) -> Self:
+        """Built at cold start, from the environment the template gives the function; ``invokes``:
+        its every request invokes another function (``$connect``, the handshake)."""
         made = cls(Settings.from_env())
-        made.open_clients()
+        made.open_clients(invokes)
         return made
 
-    def open_clients(self) -> None:
-        """Create this function's AWS clients now, at cold start, so no request waits for them
-        (botocore loads a service model per client: ~100 ms each)."""
+    def open_clients(self, invokes: bool = False) -> None:
+        """Create the AWS clients this function's requests need, now, at cold start, so no
+        request waits for them (botocore loads a service model per client: ~10-70 ms each). The
+        Lambda client only when asked (``invokes``): the gateway invokes the compactor and the
+        versions function on few of its frames, and its first should not wait for that client."""
         self.store.open()
         if self.settings.management_endpoint_override or self.settings.websocket_api_id:
             self.sender()
-        if self.settings.handshake_function or self.settings.compactor_function:
+        if invokes:
             _ = self._lambda
 
     @cached_property
