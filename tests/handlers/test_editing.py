@@ -55,6 +55,22 @@ def test_access_is_checked(stack: Stack, fake_aws: FakeAws, prd) -> None:
     assert call(stack, fake_aws, admin, "document:join", {"prdId": prd_id, "mode": "edit"})["ok"]
 
 
+def test_a_join_reads_the_document_and_the_role_as_they_are_now(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, a, _ = prd
+    viewer = client(stack, fake_aws, "user_v")
+    missing = call(stack, fake_aws, viewer, "document:join", {"prdId": "prd_nope", "mode": "view"})
+    assert missing["error"]["code"] == "NOT_FOUND"
+    other = stack.new_instance("gateway")  # its view of roles was never told of the shares below
+    before = call(stack, fake_aws, viewer, "document:join", {"prdId": prd_id, "mode": "view"}, instance=other)
+    assert before["error"]["code"] == "NOT_FOUND"
+    call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_v", "role": "viewer"})
+    refused = call(stack, fake_aws, viewer, "document:join", {"prdId": prd_id, "mode": "edit"}, instance=other)
+    assert refused["error"]["code"] == "FORBIDDEN" and refused["error"]["data"]["role"] == "viewer"
+    call(stack, fake_aws, a, "document:share", {"prdId": prd_id, "userId": "user_v", "role": "editor"})
+    joined = call(stack, fake_aws, viewer, "document:join", {"prdId": prd_id, "mode": "edit"}, instance=other)
+    assert joined["ok"] and joined["currentContent"] == "Hello world"
+
+
 def test_an_edit_is_acked_to_its_author_and_applied_by_the_others(stack: Stack, fake_aws: FakeAws, prd) -> None:
     prd_id, a, b = prd
     ack = call(

@@ -22,10 +22,10 @@ from pynamodb.attributes import (
     TTLAttribute,
     UnicodeAttribute,
 )
-from pynamodb.exceptions import PutError
+from pynamodb.exceptions import PutError, TransactGetError
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
-from pynamodb.transactions import TransactWrite
+from pynamodb.transactions import TransactGet, TransactWrite
 
 from prdtool.engine.positions import DEFAULT_ENCODING
 from prdtool.kernel.conditions import condition_failed, delete_if, transact_retrying, update_if
@@ -443,6 +443,16 @@ class DocumentRecords:
     def role_of(self, prd_id: str, user_id: str) -> str | None:
         member = _get(Membership, prd_id, MEMBER + user_id)
         return member.role if member else None
+
+    def meta_and_role(self, prd_id: str, user_id: str) -> tuple[DocumentMeta | None, str | None]:
+        """The document's metadata and the user's role on it, both as they are now, in one
+        request (a join needs both before anything else; two GetItems would be two round trips)."""
+        try:
+            with TransactGet(connection=_DocumentItem._get_connection().connection) as read:
+                meta, member = read.get(DocumentMeta, prd_id, META), read.get(Membership, prd_id, MEMBER + user_id)
+        except TransactGetError:  # a transaction writing either item at that moment: one at a time, then
+            return self.meta(prd_id), self.role_of(prd_id, user_id)
+        return _resolved(meta, DocumentMeta), (found.role if (found := _resolved(member, Membership)) else None)
 
     def metas_and_roles(self, prd_ids: list[str], user_id: str) -> dict[str, tuple[DocumentMeta | None, str | None]]:
         """For each document, its metadata and the user's role, in two batched reads (not two
@@ -1001,6 +1011,14 @@ def transact(write: Callable[[TransactWrite], None]) -> bool:
     of it failed. Another transaction on the same items at the same moment cancels it
     (TransactionConflict): it is tried again."""
     return transact_retrying(_DocumentItem._get_connection().connection, write)
+
+
+def _resolved(future: Any, model: type[Any]) -> Any:
+    """What a TransactGet read of ``model``, None when there was no such item."""
+    try:
+        return future.get()
+    except model.DoesNotExist:
+        return None
 
 
 def _get(model: type[Any], prd_id: str, item: str) -> Any:

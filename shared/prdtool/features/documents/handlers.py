@@ -29,7 +29,7 @@ from prdtool.features.documents.events import (
 )
 from prdtool.kernel.access import MODE_ROLE
 from prdtool.kernel.conditions import transaction_condition_failed
-from prdtool.kernel.errors import AppError, ErrorCode
+from prdtool.kernel.errors import AppError, ErrorCode, no_such_prd
 from prdtool.kernel.parts import send_large
 from prdtool.kernel.router import Router
 
@@ -114,8 +114,11 @@ def document_update(ctx: RequestContext, data: DocumentUpdate) -> dict[str, Any]
 
 def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
     services = ctx.services
-    meta = services.documents.existing(data.prdId)
-    services.access.require(ctx.principal, data.prdId, MODE_ROLE[data.mode], f"Joining in {data.mode} mode", fresh=True)
+    meta, role = services.documents.meta_and_role(data.prdId, ctx.principal.user_id)
+    if meta is None:
+        raise no_such_prd(data.prdId)
+    services.access.remember(data.prdId, ctx.principal.user_id, role)  # read just now, with the document
+    services.access.require(ctx.principal, data.prdId, MODE_ROLE[data.mode], f"Joining in {data.mode} mode")
     room, others = join_room(ctx, data.prdId, data.mode, data.positionEncoding, data.largeContent)
     loaded = services.editor.load(data.prdId)
     comments: list[dict[str, Any]] = []
