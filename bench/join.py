@@ -1,5 +1,5 @@
 """Case 4: join. ``document:join`` for documents of 10k, 100k and 1M characters with long
-histories (the oldest kept snapshot plus the log since it, as a cold instance loads them), through
+histories (three kept snapshots and the log since the oldest, as the compactor leaves them), through
 the real gateway handler on moto, beside loading the same snapshot and log with bare pycrdt. A join
 too large for a frame is timed until the client has fetched its content by the URL it was given
 (the GET counts as a request), as a user waits for it."""
@@ -30,8 +30,9 @@ def _history(
 ) -> tuple[bytes, list[bytes]]:
     """A document of ``size`` characters written in 2,000 edits (a paragraph each, or ``piece(n)``
     for the n-th of the first 1,000, then typing),
-    stored as a cold instance finds it: snapshots at 500, 1,000, 1,500 and the log since the
-    oldest kept one. Returns the snapshot a cold load starts from and the updates after it."""
+    stored as a cold instance finds it at worst: snapshots at 500, 1,000 and 1,500 and the log
+    since the oldest kept one. Returns what a cold load reads: the latest snapshot and the 500
+    updates after it."""
     gateway = s.functions("gateway").services
     memory = MemoryLog()
     editor = Editor(memory, gateway.clock, 10**9)
@@ -49,12 +50,15 @@ def _history(
         length = len(editor.load(prd_id, catch_up=False).document.content)
     entries = list(memory.since(prd_id, 0))
     snapshots = {}
-    for seq in (1_000, 1_500, 2_000):  # SnapshotEvery 500; the newest three are kept
+    # SnapshotEvery 500, the newest three kept; the compaction due at 2,000 has not run yet (it is
+    # asynchronous), so a cold load replays 500 entries: the most it ever does.
+    for seq in (500, 1_000, 1_500):
         snapshots[seq] = Document.from_updates(e.update for e in entries[:seq]).state()
         gateway.snapshots.save(Snapshot(prd_id, seq, {AUTHOR: seq}, snapshots[seq]))
-    for entry in entries[1_000:]:
+        gateway.documents.note_snapshot(prd_id, seq)  # as the compactor does
+    for entry in entries[500:]:
         gateway.log.append(entry)
-    return snapshots[1_000], [e.update for e in entries[1_000:]]
+    return snapshots[1_500], [e.update for e in entries[1_500:]]
 
 
 def _bare_load(snapshot: bytes, updates: list[bytes]) -> float:
@@ -78,17 +82,20 @@ def run() -> list[Result]:
             snapshot, updates = _history(s, prd_id, size)
             gateway = s.functions("gateway").services
             reader = Writer(s, "reader", prd_id)
-            times, counts, spent = [], [], []
+            times, counts, spent, ours = [], [], [], []
             for _ in range(RUNS):
                 gateway.editor.forget(prd_id)  # a cold instance: nothing cached, nothing published yet
                 gateway.downloads = Downloads(gateway.s3, BUCKET, gateway.clock)
                 with count_aws_calls() as calls:
                     start = time.perf_counter()
                     joined = s.call(reader.connection, "document:join", {"prdId": prd_id, "mode": "edit"})
+                    handled = time.perf_counter()
                     if url := joined.get("contentUrl"):  # moto answers the presigned GET in process
                         fetched = requests.get(url, timeout=30).json()
                         assert fetched["currentContent"] is not None, fetched
                     times.append((time.perf_counter() - start) * 1000)
+                # What is left of the handler's time once its AWS requests are taken out.
+                ours.append((handled - start - calls.seconds) * 1000)
                 assert joined["ok"], joined
                 counts.append(float(calls.total + (1 if url else 0)))
                 spent.append(split(times[-1] / 1000, calls))
@@ -96,9 +103,10 @@ def run() -> list[Result]:
             chars = len(gateway.editor.load(prd_id).document.content)
             ms, bare = figure(times), figure([_bare_load(snapshot, updates) for _ in range(RUNS)])
             results.append(Result(
-                CASE, f"{chars:,} characters, 2,000 ops (snapshot + 1,000 since)", ms.show("ms", 1),
+                CASE, f"{chars:,} characters, 2,000 ops (the latest snapshot + 500 since)", ms.show("ms", 1),
                 f"bare pycrdt load of the same {bare.show('ms', 1)}; ratio {ms.median / bare.median:.1f}; "
                 f"AWS requests {figure(counts).median:.0f}{' (the download included)' if url else ''}; "
-                f"time: {spent[len(spent) // 2]}",
+                f"time: {spent[len(spent) // 2]}; ours alone {figure(ours).median:.1f} ms, "
+                f"{figure(ours).median / bare.median:.1f}x the bare load",
             ))  # fmt: skip
     return results

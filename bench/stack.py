@@ -236,6 +236,7 @@ def write_history(s: BenchStack, prd_id: str, ops: int, author: str = "author") 
     for seq in kept:
         document = Document.from_updates(e.update for e in entries[:seq])
         gateway.snapshots.save(Snapshot(prd_id, seq, {author: seq}, document.state()))
+        gateway.documents.note_snapshot(prd_id, seq)  # as the compactor does
     for entry in entries[kept[0] if kept else 0 :]:
         gateway.log.append(entry)
     return len(entries)

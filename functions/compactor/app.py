@@ -17,7 +17,9 @@ services = Services.from_env()
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     assert services.snapshots is not None, "SNAPSHOTS_BUCKET is not configured"
     retention_ms = services.settings.log_retention_days * 86_400_000
+    prd_id = event["prdId"]
     report = compact(
-        services.snapshots, services.log, event["prdId"], int(event["seq"]), retention_ms, services.clock()
-    )
+        services.snapshots, services.log, prd_id, int(event["seq"]), retention_ms, services.clock(),
+        noted=lambda seq: services.documents.note_snapshot(prd_id, seq),
+    )  # fmt: skip
     return asdict(report)

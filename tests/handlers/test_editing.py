@@ -4,7 +4,9 @@ broadcast, retries, stale ops, recovery."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
+import boto3
 import pytest
 import requests
 from pycrdt import Doc, Text
@@ -272,6 +274,48 @@ def test_every_n_entries_the_compactor_is_started_and_snapshots(
     assert (invocation.invocation_type, invocation.payload) == ("Event", {"prdId": prd_id, "seq": 3})
     report = stack.invoke("compactor", invocation.payload)
     assert report == {"prd_id": prd_id, "seq": 3, "entries_expiring": 3}
+
+
+def _s3_operations(instance: Any) -> list[str]:
+    """The S3 requests a function instance makes from now on, by name."""
+    made: list[str] = []
+    instance.services.s3.meta.events.register("before-call.s3.*", lambda model, **_: made.append(model.name))
+    return made
+
+
+def test_a_cold_join_reads_the_snapshot_the_document_names_without_listing(
+    stack: Stack, fake_aws: FakeAws, prd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prd_id, a, b = prd
+    monkeypatch.setenv("SNAPSHOT_EVERY", "3")
+    del stack.functions["gateway"]  # the next frame cold-starts it with the new setting
+    for n in range(1, 6):
+        edit = {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": n}, content=str(n))}
+        call(stack, fake_aws, a, "operation:edit", edit)
+    for invocation in [i for i in fake_aws.invocations if i.function == "prdtool-compactor"]:
+        stack.invoke("compactor", invocation.payload)
+    assert stack.functions["gateway"].services.documents.meta(prd_id).snapshot_seq == 6  # snapshots at 3 and 6
+    cold = stack.new_instance("gateway")
+    made = _s3_operations(cold)
+    joined = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"}, instance=cold)
+    assert joined["seq"] == 6 and joined["currentContent"] == "54321Hello world"
+    assert made == ["GetObject"]  # the snapshot the document's record names, and nothing to list
+    # A named snapshot that is no longer kept: the join lists what there is, and loads the same text.
+    boto3.client("s3").delete_object(Bucket=stack.settings.snapshots_bucket, Key=f"snapshots/{prd_id}/{6:012d}.yjs")
+    colder = stack.new_instance("gateway")
+    made = _s3_operations(colder)
+    joined = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"}, instance=colder)
+    assert joined["seq"] == 6 and joined["currentContent"] == "54321Hello world"
+    assert made == ["GetObject", "ListObjectsV2", "GetObject"]  # not found, then the snapshot at 3
+
+
+def test_the_document_names_only_a_newer_snapshot(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, _, _ = prd
+    documents = stack.functions["gateway"].services.documents
+    assert documents.note_snapshot(prd_id, 1000) and documents.meta(prd_id).snapshot_seq == 1000
+    assert not documents.note_snapshot(prd_id, 500)  # a slower compaction, finishing after a newer one
+    assert documents.meta(prd_id).snapshot_seq == 1000
+    assert not documents.note_snapshot("prd_gone", 500) and documents.meta("prd_gone") is None
 
 
 def _large_document(stack: Stack, fake_aws: FakeAws, prd_id: str, a: str) -> str:

@@ -111,6 +111,9 @@ class DocumentMeta(_DocumentItem):
     open_threads = NumberAttribute(default=0)  # root comments not resolved
     # Counted in the same transaction as each suggestion opened or closed (prdtool.features.ai).
     open_suggestions = NumberAttribute(default=0)
+    # The seq of the latest snapshot written (prdtool.engine.compaction): a join on a cold instance
+    # reads that snapshot straight away instead of listing the document's snapshots first.
+    snapshot_seq = NumberAttribute(null=True)
 
 
 class Membership(_DocumentItem):
@@ -443,6 +446,15 @@ class DocumentRecords:
     def role_of(self, prd_id: str, user_id: str) -> str | None:
         member = _get(Membership, prd_id, MEMBER + user_id)
         return member.role if member else None
+
+    def note_snapshot(self, prd_id: str, seq: int) -> bool:
+        """Name the snapshot at ``seq`` as the document's latest; False when a newer one is named
+        already (or the document is gone)."""
+        m = DocumentMeta
+        # Only forward: two compactions that finish out of order leave the newer seq. Only on a
+        # document that exists: an update must not create a half-made one.
+        newer = m.snapshot_seq.does_not_exist() | (m.snapshot_seq < seq)
+        return update_if(DocumentMeta(prd_id, META), [m.snapshot_seq.set(seq)], m.prd_id.exists() & newer)
 
     def meta_and_role(self, prd_id: str, user_id: str) -> tuple[DocumentMeta | None, str | None]:
         """The document's metadata and the user's role on it, both as they are now, in one

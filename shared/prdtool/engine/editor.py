@@ -106,9 +106,10 @@ class Editor:
 
     # ---------------------------------------------------------------- loading
 
-    def load(self, prd_id: str, catch_up: bool = True) -> LoadedDocument:
+    def load(self, prd_id: str, catch_up: bool = True, snapshot_seq: int | None = None) -> LoadedDocument:
         """The document from the cache (caught up with the log unless told not to), else from the
-        latest snapshot and the log since."""
+        latest snapshot and the log since; ``snapshot_seq`` (the document record's) names the
+        latest snapshot, so it is read without listing the snapshots."""
         loaded = self._cache.get(prd_id)
         if loaded is not None and catch_up:
             try:
@@ -116,7 +117,7 @@ class Editor:
             except LogGap:  # held so long that the entries after it expired: start afresh
                 loaded = None
         if loaded is None:
-            loaded = self._load_cold(prd_id)
+            loaded = self._load_cold(prd_id, snapshot_seq)
             self._cache[prd_id] = loaded
             while len(self._cache) > CACHED_DOCUMENTS:
                 self._cache.popitem(last=False)
@@ -126,11 +127,14 @@ class Editor:
     def forget(self, prd_id: str) -> None:
         self._cache.pop(prd_id, None)
 
-    def _load_cold(self, prd_id: str) -> LoadedDocument:
-        """From the latest snapshot, then the log after it. The log must resume exactly after the
-        snapshot: a hole is refused (and repaired by a snapshot that covers it, if there is one),
-        never served as a document with edits missing."""
-        snapshot = self._snapshots.latest(prd_id) if self._snapshots else None
+    def _load_cold(self, prd_id: str, snapshot_seq: int | None = None) -> LoadedDocument:
+        """From the latest snapshot (the named one when it is still kept), then the log after it.
+        The log must resume exactly after the snapshot: a hole is refused (and repaired by a
+        snapshot that covers it, if there is one), never served as a document with edits missing."""
+        snapshot = None
+        if self._snapshots is not None:
+            named = self._snapshots.at(prd_id, snapshot_seq) if snapshot_seq else None
+            snapshot = named or self._snapshots.latest(prd_id)
         while True:
             origin = Origin(snapshot.seq, dict(snapshot.clock), snapshot.state) if snapshot else Origin()
             loaded = LoadedDocument(prd_id, origin)

@@ -38,6 +38,13 @@ class SnapshotStore:
         keys = self._keys(prd_id)
         return self._read(prd_id, keys[-1]) if keys else None
 
+    def at(self, prd_id: str, seq: int) -> Snapshot | None:
+        """The snapshot at ``seq``, in one request; None when it is not kept (any more)."""
+        try:
+            return self._read(prd_id, _key(prd_id, seq))
+        except self._s3.exceptions.NoSuchKey:
+            return None
+
     def older_than(self, prd_id: str, seq: int) -> Iterator[Snapshot]:
         """The snapshots kept before ``seq``, newest first (each read only when reached)."""
         for key in reversed(self._keys(prd_id)):

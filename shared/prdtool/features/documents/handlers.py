@@ -120,7 +120,8 @@ def document_join(ctx: RequestContext, data: DocumentJoin) -> dict[str, Any]:
     services.access.remember(data.prdId, ctx.principal.user_id, role)  # read just now, with the document
     services.access.require(ctx.principal, data.prdId, MODE_ROLE[data.mode], f"Joining in {data.mode} mode")
     room, others = join_room(ctx, data.prdId, data.mode, data.positionEncoding, data.largeContent)
-    loaded = services.editor.load(data.prdId)
+    named = int(meta.snapshot_seq) if meta.snapshot_seq is not None else None
+    loaded = services.editor.load(data.prdId, snapshot_seq=named)
     comments: list[dict[str, Any]] = []
     more_comments = None
     if meta.comment_count:  # only read when there are some: most joins pay nothing for comments
