@@ -11,6 +11,7 @@ import pytest
 import requests
 from pycrdt import Doc, Text
 
+from prdtool.engine.document_records import _DocumentItem
 from tests.fakes.aws_http import FakeAws
 from tests.handlers.conftest import Stack
 from tests.handlers.rooms import call, client, events, op
@@ -55,6 +56,24 @@ def test_access_is_checked(stack: Stack, fake_aws: FakeAws, prd) -> None:
     assert share["error"]["code"] == "FORBIDDEN"
     admin = client(stack, fake_aws, "root", roles=["admin"])
     assert call(stack, fake_aws, admin, "document:join", {"prdId": prd_id, "mode": "edit"})["ok"]
+
+
+def test_a_connection_gone_while_joining_leaves_no_session_in_the_room(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    prd_id, _, _ = prd
+    late = client(stack, fake_aws, "user_b")  # user_b's second tab: b holds the clock key user_b
+    gateway = stack.functions["gateway"].services
+    # The connection goes away (its $disconnect ran elsewhere) after the join read it, before it writes.
+    hooks = _DocumentItem._get_connection().connection.client.meta.events
+    hooks.register_first("before-call.dynamodb.TransactWriteItems", lambda **_: stack.store.remove(late), "vanish")
+    try:
+        refused = call(stack, fake_aws, late, "document:join", {"prdId": prd_id, "mode": "edit"})
+    finally:
+        hooks.unregister("before-call.dynamodb.TransactWriteItems", unique_id="vanish")
+    assert refused["ok"] is False and refused["error"]["code"] == "NOT_FOUND"
+    assert late not in {s.connection_id for s in gateway.documents.room(prd_id)}
+    assert stack.store.get(late) is None  # not brought back as a partial record
+    again = client(stack, fake_aws, "user_b")  # the clock key it leased was given back
+    assert call(stack, fake_aws, again, "document:join", {"prdId": prd_id, "mode": "edit"})["clockKey"] == "user_b#2"
 
 
 def test_a_join_reads_the_document_and_the_role_as_they_are_now(stack: Stack, fake_aws: FakeAws, prd) -> None:

@@ -492,10 +492,18 @@ class DocumentRecords:
 
     # ---------------------------------------------------------------- rooms
 
-    def join(self, session: RoomSession) -> None:
+    def join(self, session: RoomSession, alongside: Callable[[TransactWrite], None]) -> bool:
+        """Put the session in its room, in one transaction with ``alongside`` (the connection's
+        own record of it): both are written, or neither is; False when a condition of
+        ``alongside`` failed (the connection is gone)."""
         session.item = SESSION + session.connection_id
         session.expires_at = _in_hours(3)
-        session.save()
+
+        def write(transaction: TransactWrite) -> None:
+            transaction.save(session)
+            alongside(transaction)
+
+        return transact(write)
 
     def leave(self, prd_id: str, connection_id: str) -> None:
         RoomSession(prd_id, SESSION + connection_id).delete()

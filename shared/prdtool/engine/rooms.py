@@ -64,7 +64,9 @@ def join_room(
     taken = [s.color for s in others if s.user_id != ctx.principal.user_id]
     color = pick_color(prd_id, ctx.principal.user_id, [c for c in taken if c])
     room["color"] = color
-    services.documents.join(
+    # The room's record of the session and the connection's, in one transaction: a connection that
+    # went away meanwhile leaves neither (no session haunting the room, nothing to undo).
+    entered = services.documents.join(
         RoomSession(
             prd_id,
             connection_id=connection_id,
@@ -79,11 +81,10 @@ def join_room(
             joined_at=ctx.now_ms,
             color=color,
             last_activity=ctx.now_ms,
-        )
+        ),
+        services.store.entering_room(connection_id, prd_id, room),
     )
-    if not services.store.enter_room(connection_id, prd_id, room):
-        # The connection went away meanwhile: undo, or its session would haunt the room.
-        services.documents.leave(prd_id, connection_id)
+    if not entered:
         if clock_key:
             services.documents.release_clock_key(prd_id, clock_key, connection_id)
         raise AppError(ErrorCode.NOT_FOUND, "The connection has closed", {"prdId": prd_id})

@@ -295,7 +295,7 @@ class ConnectionStore:
         """Store a new connection; the sweep will look at it once the connect timeout passes."""
         record.sweep_shard = sweep_shard(record.connection_id)
         record.expires_at = CONNECTION_TTL
-        record.rooms = {}  # the map must exist for enter_room to set a key in it
+        record.rooms = {}  # the map must exist for entering_room to set a key in it
         # A connection id is connected once: never overwrite a live record ($connect retried late).
         # Counted in the same transaction: the count of open connections never drifts from them.
         condition = ConnectionRecord.connection_id.does_not_exist()
@@ -390,8 +390,19 @@ class ConnectionStore:
     def watch_metrics(self, connection_id: str, watching: bool) -> bool:
         return self._update(connection_id, [ConnectionRecord.watches_metrics.set(watching)])
 
-    def enter_room(self, connection_id: str, prd_id: str, room: dict[str, str]) -> bool:
-        return self._update(connection_id, [ConnectionRecord.rooms[prd_id].set(room)])
+    def entering_room(self, connection_id: str, prd_id: str, room: dict[str, str]) -> Callable[[TransactWrite], None]:
+        """The connection enters a room, as part of a transaction (the room's own record of the
+        session is the other part): the transaction fails when the connection is gone."""
+
+        def write(transaction: TransactWrite) -> None:
+            # Only a live record, as _update: never resurrect a deleted connection as a partial item.
+            transaction.update(
+                ConnectionRecord(connection_id),
+                actions=[ConnectionRecord.rooms[prd_id].set(room)],
+                condition=ConnectionRecord.connection_id.exists(),
+            )
+
+        return write
 
     def leave_room(self, connection_id: str, prd_id: str) -> bool:
         return self._update(connection_id, [ConnectionRecord.rooms[prd_id].remove()])
