@@ -17,12 +17,11 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from prdtool.kernel.parts import Publish
 
-__all__ = ["DOWNLOADS_PREFIX", "URL_SECONDS", "Download", "Downloads", "LargeContent", "large_content_of", "publisher"]
+__all__ = ["DOWNLOADS_PREFIX", "URL_SECONDS", "Downloads", "LargeContent", "large_content_of", "publisher"]
 
 DOWNLOADS_PREFIX = "downloads/"
 URL_SECONDS = 600  # long enough to fetch a few MB on a slow link; the reply is stale well before
@@ -34,14 +33,6 @@ MAX_REMEMBERED = 64  # a warm instance serves few large documents at once
 LargeContent = Literal["url", "parts"]
 
 
-@dataclass(frozen=True)
-class Download:
-    """Where a client fetches a reply's large fields, and until when (ms since the epoch)."""
-
-    url: str
-    expires_at: int
-
-
 class Downloads:
     """Publishes large reply fields to the snapshots bucket and signs URLs to them."""
 
@@ -51,8 +42,9 @@ class Downloads:
         self._clock = clock
         self._put_at: OrderedDict[str, int] = OrderedDict()  # key -> when this instance put it
 
-    def publish(self, prd_id: str, seq: int, fields: dict[str, Any]) -> Download:
-        """Store ``fields`` as JSON (unless this instance did within ``REUSE_MS``); a URL to it."""
+    def publish(self, prd_id: str, seq: int, fields: dict[str, Any]) -> tuple[str, int]:
+        """Store ``fields`` as JSON (unless this instance did within ``REUSE_MS``); a URL to it,
+        and until when it is good (ms since the epoch)."""
         body = json.dumps(fields, ensure_ascii=False).encode()
         key = f"{DOWNLOADS_PREFIX}{prd_id}/{seq:012d}-{hashlib.sha256(body).hexdigest()[:20]}.json"
         now = self._clock()
@@ -65,7 +57,7 @@ class Downloads:
         url = self._s3.generate_presigned_url(
             "get_object", Params={"Bucket": self._bucket, "Key": key}, ExpiresIn=URL_SECONDS
         )
-        return Download(url, now + URL_SECONDS * 1000)
+        return url, now + URL_SECONDS * 1000
 
 
 def large_content_of(room: dict[str, str] | None) -> LargeContent:
@@ -78,9 +70,4 @@ def publisher(downloads: Downloads | None, room: dict[str, str] | None, prd_id: 
     or the stack has no bucket)."""
     if downloads is None or large_content_of(room) == "parts":
         return None
-
-    def publish(fields: dict[str, Any]) -> tuple[str, int]:
-        published = downloads.publish(prd_id, seq, fields)
-        return published.url, published.expires_at
-
-    return publish
+    return lambda fields: downloads.publish(prd_id, seq, fields)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from prdtool.engine.anchors import transform
 from prdtool.engine.document_records import RoomSession
+from prdtool.engine.downloads import LargeContent
 from prdtool.engine.loaded_document import LoadedDocument
 from prdtool.engine.positions import DEFAULT_ENCODING, PositionEncoding, index_to_line_ch
 from prdtool.kernel.errors import AppError, ErrorCode
@@ -41,7 +42,7 @@ __all__ = [
 
 
 def join_room(
-    ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEncoding, large_content: str = "url"
+    ctx: RequestContext, prd_id: str, mode: str, encoding: PositionEncoding, large_content: LargeContent = "url"
 ) -> tuple[dict[str, str], list[RoomSession]]:
     """Put the caller's connection in the room; joining again keeps the session and its clock key.
     Returns the session as the connection records it, and the others in the room as read when
