@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cache
 from typing import Any
 
 import boto3
@@ -234,8 +235,7 @@ class Sender:
         report = BroadcastReport()
         if not jobs:
             return report
-        with ThreadPoolExecutor(max_workers=min(FAN_OUT_WORKERS, len(jobs))) as pool:
-            outcomes = list(pool.map(lambda job: self._try_post(*job), jobs))
+        outcomes = list(_posters().map(lambda job: self._try_post(*job), jobs))
         for (connection_id, _), outcome in zip(jobs, outcomes, strict=True):
             getattr(report, outcome).append(connection_id)
         for connection_id in report.gone:
@@ -251,6 +251,13 @@ class Sender:
             logger.exception("post failed", extra={"to": connection_id})
             return "failed"
         return "delivered"
+
+
+@cache
+def _posters() -> ThreadPoolExecutor:
+    """The instance's posting threads, started on its first broadcast and kept while it is warm:
+    a pool per broadcast paid for starting each of its threads on every edit."""
+    return ThreadPoolExecutor(max_workers=FAN_OUT_WORKERS, thread_name_prefix="post")
 
 
 def _typed(exc: ClientError) -> Exception:
