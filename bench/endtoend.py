@@ -15,6 +15,7 @@ process, as the local stack is, so neither shares an event loop with the clients
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import signal
 import statistics
@@ -49,27 +50,75 @@ PLAIN_PATH = "socket.io"
 # Loaded by every Python process started with it on PYTHONPATH; active only in the local stack's
 # workers (Lambda's variables are set there alone). One line per AWS request: service, operation, start,
 # end (perf_counter is CLOCK_MONOTONIC, one clock for every process on the machine); one per sleep
-# (a fan-out holder waiting out its window, a retry's back-off): waiting is latency, not work.
+# (a fan-out holder waiting out its window, a retry's back-off): waiting is latency, not work. One
+# per invocation of the handler (``_HANDLER``, as Lambda names it): its wall time, the CPU the worker
+# spent in it (every thread), and of that CPU what went to botocore's requests and to pynamodb (its
+# model calls and item conversions, requests left out). What is left is our code's own work; wall
+# time beyond the CPU, with no request in flight, is the worker waiting for a core.
 TIMING_HOOK = """\
 import os
 
 if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    import importlib
     import sys
+    import threading
     import time
 
     from botocore.client import BaseClient
+    from pynamodb.attributes import AttributeContainer
+    from pynamodb.models import Model
+    from pynamodb.pagination import ResultIterator
+    from pynamodb.transactions import TransactGet, TransactWrite
+
+    _spent = {"aws": 0.0, "pynamodb": 0.0}  # CPU seconds, all threads, since the worker started
+    _lock = threading.Lock()
+    _mine = threading.local()  # this thread's CPU in requests, and how deep it is in pynamodb
+
+    def _charge(kind, seconds):
+        with _lock:
+            _spent[kind] += seconds
 
     _call = BaseClient._make_api_call
 
     def _timed(self, operation, params):
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.thread_time()
         try:
             return _call(self, operation, params)
         finally:
+            used = time.thread_time() - cpu
+            _mine.aws = getattr(_mine, "aws", 0.0) + used
+            _charge("aws", used)
             service = self.meta.service_model.service_name
             sys.stderr.write(f"bench-aws {service} {operation} {start:.6f} {time.perf_counter():.6f}\\n")
 
     BaseClient._make_api_call = _timed
+
+    def _in_pynamodb(function):
+        # pynamodb calls itself (a query's items are converted, maps hold maps): the outermost
+        # call is charged, less the requests it made
+        def timed(*args, **kwargs):
+            depth = getattr(_mine, "depth", 0)
+            _mine.depth = depth + 1
+            cpu, aws = time.thread_time(), getattr(_mine, "aws", 0.0)
+            try:
+                return function(*args, **kwargs)
+            finally:
+                _mine.depth = depth
+                if not depth:
+                    _charge("pynamodb", time.thread_time() - cpu - (getattr(_mine, "aws", 0.0) - aws))
+        return timed
+
+    for _owner, _names in [
+        (Model, ["__init__", "save", "update", "delete", "refresh"]),
+        (ResultIterator, ["__next__"]),
+        (AttributeContainer, ["_container_serialize", "_container_deserialize"]),
+        (TransactWrite, ["save", "update", "delete", "condition_check", "_commit"]),
+        (TransactGet, ["get", "_commit"]),
+    ]:
+        for _name in _names:
+            setattr(_owner, _name, _in_pynamodb(vars(_owner)[_name]))
+    for _name in ["get", "query", "scan", "count", "exists", "batch_get", "batch_write", "from_raw_data"]:
+        setattr(Model, _name, classmethod(_in_pynamodb(vars(Model)[_name].__func__)))
 
     _sleep = time.sleep
 
@@ -81,10 +130,34 @@ if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
             sys.stderr.write(f"bench-wait {start:.6f} {time.perf_counter():.6f}\\n")
 
     time.sleep = _timed_sleep
+
+    _module, _, _function = os.environ.get("_HANDLER", "").rpartition(".")
+    _import = importlib.import_module
+
+    def _timed_handler(handler):
+        def timed(event, context):
+            start, cpu, spent = time.perf_counter(), time.process_time(), dict(_spent)
+            try:
+                return handler(event, context)
+            finally:
+                end, used = time.perf_counter(), time.process_time() - cpu
+                aws, pynamodb = (_spent[kind] - spent[kind] for kind in ("aws", "pynamodb"))
+                sys.stderr.write(f"bench-invoke {start:.6f} {end:.6f} {used:.6f} {aws:.6f} {pynamodb:.6f}\\n")
+        return timed
+
+    def _import_timed(name, package=None):
+        module = _import(name, package)
+        if name == _module and not getattr(module, "_bench_timed", False):
+            setattr(module, _function, _timed_handler(getattr(module, _function)))
+            module._bench_timed = True
+        return module
+
+    importlib.import_module = _import_timed
 """
 ROUTED = re.compile(r" MESSAGE +\S+ \$default -> (\S+) ok \((\d+) ms\)$")
 AWS_CALL = re.compile(r" \[(\S+)\] bench-aws (\S+) (\S+) ([\d.]+) ([\d.]+)$")
 WAITED = re.compile(r" \[(\S+)\] bench-wait ([\d.]+) ([\d.]+)$")
+INVOKED = re.compile(r" \[(\S+)\] bench-invoke ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+)$")
 Mark = Callable[[], Awaitable[None]]
 EMULATED_APIS = {"apigatewaymanagementapi", "lambda"}  # served by the runtime itself, not by moto
 
@@ -134,6 +207,26 @@ class Split:
     emulated_requests: float
     waited_ms: float  # wall time per edit asleep: a fan-out holder waiting for its window (rooms of 10+)
     waits: float  # sleeps per edit
+    handler_ms: float  # wall time per edit inside the handler itself (the function's time less the worker pipe)
+    cpu_ms: float  # CPU per edit the worker spent in the handler, every thread
+    botocore_cpu_ms: float  # of that, inside AWS requests: botocore building, signing, parsing
+    pynamodb_cpu_ms: float  # of that, pynamodb's models: building requests, converting items
+
+    @property
+    def ours_cpu_ms(self) -> float:
+        """CPU per edit in our own code: everything the handler ran but the requests and pynamodb."""
+        return self.cpu_ms - self.botocore_cpu_ms - self.pynamodb_cpu_ms
+
+    @property
+    def outside_requests_ms(self) -> float:
+        """Wall time per edit in the handler with no request in flight and no sleep."""
+        return self.handler_ms - self.moto_ms - self.emulated_ms - self.waited_ms
+
+    @property
+    def core_wait_ms(self) -> float:
+        """Of that, the time the worker was not on a core: the local stack's other processes (the
+        runtime serving moto and the gateway, the clients) share the machine's cores with it."""
+        return max(0.0, self.outside_requests_ms - (self.cpu_ms - self.botocore_cpu_ms))
 
 
 # ---------------------------------------------------------------- the clients
@@ -247,6 +340,10 @@ def _split(lines: list[str], edits: int) -> Split:
     by_operation = Counter(operation for service, operation, _, _ in calls if service not in EMULATED_APIS)
     waits = [(float(m[2]), float(m[3])) for m in map(WAITED.search, lines) if m and m[1] == gateway]
     durations = [ms for name, ms in routed if name == gateway]
+    # start, end, CPU, of which in requests, of which in pynamodb: seconds, per invocation
+    invoked = [[float(x) for x in m.groups()[1:]] for m in map(INVOKED.search, lines) if m and m[1] == gateway]
+    handler_s = sum(end - start for start, end, *_ in invoked)
+    cpu_s, botocore_s, pynamodb_s = (sum(row[k] for row in invoked) for k in (2, 3, 4))
     return Split(
         function_ms=statistics.median(durations),
         function_mean_ms=sum(durations) / edits,
@@ -256,6 +353,10 @@ def _split(lines: list[str], edits: int) -> Split:
         emulated_requests=len(emulated) / edits,
         waited_ms=_covered(waits) * 1000 / edits,
         waits=len(waits) / edits,
+        handler_ms=handler_s * 1000 / edits,
+        cpu_ms=cpu_s * 1000 / edits,
+        botocore_cpu_ms=botocore_s * 1000 / edits,
+        pynamodb_cpu_ms=pynamodb_s * 1000 / edits,
     )
 
 
@@ -322,7 +423,6 @@ def run() -> list[Result]:
         (l50, l99), (b50, b99) = _pct(ours.last_other_ms), _pct(bare.last_other_ms)
         a50 = statistics.median(ours.ack_ms)
         ratio = f"{l50 / b50:,.0f}x at p50, {l99 / b99:,.0f}x at p99"
-        rest = split.function_mean_ms - split.moto_ms - split.emulated_ms - split.waited_ms
         results += [
             Result(CASE, f"{size} clients: edit → every other client, prdtool-local", _show(ours.last_other_ms),
                    f"{edits} edits, senders in turn, each sent once the previous one reached everyone"),
@@ -334,13 +434,22 @@ def run() -> list[Result]:
                    f"plain python-socketio: {_show(bare.ack_ms)}"),
             Result(CASE, f"{size} clients: the gateway function per edit", f"{split.function_ms:,.0f} ms",
                    f"median of the gateway's log (sender's ack p50 {a50:,.1f} ms). Of the mean "
-                   f"{split.function_mean_ms:,.1f} ms: moto (DynamoDB over "
-                   f"HTTP, in the runtime process) {split.moto_ms:,.1f} ms ({split.moto_requests}); "
-                   f"the runtime's emulated @connections and Lambda APIs {split.emulated_ms:,.1f} ms in "
-                   f"{split.emulated_requests:.1f} requests (concurrent); asleep {split.waited_ms:,.1f} ms "
-                   f"({split.waits:.2f} waits: the fan-out holder's window, rooms of 10 and more); ours "
-                   f"(validation, CRDT, encoding, the worker pipe) {rest:,.1f} ms. AWS request times include "
-                   f"botocore's own work"),
+                   f"{split.function_mean_ms:,.1f} ms, {split.function_mean_ms - split.handler_ms:,.1f} ms is the "
+                   f"worker pipe (the event to the worker and its answer back) and {split.handler_ms:,.1f} ms the "
+                   f"handler: moto (DynamoDB over HTTP, in the runtime process) {split.moto_ms:,.1f} ms "
+                   f"({split.moto_requests}); the runtime's emulated @connections and Lambda APIs "
+                   f"{split.emulated_ms:,.1f} ms in {split.emulated_requests:.1f} requests (concurrent); asleep "
+                   f"{split.waited_ms:,.1f} ms ({split.waits:.2f} waits: the fan-out holder's window, rooms of 10 "
+                   f"and more); no request in flight {split.outside_requests_ms:,.1f} ms. AWS request times "
+                   f"include botocore's own work"),
+            Result(CASE, f"{size} clients: our code per edit", f"{split.ours_cpu_ms:,.2f} ms of CPU",
+                   f"what the gateway's worker ran per edit, requests and pynamodb left out: its CPU "
+                   f"{split.cpu_ms:,.1f} ms (every thread), of which botocore inside the requests "
+                   f"{split.botocore_cpu_ms:,.1f} ms and pynamodb's models (requests built, items converted) "
+                   f"{split.pynamodb_cpu_ms:,.1f} ms. "
+                   f"Of the {split.outside_requests_ms:,.1f} ms with no request in flight, "
+                   f"{split.core_wait_ms:,.1f} ms the worker waited for a core: the runtime (moto, the gateway), "
+                   f"the clients and the worker share this machine's {os.cpu_count()} cores"),
         ]  # fmt: skip
     return results
 

@@ -136,6 +136,7 @@ class FunctionPool:
             "AWS_LAMBDA_FUNCTION_NAME": spec.name,
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_FUNCTION_TIMEOUT": str(int(spec.timeout_s)),
+            "_HANDLER": spec.handler,  # as Lambda sets it: the module and function it runs
             "PRDTOOL_LAYER_PATHS": os.pathsep.join(str(p) for p in spec.layer_dirs),
             "PYTHONUNBUFFERED": "1",
         }
