@@ -235,7 +235,10 @@ class Sender:
         report = BroadcastReport()
         if not jobs:
             return report
-        outcomes = list(_posters().map(lambda job: self._try_post(*job), jobs))
+        if len(jobs) == 1:  # nothing to overlap: handing one post to a thread only adds the handoff
+            outcomes = [self._try_post(*jobs[0])]
+        else:
+            outcomes = list(_posters().map(lambda job: self._try_post(*job), jobs))
         for (connection_id, _), outcome in zip(jobs, outcomes, strict=True):
             getattr(report, outcome).append(connection_id)
         for connection_id in report.gone:
