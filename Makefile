@@ -19,7 +19,7 @@ test: install
 	for f in functions/*/app.py; do $(VENV)/bin/mypy $$f || exit 1; done
 	SAM_CLI=$(SAM_VENV)/bin/sam $(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# Benchmarks: prints the table and writes docs/benchmarks.md (about 13 minutes on 2 cores).
+# Benchmarks: prints the table and writes docs/benchmarks.md (17 to 30 minutes on 2 cores, by the host).
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.run
 
