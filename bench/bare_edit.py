@@ -8,7 +8,8 @@ through a thread pool. None of our checks, recovery, burst limits, positions or 
 
 The case copies this file next to the timing hook; the hook puts ``wrap`` in front of each worker's
 handler, and only frames of ``EVENT`` take this path, so joins and everything else still go
-through the real handler. Measured by the same hook, in the same workers, what its CPU leaves
+through the real handler (``IN_TURN`` frames post one after another instead, to show what the
+threads cost and what they buy). Measured by the same hook, in the same workers, what its CPU leaves
 beyond botocore's requests and pynamodb's models is the least any handler on this stack pays per
 edit. Entries go under a key of their own (``bare#<pid>``), so the demo PRD's log is untouched.
 """
@@ -23,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 EVENT = "bench:bare-edit"
+IN_TURN = "bench:bare-edit-in-turn"  # the same, but the posts go one after another on one thread
 _PREFIX = "42/ws,"  # engine.io MESSAGE, socket.io EVENT on the namespace the clients use
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -89,7 +91,11 @@ class _Bare:
         applied = {"prdId": prd_id, "operation": op, "newVectorClock": clock}
         frame = f"{_PREFIX}{json.dumps(['operation:applied', applied])}".encode()
         client.post_to_connection(ConnectionId=connection_id, Data=ack)
-        list(self._pool.map(lambda to: client.post_to_connection(ConnectionId=to, Data=frame), others))
+        if IN_TURN in body:
+            for to in others:
+                client.post_to_connection(ConnectionId=to, Data=frame)
+        else:
+            list(self._pool.map(lambda to: client.post_to_connection(ConnectionId=to, Data=frame), others))
         return {"statusCode": 200}
 
     def _client(self, api_id: str, stage: str) -> Any:

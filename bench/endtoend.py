@@ -407,12 +407,16 @@ def _show(values: list[float]) -> str:
     return f"p50 {p50:,.1f} ms, p99 {p99:,.1f} ms"
 
 
-async def _measure() -> tuple[dict[int, Timings], dict[int, Timings], dict[int, Split], dict[int, Split]]:
+Bare = dict[int, tuple[Timings, Split]]
+
+
+async def _measure() -> tuple[dict[int, Timings], dict[int, Timings], dict[int, Split], Bare, Bare]:
     with _plain_server() as origin:
         plain = {size: await _room(origin, PLAIN_PATH, size, edits) for size, edits in ROOMS.items()}
     local: dict[int, Timings] = {}
     splits: dict[int, Split] = {}
-    bare: dict[int, Split] = {}
+    bare: dict[int, tuple[Timings, Split]] = {}
+    in_turn: dict[int, tuple[Timings, Split]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "sitecustomize.py").write_text(TIMING_HOOK)
         shutil.copy(Path(__file__).with_name("bare_edit.py"), Path(tmp) / "bare_edit.py")
@@ -423,17 +427,19 @@ async def _measure() -> tuple[dict[int, Timings], dict[int, Timings], dict[int, 
             for size, edits in ROOMS.items():
                 local[size], splits[size] = await _measure_stack(stack, size, edits)
             for size, edits in ROOMS.items():  # last: the bare handler keeps no state the real one reads
-                _, bare[size] = await _measure_stack(stack, size, edits, bare_edit.EVENT)
+                bare[size] = await _measure_stack(stack, size, edits, bare_edit.EVENT)
+                in_turn[size] = await _measure_stack(stack, size, edits, bare_edit.IN_TURN)
         finally:
             await asyncio.to_thread(stack.stop)
-    return local, plain, splits, bare
+    return local, plain, splits, bare, in_turn
 
 
 def run() -> list[Result]:
-    local, plain, splits, bares = asyncio.run(_measure())
+    local, plain, splits, bares, in_turns = asyncio.run(_measure())
     results = []
     for size, edits in ROOMS.items():
-        ours, bare, split, floor = local[size], plain[size], splits[size], bares[size]
+        ours, bare, split = local[size], plain[size], splits[size]
+        (floor_times, floor), (turn_times, turn) = bares[size], in_turns[size]
         (l50, l99), (b50, b99) = _pct(ours.last_other_ms), _pct(bare.last_other_ms)
         a50 = statistics.median(ours.ack_ms)
         ratio = f"{l50 / b50:,.0f}x at p50, {l99 / b99:,.0f}x at p99"
@@ -471,7 +477,12 @@ def run() -> list[Result]:
                    f"apply to pycrdt, write the log entry, read the room, ack and post to the others "
                    f"({floor.moto_requests}; {floor.emulated_requests:.1f} posts), nothing else. Its CPU "
                    f"{floor.cpu_ms:,.1f} ms, botocore {floor.botocore_cpu_ms:,.1f}, pynamodb "
-                   f"{floor.pynamodb_cpu_ms:,.1f}. Ours / bare: {split.ours_cpu_ms / floor.ours_cpu_ms:,.1f}x"),
+                   f"{floor.pynamodb_cpu_ms:,.1f}. Ours / bare: {split.ours_cpu_ms / floor.ours_cpu_ms:,.1f}x. "
+                   f"Edit → every other client: {_show(floor_times.last_other_ms)}"),
+            Result(CASE, f"{size} clients: the bare handler posting in turn", f"{turn.ours_cpu_ms:,.2f} ms of CPU",
+                   f"the same, the posts one after another on the calling thread: what the posting threads cost. "
+                   f"Edit → every other client: {_show(turn_times.last_other_ms)}, each post waiting for the one "
+                   f"before it"),
         ]  # fmt: skip
     return results
 
