@@ -8,6 +8,10 @@ with the function's duration, and a ``sitecustomize`` put on the workers' path l
 request they make, which tells moto (DynamoDB, S3, in the runtime process) from the runtime's
 emulated APIs (``@connections``, Lambda) and from our code.
 
+Beside our code's CPU per edit, its floor: ``bench/bare_edit.py``, a handler that does only what an
+edit needs, run in the same workers under the same hook (on frames of its own event), with its
+posts through threads as ours are and one after another.
+
 ``python -m bench.endtoend plain`` serves the plain rebroadcaster; the case starts it in its own
 process, as the local stack is, so neither shares an event loop with the clients.
 """

@@ -1,7 +1,9 @@
 """Case 5: fan-out. One op broadcast to rooms of 1, 10 and 100 sessions, through the real gateway
 handler on moto with a real HTTP management API: handler time and posts per op. Beside the room
-of 100, its floor: the room of 1's edit plus the gateway's own sender posting one frame to the 99
-others, with nothing else of the edit path."""
+of 100, its floors, each part timed alone in the same run: the room of 1's edit plus the gateway's
+own sender posting one frame to the 99 others; that plus the room read (as a Query of the sessions,
+and as a one-item roster would read it, which is not built); and plus the coalescing lease a room
+this large needs."""
 
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 histories (three kept snapshots and the log since the oldest, as the compactor leaves them), through
 the real gateway handler on moto, beside loading the same snapshot and log with bare pycrdt. A join
 too large for a frame is timed until the client has fetched its content by the URL it was given
-(the GET counts as a request), as a user waits for it."""
+(the GET counts as a request), as a user waits for it. Beside each, its floor on this stack: the
+bare load plus the join's read of the log since the snapshot, timed alone."""
 
 from __future__ import annotations
 
