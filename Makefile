@@ -5,8 +5,9 @@ SAM_VENV := .venv-sam
 SAM_VERSION := 1.170.0
 MUTMUT_VERSION := 3.8.0
 NODE_CLIENTS := tests/e2e/node
+ASYNCAPI_CHECK := tools/asyncapi
 
-.PHONY: dev test bench fuzz mutation install lint build clean
+.PHONY: dev test bench fuzz mutation install lint build clean contract
 
 dev: $(VENV)/.installed
 	$(VENV)/bin/prdtool-local serve $(DEV_ARGS)
@@ -33,7 +34,13 @@ fuzz: $(VENV)/.installed
 mutation: $(VENV)/.installed $(VENV)/.mutmut-$(MUTMUT_VERSION)
 	$(VENV)/bin/python tools/mutation.py $(MUTATION_ARGS)
 
-install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_CLIENTS)/node_modules/.installed
+# The AsyncAPI document and the payloads' JSON Schemas (docs/asyncapi.yaml, docs/schemas/), made
+# from the models the server validates with; tests/test_contract.py fails when they are stale.
+contract: $(VENV)/.installed
+	$(VENV)/bin/python tools/contract.py
+
+install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_CLIENTS)/node_modules/.installed \
+	$(ASYNCAPI_CHECK)/node_modules/.installed
 
 # The dev install: the core package and the local runtime (editable), with test tools.
 $(VENV)/.installed: pyproject.toml
@@ -58,6 +65,11 @@ $(NODE_CLIENTS)/node_modules/.installed: $(NODE_CLIENTS)/package-lock.json
 	cd $(NODE_CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The official AsyncAPI parser, which tests/test_contract.py validates docs/asyncapi.yaml with.
+$(ASYNCAPI_CHECK)/node_modules/.installed: $(ASYNCAPI_CHECK)/package-lock.json
+	cd $(ASYNCAPI_CHECK) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -71,4 +83,4 @@ build: $(SAM_VENV)/.installed
 	PATH="$(PY312_PATH):$$PATH" python3.12 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache $(NODE_CLIENTS)/node_modules
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache $(NODE_CLIENTS)/node_modules $(ASYNCAPI_CHECK)/node_modules
