@@ -122,7 +122,7 @@ def build() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         }
         for e in events
     }
-    operations["error.operation"] = {
+    operations[key_of(ERROR_EVENT)] = {
         "action": "send",
         "channel": {"$ref": channel},
         "messages": [{"$ref": f"{channel}/messages/{key_of(ERROR_EVENT)}"}],
