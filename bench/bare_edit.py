@@ -46,6 +46,8 @@ def wrap(handler: Handler) -> Handler:
 
 class _Bare:
     def __init__(self) -> None:
+        # Imported here, and kept on the instance: this module loads with the timing hook, before
+        # the worker has put the function's code and layers on sys.path.
         import pycrdt
 
         from prdtool.engine.document_records import SESSION, RoomSession
@@ -54,12 +56,11 @@ class _Bare:
         from prdtool.kernel.sender import FAN_OUT_WORKERS, management_client, management_endpoint
         from prdtool.kernel.settings import Settings
 
-        s = Settings.from_env()
+        self._settings = Settings.from_env()
+        self._endpoint, self._client_for = management_endpoint, management_client
         self._records, self._room, self._log, self._session = ConnectionRecord, RoomSession, _LogItem, SESSION
         self._fields = [a.attr_name for a in (RoomSession.prd_id, RoomSession.item, RoomSession.connection_id)]
         self._clients: dict[tuple[str, str], Any] = {}
-        self._endpoint = lambda api, stage: management_endpoint(api, s.region, stage, s.management_endpoint_override)
-        self._client_for = lambda endpoint: management_client(endpoint, s.region)
         self._doc = pycrdt.Doc()
         self._text = self._doc.get("text", type=pycrdt.Text)
         self._key, self._seq = f"bare#{os.getpid()}", 0
@@ -99,7 +100,8 @@ class _Bare:
         return {"statusCode": 200}
 
     def _client(self, api_id: str, stage: str) -> Any:
-        key = (api_id, stage)
+        key, s = (api_id, stage), self._settings
         if key not in self._clients:
-            self._clients[key] = self._client_for(self._endpoint(api_id, stage))
+            endpoint = self._endpoint(api_id, s.region, stage, s.management_endpoint_override)
+            self._clients[key] = self._client_for(endpoint, s.region)
         return self._clients[key]
