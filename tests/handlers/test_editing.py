@@ -272,6 +272,34 @@ def test_recovery_after_a_disconnect_and_after_a_lost_broadcast(stack: Stack, fa
     assert [(o["seq"], o["content"]) for o in synced["operations"]] == [(4, "3")]
 
 
+def test_a_yjs_client_catches_up_by_its_state_vector(stack: Stack, fake_aws: FakeAws, prd) -> None:
+    """A Yjs client that missed entries sends its state vector and gets the one update it lacks,
+    on a sync and on a recover: applied to its doc, it reads as the server's text."""
+    prd_id, a, b = prd
+    joined = call(stack, fake_aws, b, "document:join", {"prdId": prd_id, "mode": "edit"})
+    mine = Doc()
+    mine.apply_update(base64.b64decode(joined["state"]))
+    seen = base64.b64encode(mine.get_state()).decode()
+    for n in (1, 2):
+        edit = {"prdId": prd_id, "operation": op("insert", 0, {"server": 1, "user_a": n}, content=str(n))}
+        call(stack, fake_aws, a, "operation:edit", edit)
+    synced = call(stack, fake_aws, b, "document:sync", {"prdId": prd_id, "sinceSeq": 1, "stateVector": seen})
+    recovered = call(
+        stack, fake_aws, client(stack, fake_aws, "user_b"), "session:recover",
+        {"activeSessions": [prd_id], "stateVectors": {prd_id: seen}},
+    )  # fmt: skip
+    for update in (synced["update"], recovered["sessions"][0]["update"]):
+        caught_up = Doc()
+        caught_up.apply_update(mine.get_update())
+        caught_up.apply_update(base64.b64decode(update))
+        assert str(caught_up.get("content", type=Text)) == "21Hello world"
+    assert "update" not in call(stack, fake_aws, b, "document:sync", {"prdId": prd_id, "sinceSeq": 1})
+    for bad in ("not base64!", base64.b64encode(b"\xff\xff").decode()):
+        refused = call(stack, fake_aws, b, "document:sync", {"prdId": prd_id, "sinceSeq": 1, "stateVector": bad})
+        assert refused["error"]["code"] == "VALIDATION_FAILED"
+        assert [e["field"] for e in refused["error"]["data"]["errors"]] == ["stateVector"]
+
+
 def test_metadata_updates_reach_the_room(stack: Stack, fake_aws: FakeAws, prd) -> None:
     prd_id, a, b = prd
     updated = call(stack, fake_aws, a, "document:update", {"prdId": prd_id, "status": "in_review"})

@@ -180,6 +180,7 @@ class Document:
         return self.doc.get_state()
 
     def update_since(self, state_vector: bytes) -> bytes:
+        """What this document holds that a peer at ``state_vector`` lacks (Yjs sync step 2)."""
         return self.doc.get_update(state_vector)
 
     def edit(self, ops: Sequence[ClientOp], encoding: PositionEncoding, formatted: bool = False) -> Edit:
@@ -297,6 +298,16 @@ def _ops_of(text: str, deltas: list[list[dict[str, Any]]]) -> tuple[str, list[Ap
     for delta in deltas:
         text = _delta_to_ops(text, delta, applied)
     return text, applied
+
+
+def is_state_vector(state_vector: bytes) -> bool:
+    """Whether the bytes read as a Yjs state vector (``Y.encodeStateVector``): pycrdt refuses
+    anything else with a ValueError, never a panic."""
+    try:
+        Doc().get_update(state_vector)
+    except ValueError:
+        return False
+    return True
 
 
 def check_op(op: ClientOp) -> None:

@@ -2,16 +2,37 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from prdtool.engine.crdt import MAX_ATTRIBUTES
+from prdtool.engine.crdt import MAX_ATTRIBUTES, is_state_vector
 from prdtool.kernel.payloads import MAX_NUMBER, EventModel, Id, Key, VectorClock
 
 __all__ = ["MAX_RECOVERED_SESSIONS", "CRDTOperation", "DocumentSync", "OperationEdit", "SessionRecover"]
 
 MAX_RECOVERED_SESSIONS = 20
+
+
+def _state_vector(value: str) -> str:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64") from None
+    if not is_state_vector(raw):
+        raise ValueError("not a Yjs state vector (Y.encodeStateVector, base64)")
+    return value
+
+
+# Our extension for Yjs clients: with it, a catch-up also carries ``update``, what the server holds
+# that this state vector lacks, to apply with Y.applyUpdate (Yjs's own sync step 2).
+StateVector = Annotated[
+    str,
+    Field(min_length=1, max_length=65_536, description="base64 of Y.encodeStateVector(doc)"),
+    AfterValidator(_state_vector),
+]
 
 
 class CRDTOperation(EventModel):
@@ -57,8 +78,10 @@ class DocumentSync(EventModel):
 
     prdId: str = Id
     sinceSeq: int = Field(ge=0, le=MAX_NUMBER)
+    stateVector: StateVector | None = None
 
 
 class SessionRecover(EventModel):
     activeSessions: list[Key] = Field(max_length=MAX_RECOVERED_SESSIONS)
     lastVectorClocks: Annotated[dict[Key, VectorClock], Field(max_length=MAX_RECOVERED_SESSIONS)] = {}
+    stateVectors: Annotated[dict[Key, StateVector], Field(max_length=MAX_RECOVERED_SESSIONS)] = {}

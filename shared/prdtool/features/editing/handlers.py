@@ -55,7 +55,7 @@ def operation_edit(ctx: RequestContext, data: OperationEdit) -> dict[str, Any]:
 def document_sync(ctx: RequestContext, data: DocumentSync) -> dict[str, Any]:
     room = joined_room(ctx, data.prdId)
     loaded = ctx.services.editor.load(data.prdId)
-    synced = _catch_up_payload(loaded, data.sinceSeq, encoding_of(room))
+    synced = _catch_up_payload(loaded, data.sinceSeq, encoding_of(room), _decoded(data.stateVector))
     return send_large(ctx, "document:synced", synced, publisher(ctx.services.downloads, room, data.prdId, loaded.seq))
 
 
@@ -77,7 +77,7 @@ def session_recover(ctx: RequestContext, data: SessionRecover) -> dict[str, Any]
         room, _ = join_room(ctx, prd_id, mode, encoding, large_content_of(existing))
         loaded = services.editor.load(prd_id)
         since = _covered_prefix(loaded, data.lastVectorClocks.get(prd_id, {}))
-        payload = _catch_up_payload(loaded, since, encoding)
+        payload = _catch_up_payload(loaded, since, encoding, _decoded(data.stateVectors.get(prd_id)))
         payload["missedOperations"] = payload.pop("operations", None)
         payload["currentVectorClock"] = payload.pop("vectorClock")
         payload["clockKey"] = room.get("clockKey")
@@ -129,9 +129,16 @@ def _covered_prefix(loaded: LoadedDocument, clock: dict[str, int]) -> int:
     return seq
 
 
-def _catch_up_payload(loaded: LoadedDocument, since: int, encoding: PositionEncoding) -> dict[str, Any]:
-    """The entries after ``since`` with their positions as applied, or a full resync when the
-    instance no longer holds them all, or they would not fit one frame."""
+def _decoded(state_vector: str | None) -> bytes | None:
+    return base64.b64decode(state_vector) if state_vector is not None else None  # checked by the model
+
+
+def _catch_up_payload(
+    loaded: LoadedDocument, since: int, encoding: PositionEncoding, state_vector: bytes | None = None
+) -> dict[str, Any]:
+    """The entries after ``since`` with their positions as applied (and, for a Yjs client that
+    sent its state vector, the Yjs update it lacks), or a full resync when the instance no longer
+    holds them all, or they would not fit one frame."""
     base: dict[str, Any] = {"prdId": loaded.prd_id, "seq": loaded.seq, "vectorClock": dict(loaded.clock)}
 
     def full() -> dict[str, Any]:
@@ -146,6 +153,8 @@ def _catch_up_payload(loaded: LoadedDocument, since: int, encoding: PositionEnco
         for entry in loaded.entries_after(since)
         for op in entry.ops
     ]
+    if state_vector is not None:
+        payload["update"] = base64.b64encode(loaded.document.update_since(state_vector)).decode()
     # Ops too many for one frame (a long restore): the whole document instead, which goes in parts.
     if len(json.dumps(payload, ensure_ascii=False).encode()) > FRAME_BUDGET:
         return full()
