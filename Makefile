@@ -6,6 +6,7 @@ SAM_VERSION := 1.170.0
 MUTMUT_VERSION := 3.8.0
 NODE_CLIENTS := tests/e2e/node
 ASYNCAPI_CHECK := tools/asyncapi
+JS_CLIENT := clients/js
 
 .PHONY: dev test bench fuzz mutation install lint build clean contract
 
@@ -35,12 +36,14 @@ mutation: $(VENV)/.installed $(VENV)/.mutmut-$(MUTMUT_VERSION)
 	$(VENV)/bin/python tools/mutation.py $(MUTATION_ARGS)
 
 # The AsyncAPI document and the payloads' JSON Schemas (docs/asyncapi.yaml, docs/schemas/), made
-# from the models the server validates with; tests/test_contract.py fails when they are stale.
-contract: $(VENV)/.installed
+# from the models the server validates with, and the JS client's types made from those schemas;
+# tests/test_contract.py fails when any of them is stale.
+contract: $(VENV)/.installed $(JS_CLIENT)/node_modules/.installed
 	$(VENV)/bin/python tools/contract.py
+	cd $(JS_CLIENT) && npm run --silent types
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_CLIENTS)/node_modules/.installed \
-	$(ASYNCAPI_CHECK)/node_modules/.installed
+	$(ASYNCAPI_CHECK)/node_modules/.installed $(JS_CLIENT)/dist/index.js
 
 # The dev install: the core package and the local runtime (editable), with test tools.
 $(VENV)/.installed: pyproject.toml
@@ -70,6 +73,16 @@ $(ASYNCAPI_CHECK)/node_modules/.installed: $(ASYNCAPI_CHECK)/package-lock.json
 	cd $(ASYNCAPI_CHECK) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+# The JavaScript client (clients/js): its packages from the lockfile, then built (TypeScript to
+# dist/), as the end-to-end tests and the web app use it.
+$(JS_CLIENT)/node_modules/.installed: $(JS_CLIENT)/package-lock.json
+	cd $(JS_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(JS_CLIENT)/dist/index.js: $(JS_CLIENT)/node_modules/.installed $(wildcard $(JS_CLIENT)/src/*.ts $(JS_CLIENT)/src/*/*.ts) $(JS_CLIENT)/tsconfig.json
+	cd $(JS_CLIENT) && npm run --silent build
+	touch $@
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -83,4 +96,5 @@ build: $(SAM_VENV)/.installed
 	PATH="$(PY312_PATH):$$PATH" python3.12 -m compileall -q -f -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache $(NODE_CLIENTS)/node_modules $(ASYNCAPI_CHECK)/node_modules
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache $(NODE_CLIENTS)/node_modules $(ASYNCAPI_CHECK)/node_modules \
+		$(JS_CLIENT)/node_modules $(JS_CLIENT)/dist

@@ -23,6 +23,7 @@ from prdtool.kernel.frames import read_frame
 from tools.contract import DOCUMENT, ROOT, SCHEMAS, build, document_text, key_of, schema_texts
 
 CHECKER = ROOT / "tools" / "asyncapi"
+JS_CLIENT = ROOT / "clients" / "js"
 
 
 def _validate(path: Path) -> subprocess.CompletedProcess[str]:
@@ -36,6 +37,20 @@ def test_the_published_contract_is_what_the_models_make() -> None:
     assert DOCUMENT.read_text() == document_text(document), "docs/asyncapi.yaml is stale: run `make contract`"
     published = {p.name: p.read_text() for p in SCHEMAS.glob("*.json")}
     assert published == schema_texts(schemas), "docs/schemas/ is stale: run `make contract`"
+
+
+def test_the_js_clients_types_are_what_the_schemas_make(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    assert node, "node is needed (make install puts the generator in clients/js/node_modules)"
+    made = subprocess.run(
+        [node, "scripts/event-types.mjs", str(tmp_path / "client-events.ts")],
+        cwd=JS_CLIENT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    published = JS_CLIENT / "src" / "generated" / "client-events.ts"
+    assert published.read_text() == (tmp_path / "client-events.ts").read_text(), (
+        "clients/js/src/generated/client-events.ts is stale: run `make contract`"
+    )
 
 
 def test_every_client_event_is_an_operation_with_an_ack() -> None:
