@@ -6,11 +6,13 @@ SAM_VERSION := 1.170.0
 MUTMUT_VERSION := 3.8.0
 NODE_CLIENTS := tests/e2e/node
 ASYNCAPI_CHECK := tools/asyncapi
+CLIENTS := clients
 JS_CLIENT := clients/js
+WEB_APP := clients/web
 
 .PHONY: dev test bench fuzz mutation install lint build clean contract
 
-dev: $(VENV)/.installed
+dev: $(VENV)/.installed $(WEB_APP)/dist/app.js
 	$(VENV)/bin/prdtool-local serve $(DEV_ARGS)
 
 test: install
@@ -38,12 +40,12 @@ mutation: $(VENV)/.installed $(VENV)/.mutmut-$(MUTMUT_VERSION)
 # The AsyncAPI document and the payloads' JSON Schemas (docs/asyncapi.yaml, docs/schemas/), made
 # from the models the server validates with, and the JS client's types made from those schemas;
 # tests/test_contract.py fails when any of them is stale.
-contract: $(VENV)/.installed $(JS_CLIENT)/node_modules/.installed
+contract: $(VENV)/.installed $(CLIENTS)/node_modules/.installed
 	$(VENV)/bin/python tools/contract.py
 	cd $(JS_CLIENT) && npm run --silent types
 
 install: $(VENV)/.installed $(SAM_VENV)/.installed $(NODE_CLIENTS)/node_modules/.installed \
-	$(ASYNCAPI_CHECK)/node_modules/.installed $(JS_CLIENT)/dist/index.js
+	$(ASYNCAPI_CHECK)/node_modules/.installed $(WEB_APP)/dist/app.js $(VENV)/.chromium
 
 # The dev install: the core package and the local runtime (editable), with test tools.
 $(VENV)/.installed: pyproject.toml
@@ -73,14 +75,28 @@ $(ASYNCAPI_CHECK)/node_modules/.installed: $(ASYNCAPI_CHECK)/package-lock.json
 	cd $(ASYNCAPI_CHECK) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The JavaScript client (clients/js): its packages from the lockfile, then built (TypeScript to
-# dist/), as the end-to-end tests and the web app use it.
-$(JS_CLIENT)/node_modules/.installed: $(JS_CLIENT)/package-lock.json
-	cd $(JS_CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+# The JavaScript client (clients/js) and the web app (clients/web): one npm workspace, so both use
+# one copy of yjs; installed from its lockfile, then built (TypeScript to clients/js/dist, and the
+# app bundled by esbuild into clients/web/dist, which `make dev` serves at /).
+JS_SOURCES = $(wildcard $(JS_CLIENT)/src/*.ts $(JS_CLIENT)/src/*/*.ts) $(JS_CLIENT)/tsconfig.json
+WEB_SOURCES = $(wildcard $(WEB_APP)/src/*) $(WEB_APP)/index.html $(WEB_APP)/build.mjs $(WEB_APP)/tsconfig.json
+
+$(CLIENTS)/node_modules/.installed: $(CLIENTS)/package-lock.json
+	cd $(CLIENTS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-$(JS_CLIENT)/dist/index.js: $(JS_CLIENT)/node_modules/.installed $(wildcard $(JS_CLIENT)/src/*.ts $(JS_CLIENT)/src/*/*.ts) $(JS_CLIENT)/tsconfig.json
-	cd $(JS_CLIENT) && npm run --silent build
+$(JS_CLIENT)/dist/index.js: $(CLIENTS)/node_modules/.installed $(JS_SOURCES)
+	cd $(CLIENTS) && npm run --silent build -w @prdtool/client
+	touch $@
+
+$(WEB_APP)/dist/app.js: $(JS_CLIENT)/dist/index.js $(WEB_SOURCES)
+	cd $(CLIENTS) && npm run --silent build -w @prdtool/web
+
+# Debian's Chromium, for the browser tests (tests/browser); as root, or through sudo.
+$(VENV)/.chromium: | $(VENV)/.installed
+	command -v chromium >/dev/null || { \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	touch $@
 
 lint: install
@@ -97,4 +113,4 @@ build: $(SAM_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache $(NODE_CLIENTS)/node_modules $(ASYNCAPI_CHECK)/node_modules \
-		$(JS_CLIENT)/node_modules $(JS_CLIENT)/dist
+		$(CLIENTS)/node_modules $(JS_CLIENT)/dist $(WEB_APP)/dist

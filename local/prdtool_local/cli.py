@@ -12,6 +12,7 @@ from pathlib import Path
 from prdtool_local.gateway import GatewayLimits
 from prdtool_local.runtime import LocalRuntime, RuntimeOptions, serve
 from prdtool_local.tokens import DEMO_USERS, mint
+from prdtool_local.web_app import DEFAULT_DIST
 
 __all__ = ["main"]
 
@@ -38,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE", help="template parameter")
     s.add_argument("--conformance", action="store_true", help="serve the Socket.IO protocol test suite's app")
     s.add_argument("--quiet", action="store_true", help="no request and function logs")
+    s.add_argument("--web-app", type=Path, default=DEFAULT_DIST, metavar="DIR", help="the built web app, served at /")
 
     t = commands.add_parser("token", help="print a JWT the local stack accepts")
     t.add_argument("--sub", required=True, help="user id")
@@ -117,6 +119,7 @@ def _options(args: argparse.Namespace) -> RuntimeOptions:
         ping_interval_ms=args.ping_interval,
         limits=GatewayLimits(idle_timeout_s=args.idle_timeout, max_duration_s=args.max_connection_duration),
         quiet=args.quiet,
+        web_app=args.web_app,
         # The protocol suite allows 200 ms for a pong: no worker may still be starting when it runs.
         warm_before_ready=args.conformance,
     )
@@ -138,6 +141,7 @@ def _announce(runtime: LocalRuntime) -> None:
     print(
         f"""
 prdtool local stack
+  Web app    {origin}/   (sign in as a demo user, open prd_123, and write together)
   WebSocket  {url}   (Socket.IO: path "/{stage}", or the default /socket.io/){http}
   AWS        {runtime.aws.endpoint}   (embedded moto; credentials: local/local)
   Data       {data}

@@ -29,6 +29,7 @@ from prdtool_local.queues import QueuePoller
 from prdtool_local.state_machines import route_lambda_tasks
 from prdtool_local.template import ACCOUNT, REGION, Template, load_template
 from prdtool_local.tokens import local_secret
+from prdtool_local.web_app import DEFAULT_DIST, WebApp
 
 __all__ = ["LocalRuntime", "RuntimeOptions"]
 
@@ -51,6 +52,7 @@ class RuntimeOptions:
     warm_before_ready: bool = False  # both warm environments of each function started before "ready"
     quiet: bool = False
     seed: bool = True  # the demo PRD (prd_123), unless the template has no documents table
+    web_app: Path = DEFAULT_DIST  # the built web app, served at / (clients/web/dist)
 
 
 class LocalRuntime:
@@ -88,9 +90,12 @@ class LocalRuntime:
         self.gateway.routes(app)
         app.router.add_post(LAMBDA_INVOKE_PATH, self._lambda_invoke)
         app.router.add_post(OUTAGE_PATH, self._outage)
+        web_app = WebApp(opts.web_app, lambda: self.websocket_url)
+        web_app.routes(app)
         # Last: its catch-all route must come after the runtime's own, which it refuses to shadow.
         self.http_api = HttpApi(template, self.invoke, self.log)
-        self.http_api.routes(app, [*self.gateway.paths(), ("POST", LAMBDA_INVOKE_PATH), ("POST", OUTAGE_PATH)])
+        own = [*self.gateway.paths(), *web_app.paths(), ("POST", LAMBDA_INVOKE_PATH), ("POST", OUTAGE_PATH)]
+        self.http_api.routes(app, own)
         self.gateway.plain_http = self.http_api.handle  # polling GETs at the WebSocket paths
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()

@@ -25,8 +25,9 @@ def js_client() -> str:
     if node is None:
         pytest.fail("Node.js is required for the JavaScript client's tests")
     if not (CLIENT_DIR / "dist" / "index.js").exists():
-        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=CLIENT_DIR, check=True, capture_output=True)
-        subprocess.run(["npm", "run", "build"], cwd=CLIENT_DIR, check=True, capture_output=True)
+        workspace = CLIENT_DIR.parent
+        subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=workspace, check=True, capture_output=True)
+        subprocess.run(["npm", "run", "build", "-w", "@prdtool/client"], cwd=workspace, check=True, capture_output=True)
     return node
 
 
