@@ -57,6 +57,8 @@ class Person:
         self.page: Page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        # CodeMirror reports a crashed extension on the console, and goes on without it.
+        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
         self.origin = stack.origin
 
     def sign_in(self, prd_id: str = "") -> None:
@@ -88,12 +90,20 @@ class Person:
         holds = "parts => parts.every(part => window.prdtool.editor.view.state.doc.toString().includes(part))"
         self.page.wait_for_function(holds, arg=list(parts))
 
+    def look(self) -> Page:
+        """This person's page, in front: a page behind the others has no focus (the editor then
+        shares no cursor) and draws nothing new (no animation frames), as a background tab."""
+        self.page.bring_to_front()
+        return self.page
+
     def type_at_start(self, text: str) -> None:
+        self.look()
         self.editor.click()
         self.page.keyboard.press("Control+Home")
         self.page.keyboard.type(text, delay=10)
 
     def type_at_end(self, text: str) -> None:
+        self.look()
         self.editor.click()
         self.page.keyboard.press("Control+End")
         self.page.keyboard.type(text, delay=10)

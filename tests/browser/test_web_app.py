@@ -49,8 +49,8 @@ def test_both_type_converge_and_see_each_others_cursor(two: tuple[Person, Person
     expect(ann.page.locator("#saved-state")).to_have_text("saved")
     assert ann.text() == bob.text()
     # Each sees the other's caret, labelled with the other's name, and who is here.
-    expect(bob.page.locator(".cm-ySelectionInfo", has_text="John Doe")).to_have_count(1)
-    expect(ann.page.locator(".cm-ySelectionInfo", has_text="Sarah Smith")).to_have_count(1)
+    expect(bob.look().locator(".cm-ySelectionInfo", has_text="John Doe")).to_have_count(1)
+    expect(ann.look().locator(".cm-ySelectionInfo", has_text="Sarah Smith")).to_have_count(1)
     expect(ann.page.locator("#panel-people li[data-user='user_456']")).to_contain_text("Sarah Smith")
     _screenshot_side_by_side(ann, bob)
 
@@ -61,6 +61,7 @@ def test_a_comment_added_by_one_is_anchored_for_the_other(two: tuple[Person, Per
     ann.type_at_end("Latency must stay under 200 ms.")
     bob.wait_for_text("Latency must stay under 200 ms.")
     # Ann selects "200 ms" with the keyboard and comments on it, mentioning Bob.
+    ann.look()
     ann.editor.click()
     ann.page.keyboard.press("Control+End")
     ann.page.keyboard.press("ArrowLeft")  # before the final "."
@@ -72,7 +73,7 @@ def test_a_comment_added_by_one_is_anchored_for_the_other(two: tuple[Person, Per
     thread = bob.page.locator("#panel-comments .thread")
     expect(thread).to_contain_text("Is 200 ms measured at p99?")
     expect(thread.locator("blockquote")).to_have_text("“200 ms”")
-    expect(bob.page.locator(".cm-comment-anchor")).to_have_text("200 ms")
+    expect(bob.look().locator(".cm-comment-anchor")).to_have_text("200 ms")
     # The mention reached Bob's inbox.
     expect(bob.page.locator("#unread")).to_have_text("1")
     # Bob replies; Ann sees the reply in the thread.

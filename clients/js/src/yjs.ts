@@ -152,8 +152,11 @@ export class YjsProvider {
       this.remote.delete(presence.sessionId);
       return;
     }
+    // The RelativePosition itself, as editor bindings put it in an awareness state: its JSON keeps
+    // `item: null` at the end of the text, which relativePositionToJSON would drop (and bindings
+    // then fail to read the position).
     const at = (place: Place | undefined | null) =>
-      place ? Y.relativePositionToJSON(Y.createRelativePositionFromTypeIndex(this.text, this.index(place))) : null;
+      place ? Y.createRelativePositionFromTypeIndex(this.text, this.index(place)) : null;
     const head = presence.cursor ?? undefined;
     const anchor = presence.selection
       ? presence.selection.start.line === head?.line && presence.selection.start.ch === head?.ch
