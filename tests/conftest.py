@@ -10,7 +10,7 @@ from moto import mock_aws
 from prdtool.kernel.settings import Settings
 from prdtool_local.atomic_dynamodb import make_dynamodb_atomic
 from tests.fakes.aws_http import FakeAws, start
-from tests.support import SECRET, create_table_from_template
+from tests.support import SECRET, contract_breaches, create_table_from_template
 
 TABLE = "prdtool-connections-test"
 DOCUMENTS = "prdtool-documents-test"
@@ -73,6 +73,9 @@ def fake_aws() -> Iterator[FakeAws]:
     yield state
     server.shutdown()
     server.server_close()
+    # Whatever the test was about, everything the server sent must be what the contract says.
+    broken = contract_breaches(state.sent)
+    assert not broken, "sent payloads that break the contract (docs/asyncapi.yaml):\n" + "\n".join(broken)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 from prdtool import features
 from prdtool.engine.context import RequestContext
 from prdtool.engine.services import Services
+from prdtool.kernel import notices
 from prdtool.kernel.auth import Principal, expired_token, extract_token
 from prdtool.kernel.errors import AppError
 from prdtool.kernel.router import Router
@@ -30,8 +31,9 @@ AREAS = tuple(sorted(m.name for m in pkgutil.iter_modules(features.__path__) if 
 
 
 def build_router() -> Router:
-    """A router with every area's events on it."""
+    """A router with every area's events on it, and the events the kernel sends itself."""
     router = Router()
+    notices.register(router)
     for area in AREAS:
         importlib.import_module(f"{features.__name__}.{area}.handlers").register(router)
     return router

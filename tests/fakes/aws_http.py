@@ -56,6 +56,8 @@ class FakeAws:
     functions: dict[str, Callable[[dict[str, Any]], Any]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
+    # Every server event posted, (name, payload), in either framing: checked against the contract.
+    sent: list[tuple[str, Any]] = field(default_factory=list)
 
     @property
     def endpoint(self) -> str:
@@ -82,6 +84,9 @@ class FakeAws:
                 return 413  # API Gateway's limit on one post
             if method == "POST":
                 self.posts[connection_id].append(body.decode())
+                event = server_event(body.decode())
+                if event is not None:
+                    self.sent.append(event)
             elif method == "DELETE":
                 self.open.discard(connection_id)
                 self.deleted.append(connection_id)
@@ -93,6 +98,20 @@ class FakeAws:
             frames = list(self.posts.get(connection_id, []))
             self.posts[connection_id] = []
             return frames
+
+
+def server_event(frame: str) -> tuple[str, Any] | None:
+    """The event a posted frame carries, as (name, payload): a Socket.IO EVENT (``42/ws,[...]``) or
+    a native ``{"event", "data"}`` frame; None for acks and Engine.IO packets."""
+    socketio = re.match(r"^42(?:/[^,]*,)?\[", frame)
+    if socketio:
+        name, *args = json.loads(frame[socketio.end() - 1 :])
+        return name, args[0] if args else None
+    if frame.startswith("{"):
+        native = json.loads(frame)
+        if isinstance(native, dict) and "event" in native:
+            return native["event"], native.get("data")
+    return None
 
 
 class _Server(ThreadingHTTPServer):

@@ -1,9 +1,11 @@
-"""What every client event payload is built from: the base model, and the field types and limits
-the areas share.
+"""What every event payload is built from: the base models, and the field types and limits the
+areas share.
 
 Each feature area keeps its events' models in its own ``events.py`` (with the spec's field names),
-and registers each with the router, which validates with it. Unknown extra fields are ignored so
-that newer clients keep working against an older server.
+and registers each with the router: a client event's (``EventModel``) is what the server validates
+with, and ignores unknown extra fields so that newer clients keep working against an older server;
+a server event's (``SentModel``) says what the server sends, every field of it, and the handler
+tests check every payload sent against it. Both make the published contract (``make contract``).
 """
 
 from __future__ import annotations
@@ -16,12 +18,14 @@ __all__ = [
     "MAX_CLOCK_KEYS",
     "MAX_NUMBER",
     "MAX_USERS",
+    "Actor",
     "Counter",
     "EventModel",
     "Id",
     "Key",
     "Position",
     "Selection",
+    "SentModel",
     "UserIds",
     "VectorClock",
 ]
@@ -58,3 +62,17 @@ class Position(EventModel):
 class Selection(EventModel):
     start: Position
     end: Position
+
+
+class SentModel(BaseModel):
+    """Base of every server event payload: every field it may carry is named (extra fields are
+    refused), so a payload that grows without its model fails the tests, not a client."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+
+class Actor(SentModel):
+    """Who did something: a user's id and display name."""
+
+    id: str
+    name: str

@@ -1,6 +1,7 @@
 """Event name -> handler, with the payload validated by the event's model.
 
-Each feature area registers its events, each with its payload model (``Router.on``). Order of
+Each feature area registers its events, each with its payload model (``Router.on``), and the
+events it sends, each with the model of what it sends (``Router.sends``). Order of
 resolution, for every client event: an event no area serves is ``UNKNOWN_EVENT``; then the
 payload is validated (``VALIDATION_FAILED``); then the handler runs. An ``AppError`` it raises reaches the
 client as is; any other exception (a Rust panic from pyo3 too, a BaseException) is logged and
@@ -19,7 +20,7 @@ from pydantic import ValidationError
 
 from prdtool.kernel.errors import INTERPRETER_EXITS, AppError, ErrorCode
 from prdtool.kernel.observability import logger
-from prdtool.kernel.payloads import EventModel
+from prdtool.kernel.payloads import EventModel, SentModel
 from prdtool.kernel.sender import MessageTooLarge
 from prdtool.kernel.socket_app import Outcome, echoed
 
@@ -34,6 +35,7 @@ class Router:
 
     def __init__(self) -> None:
         self._handlers: dict[str, tuple[type[EventModel], Handler]] = {}
+        self._sent: dict[str, type[SentModel]] = {}
 
     def on(self, event: str, model: type[EventModel]) -> Callable[[Handler], Handler]:
         """Register a handler for ``event``; its payload arrives validated by ``model``."""
@@ -48,10 +50,23 @@ class Router:
 
         return register
 
+    def sends(self, event: str, model: type[SentModel]) -> None:
+        """Declare a server event: what it carries is ``model`` (the contract, and the tests' check)."""
+        if not (isinstance(model, type) and issubclass(model, SentModel)):
+            raise ValueError(f"{event!r} needs a payload model (a SentModel), not {model!r}")
+        if self._sent.get(event, model) is not model:
+            raise ValueError(f"{event!r} is already declared with {self._sent[event].__name__}")
+        self._sent[event] = model
+
     @property
     def events(self) -> frozenset[str]:
         """The events served here."""
         return frozenset(self._handlers)
+
+    @property
+    def sent_events(self) -> dict[str, type[SentModel]]:
+        """The server's events, each with the model of its payload."""
+        return dict(self._sent)
 
     def model_of(self, event: str) -> type[EventModel]:
         """The payload model ``event`` is validated with."""

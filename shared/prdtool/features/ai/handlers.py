@@ -27,7 +27,14 @@ from prdtool.engine.editor import SERVER_KEY
 from prdtool.engine.loaded_document import LoadedDocument
 from prdtool.engine.rooms import broadcast, encoding_of
 from prdtool.engine.streams import StreamRecord
-from prdtool.features.ai.events import AiGenerate, AiStreamControl, SuggestionApply, SuggestionDismiss, SuggestionList
+from prdtool.features.ai.events import (
+    SENT,
+    AiGenerate,
+    AiStreamControl,
+    SuggestionApply,
+    SuggestionDismiss,
+    SuggestionList,
+)
 from prdtool.features.ai.suggestions import (
     REVIEWER,
     SuggestionStore,
@@ -256,6 +263,8 @@ def _closed(suggestion: Suggestion) -> AppError:
 
 
 def register(router: Router) -> None:
+    for event, model in SENT.items():
+        router.sends(event, model)
     router.on("ai:generate", AiGenerate)(ai_generate)
     router.on("ai:stream-pause", AiStreamControl)(ai_stream_pause)
     router.on("ai:stream-resume", AiStreamControl)(ai_stream_resume)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from prdtool.kernel.payloads import EventModel, Id, Key, Position, Selection
+from prdtool.engine.events import CommentPayload
+from prdtool.kernel.payloads import Actor, EventModel, Id, Key, Position, Selection, SentModel
 
-__all__ = ["CommentAdd", "CommentEdit", "CommentList", "CommentRef"]
+__all__ = ["SENT", "CommentAdd", "CommentEdit", "CommentList", "CommentRef"]
 
 
 class CommentAdd(EventModel):
@@ -35,3 +36,25 @@ class CommentList(EventModel):
     prdId: str = Id
     includeResolved: bool = False
     cursor: str | None = Field(default=None, min_length=1, max_length=1000)
+
+
+# ---------------------------------------------------------------- sent
+
+
+class CommentUpdated(SentModel):
+    """What changed of a comment (its content, resolved, deleted), when and by whom."""
+
+    commentId: str
+    prdId: str
+    updatedAt: str
+    by: Actor
+    content: str | None = None
+    resolved: bool | None = None
+    deleted: bool | None = None
+
+
+# What this area sends, each with its payload's model (registered with ``Router.sends``).
+SENT: dict[str, type[SentModel]] = {
+    "comment:added": CommentPayload,
+    "comment:updated": CommentUpdated,
+}

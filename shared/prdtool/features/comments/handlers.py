@@ -23,7 +23,7 @@ from prdtool.engine.document_records import Comment, CommentLimitReached, Docume
 from prdtool.engine.inbox import InboxItem, new_notification_id
 from prdtool.engine.positions import PositionEncoding, PositionError, line_ch_to_index
 from prdtool.engine.rooms import broadcast, encoding_of, joined_room
-from prdtool.features.comments.events import CommentAdd, CommentEdit, CommentList, CommentRef
+from prdtool.features.comments.events import SENT, CommentAdd, CommentEdit, CommentList, CommentRef
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.payloads import Position
 from prdtool.kernel.rate_limits import enforce_rate_limit
@@ -308,6 +308,8 @@ def _tell_chat_about(ctx: RequestContext, meta: DocumentMeta, comment: Comment, 
 
 
 def register(router: Router) -> None:
+    for event, model in SENT.items():
+        router.sends(event, model)
     router.on("comment:add", CommentAdd)(comment_add)
     router.on("comment:edit", CommentEdit)(comment_edit)
     router.on("comment:delete", CommentRef)(comment_delete)

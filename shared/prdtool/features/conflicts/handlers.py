@@ -20,7 +20,7 @@ from prdtool.engine.document_records import Conflict
 from prdtool.engine.editor import LoadedDocument
 from prdtool.engine.rooms import broadcast
 from prdtool.engine.streams import StreamRecord
-from prdtool.features.conflicts.events import ConflictResolve
+from prdtool.features.conflicts.events import SENT, ConflictResolve
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.rate_limits import enforce_rate_limit
 from prdtool.kernel.router import Router
@@ -126,4 +126,6 @@ def _check_replacement(text: str) -> None:
 
 
 def register(router: Router) -> None:
+    for event, model in SENT.items():
+        router.sends(event, model)
     router.on("conflict:resolve", ConflictResolve)(conflict_resolve)

@@ -7,10 +7,19 @@ from typing import Literal
 from pydantic import Field
 
 from prdtool.engine.downloads import LargeContent
+from prdtool.engine.events import CommentThread, PresenceUpdated, VersionCreated
 from prdtool.engine.positions import DEFAULT_ENCODING, PositionEncoding
-from prdtool.kernel.payloads import EventModel, Id
+from prdtool.kernel.payloads import Actor, EventModel, Id, SentModel
 
-__all__ = ["DocumentCreate", "DocumentJoin", "DocumentLeave", "DocumentRestore", "DocumentShare", "DocumentUpdate"]
+__all__ = [
+    "SENT",
+    "DocumentCreate",
+    "DocumentJoin",
+    "DocumentLeave",
+    "DocumentRestore",
+    "DocumentShare",
+    "DocumentUpdate",
+]
 
 
 class DocumentCreate(EventModel):
@@ -53,3 +62,58 @@ class DocumentRestore(EventModel):
 
     prdId: str = Id
     restorePointId: str = Field(pattern=r"^[0-9]{12}$")
+
+
+# ---------------------------------------------------------------- sent
+
+
+class DocumentCreated(SentModel):
+    prdId: str
+    title: str
+    version: str
+    status: str
+
+
+class DocumentUpdated(SentModel):
+    prdId: str
+    title: str
+    status: str
+    version: str
+    updatedBy: Actor
+    updatedAt: int
+
+
+class DocumentJoined(SentModel):
+    """The document as of ``seq``: its text and Yjs ``state`` (null when too large for a frame:
+    then ``contentUrl``, or ``parts`` ``document:part`` events), who is here, comments, versions."""
+
+    prdId: str
+    currentContent: str | None
+    state: str | None
+    version: str
+    seq: int
+    vectorClock: dict[str, int]
+    clockKey: str | None
+    sessionId: str
+    positionEncoding: PositionEncoding
+    color: str
+    activeSessions: list[PresenceUpdated]
+    commentCount: int
+    comments: list[CommentThread]
+    commentsCursor: str | None
+    openSuggestions: int
+    approvedVersion: str | None
+    changedSinceApproval: bool
+    versionsSince: list[VersionCreated] | None = None
+    versionsSinceCursor: str | None = None
+    contentUrl: str | None = None
+    contentUrlExpiresAt: int | None = None
+    parts: int | None = None
+
+
+# What this area sends, each with its payload's model (registered with ``Router.sends``).
+SENT: dict[str, type[SentModel]] = {
+    "document:created": DocumentCreated,
+    "document:updated": DocumentUpdated,
+    "document:joined": DocumentJoined,
+}

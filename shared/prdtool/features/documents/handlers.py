@@ -20,6 +20,7 @@ from prdtool.engine.rooms import broadcast, join_room, leave_room, presence_of
 from prdtool.engine.text_changes import lines_of, ops_between
 from prdtool.engine.versions import content_sha256, latest_label, versions_since
 from prdtool.features.documents.events import (
+    SENT,
     DocumentCreate,
     DocumentJoin,
     DocumentLeave,
@@ -192,6 +193,8 @@ def _whole_middle(old: str, new: str) -> list[tuple[int, int, int, int]]:
 
 
 def register(router: Router) -> None:
+    for event, model in SENT.items():
+        router.sends(event, model)
     router.on("document:create", DocumentCreate)(document_create)
     router.on("document:share", DocumentShare)(document_share)
     router.on("document:update", DocumentUpdate)(document_update)

@@ -9,9 +9,17 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from prdtool.engine.crdt import MAX_ATTRIBUTES, is_state_vector
-from prdtool.kernel.payloads import MAX_NUMBER, EventModel, Id, Key, VectorClock
+from prdtool.engine.events import AppliedOperation, OperationApplied
+from prdtool.kernel.payloads import MAX_NUMBER, EventModel, Id, Key, SentModel, VectorClock
 
-__all__ = ["MAX_RECOVERED_SESSIONS", "CRDTOperation", "DocumentSync", "OperationEdit", "SessionRecover"]
+__all__ = [
+    "MAX_RECOVERED_SESSIONS",
+    "SENT",
+    "CRDTOperation",
+    "DocumentSync",
+    "OperationEdit",
+    "SessionRecover",
+]
 
 MAX_RECOVERED_SESSIONS = 20
 
@@ -85,3 +93,56 @@ class SessionRecover(EventModel):
     activeSessions: list[Key] = Field(max_length=MAX_RECOVERED_SESSIONS)
     lastVectorClocks: Annotated[dict[Key, VectorClock], Field(max_length=MAX_RECOVERED_SESSIONS)] = {}
     stateVectors: Annotated[dict[Key, StateVector], Field(max_length=MAX_RECOVERED_SESSIONS)] = {}
+
+
+# ---------------------------------------------------------------- sent
+
+
+class DocumentSynced(SentModel):
+    """The entries after ``fromSeq`` (and, for a Yjs client's state vector, the ``update`` it
+    lacks), or with ``fullResync`` the whole document (as ``document:joined`` sends it)."""
+
+    prdId: str
+    seq: int
+    vectorClock: dict[str, int]
+    fromSeq: int | None = None
+    operations: list[AppliedOperation] | None = None
+    update: str | None = None
+    fullResync: bool | None = None
+    currentContent: str | None = None
+    state: str | None = None
+    contentUrl: str | None = None
+    contentUrlExpiresAt: int | None = None
+    parts: int | None = None
+
+
+class RecoveredSession(SentModel):
+    """One document of ``session:recovered``: what was missed since the clock sent, or a full
+    resync, or ``error`` for a document that is gone."""
+
+    prdId: str
+    seq: int | None = None
+    fromSeq: int | None = None
+    missedOperations: list[AppliedOperation] | None = None
+    currentVectorClock: dict[str, int] | None = None
+    clockKey: str | None = None
+    update: str | None = None
+    fullResync: bool | None = None
+    currentContent: str | None = None
+    state: str | None = None
+    contentUrl: str | None = None
+    contentUrlExpiresAt: int | None = None
+    parts: int | None = None
+    error: dict[str, Any] | None = None
+
+
+class SessionRecovered(SentModel):
+    sessions: list[RecoveredSession]
+
+
+# What this area sends, each with its payload's model (registered with ``Router.sends``).
+SENT: dict[str, type[SentModel]] = {
+    "operation:applied": OperationApplied,
+    "document:synced": DocumentSynced,
+    "session:recovered": SessionRecovered,
+}

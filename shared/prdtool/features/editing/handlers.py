@@ -17,7 +17,7 @@ from prdtool.engine.loaded_document import covers
 from prdtool.engine.positions import PositionEncoding
 from prdtool.engine.rooms import encoding_of, join_room, joined_room
 from prdtool.engine.update_log import LogEntry
-from prdtool.features.editing.events import CRDTOperation, DocumentSync, OperationEdit, SessionRecover
+from prdtool.features.editing.events import SENT, CRDTOperation, DocumentSync, OperationEdit, SessionRecover
 from prdtool.kernel.access import MODE_ROLE, ROLES
 from prdtool.kernel.errors import AppError, ErrorCode, no_such_prd
 from prdtool.kernel.parts import FRAME_BUDGET, send_large
@@ -162,6 +162,8 @@ def _catch_up_payload(
 
 
 def register(router: Router) -> None:
+    for event, model in SENT.items():
+        router.sends(event, model)
     router.on("operation:edit", OperationEdit)(operation_edit)
     router.on("document:sync", DocumentSync)(document_sync)
     router.on("session:recover", SessionRecover)(session_recover)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pydantic import Field
 
 from prdtool.engine.inbox import MAX_PAGE
-from prdtool.kernel.payloads import EventModel, Key
+from prdtool.kernel.payloads import Actor, EventModel, Key, SentModel
 
-__all__ = ["NotificationList", "NotificationRead"]
+__all__ = ["SENT", "NotificationList", "NotificationRead"]
 
 
 class NotificationList(EventModel):
@@ -18,3 +18,23 @@ class NotificationList(EventModel):
 
 class NotificationRead(EventModel):
     notificationIds: list[Key] = Field(min_length=1, max_length=MAX_PAGE)
+
+
+# ---------------------------------------------------------------- sent
+
+
+class MentionNotification(SentModel):
+    """Someone mentioned you in a comment (also an item of your inbox)."""
+
+    notificationId: str
+    prdId: str
+    commentId: str
+    by: Actor
+    excerpt: str
+    createdAt: str
+
+
+# What this area sends, each with its payload's model (registered with ``Router.sends``).
+SENT: dict[str, type[SentModel]] = {
+    "notification:mention": MentionNotification,
+}

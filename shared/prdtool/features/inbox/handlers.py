@@ -6,7 +6,7 @@ from typing import Any
 
 from prdtool.engine.context import RequestContext
 from prdtool.engine.inbox import cursor_of
-from prdtool.features.inbox.events import NotificationList, NotificationRead
+from prdtool.features.inbox.events import SENT, NotificationList, NotificationRead
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.router import Router
 
@@ -37,5 +37,7 @@ def notification_read(ctx: RequestContext, data: NotificationRead) -> dict[str, 
 
 
 def register(router: Router) -> None:
+    for event, model in SENT.items():
+        router.sends(event, model)
     router.on("notification:list", NotificationList)(notification_list)
     router.on("notification:read", NotificationRead)(notification_read)

@@ -7,9 +7,16 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, StringConstraints, model_validator
 
 from prdtool.engine.user_stories import ISSUE_KEY
-from prdtool.kernel.payloads import EventModel, Id
+from prdtool.kernel.payloads import EventModel, Id, SentModel
 
-__all__ = ["REQUIRED_BY_TYPE", "ChatEvent", "IntegrationConfigure", "IntegrationStatus", "IntegrationSync"]
+__all__ = [
+    "REQUIRED_BY_TYPE",
+    "SENT",
+    "ChatEvent",
+    "IntegrationConfigure",
+    "IntegrationStatus",
+    "IntegrationSync",
+]
 
 ChatEvent = Literal["comment", "mention", "document", "approval", "version", "jira"]
 
@@ -63,3 +70,60 @@ class IntegrationSync(EventModel):
     prdId: str = Id
     type: Literal["jira"]
     resolve: dict[IssueKey, Literal["prd", "jira"]] | None = Field(default=None, max_length=MAX_RESOLVE)
+
+
+# ---------------------------------------------------------------- sent
+
+
+class StoryOutcome(SentModel):
+    title: str
+    issueKey: str | None
+    error: str
+
+
+class SyncStatus(SentModel):
+    """How a Jira sync is going (``in_progress``, then ``completed``, ``conflicts`` or ``failed``)."""
+
+    type: Literal["jira"]
+    prdId: str
+    status: str
+    progress: int
+    message: str
+    syncId: str
+    created: int | None = None
+    updated: int | None = None
+    unchanged: int | None = None
+    conflicts: int | None = None
+    failed: int | None = None
+    errors: list[StoryOutcome] | None = None
+    conflicted: list[StoryOutcome] | None = None
+    removed: list[str] | None = None
+
+
+class IntegrationNotification(SentModel):
+    """A linked Jira issue changed in Jira."""
+
+    type: Literal["jira"]
+    prdId: str
+    issueKey: str
+    storyTitle: str
+    change: str
+    message: str
+
+
+class NotificationSent(SentModel):
+    """A chat post went out (or failed, with ``error``)."""
+
+    platform: str
+    channel: str | None
+    message: str
+    success: bool
+    error: str | None = None
+
+
+# What this area sends, each with its payload's model (registered with ``Router.sends``).
+SENT: dict[str, type[SentModel]] = {
+    "integration:sync-status": SyncStatus,
+    "integration:notification": IntegrationNotification,
+    "notification:sent": NotificationSent,
+}

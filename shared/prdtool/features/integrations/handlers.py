@@ -9,7 +9,7 @@ from typing import Any
 from prdtool.engine.chat import CHAT_EVENTS
 from prdtool.engine.context import RequestContext
 from prdtool.engine.document_records import ChatLink
-from prdtool.features.integrations.events import IntegrationConfigure, IntegrationStatus, IntegrationSync
+from prdtool.features.integrations.events import SENT, IntegrationConfigure, IntegrationStatus, IntegrationSync
 from prdtool.features.integrations.jira_link import configure_jira, jira_status, start_sync
 from prdtool.features.integrations.mattermost import check_webhook_url
 from prdtool.kernel.errors import AppError, ErrorCode
@@ -82,6 +82,8 @@ def integration_sync(ctx: RequestContext, data: IntegrationSync) -> dict[str, An
 
 
 def register(router: Router) -> None:
+    for event, model in SENT.items():
+        router.sends(event, model)
     router.on("integration:configure", IntegrationConfigure)(integration_configure)
     router.on("integration:status", IntegrationStatus)(integration_status)
     router.on("integration:sync", IntegrationSync)(integration_sync)

@@ -7,7 +7,7 @@ from weakref import WeakKeyDictionary
 
 from prdtool.engine.context import RequestContext
 from prdtool.engine.services import Services
-from prdtool.features.operations.events import HealthCheck, MetricsSubscribe, MetricsUnsubscribe
+from prdtool.features.operations.events import SENT, HealthCheck, MetricsSubscribe, MetricsUnsubscribe
 from prdtool.features.operations.health import Health
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.router import Router
@@ -48,6 +48,8 @@ def health_check(ctx: RequestContext, _: HealthCheck) -> dict[str, Any]:
 
 
 def register(router: Router) -> None:
+    for event, model in SENT.items():
+        router.sends(event, model)
     router.on("metrics:subscribe", MetricsSubscribe)(metrics_subscribe)
     router.on("metrics:unsubscribe", MetricsUnsubscribe)(metrics_unsubscribe)
     router.on("system:health-check", HealthCheck)(health_check)

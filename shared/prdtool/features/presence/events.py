@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from prdtool.kernel.payloads import EventModel, Id, Position, Selection
+from prdtool.engine.events import PresenceUpdated
+from prdtool.kernel.payloads import EventModel, Id, Position, Selection, SentModel
 
-__all__ = ["PresenceCursor", "PresenceStatus"]
+__all__ = ["SENT", "PresenceCursor", "PresenceStatus"]
 
 
 class PresenceCursor(EventModel):
@@ -18,3 +19,9 @@ class PresenceCursor(EventModel):
 class PresenceStatus(EventModel):
     prdId: str = Id
     status: Literal["typing", "idle", "away"]
+
+
+# What this area sends, each with its payload's model (registered with ``Router.sends``).
+SENT: dict[str, type[SentModel]] = {
+    "presence:updated": PresenceUpdated,
+}

@@ -8,7 +8,7 @@ from typing import Any
 from prdtool.engine.context import RequestContext
 from prdtool.engine.positions import DEFAULT_ENCODING, line_ch_to_index
 from prdtool.engine.rooms import broadcast, encoding_of, joined_room, presence_of
-from prdtool.features.presence.events import PresenceCursor, PresenceStatus
+from prdtool.features.presence.events import SENT, PresenceCursor, PresenceStatus
 from prdtool.kernel.errors import AppError, ErrorCode
 from prdtool.kernel.router import Router
 
@@ -64,5 +64,7 @@ def _record_and_send(ctx: RequestContext, prd_id: str, fields: dict[str, Any]) -
 
 
 def register(router: Router) -> None:
+    for event, model in SENT.items():
+        router.sends(event, model)
     router.on("presence:cursor", PresenceCursor)(presence_cursor)
     router.on("presence:status", PresenceStatus)(presence_status)

@@ -6,9 +6,11 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field
 
-from prdtool.kernel.payloads import EventModel, Id, UserIds
+from prdtool.engine.events import VersionCreated
+from prdtool.kernel.payloads import Actor, EventModel, Id, SentModel, UserIds
 
 __all__ = [
+    "SENT",
     "ApprovalGrant",
     "ApprovalList",
     "ApprovalReject",
@@ -99,3 +101,63 @@ class ApprovalReject(EventModel):
 class ApprovalList(EventModel):
     prdId: str = Id
     cursor: str | None = Field(default=None, max_length=300)
+
+
+# ---------------------------------------------------------------- sent
+
+
+class VersionUpdated(SentModel):
+    """A version's status changed (in review, approved, changes requested)."""
+
+    prdId: str
+    version: str
+    status: str
+    commitHash: str
+    updatedBy: Actor
+    updatedAt: str
+    approvalId: str | None = None
+
+
+class ApprovalRequested(SentModel):
+    """You are asked to approve a version (also an item of your inbox)."""
+
+    approvalId: str
+    prdId: str
+    version: str
+    commitHash: str
+    requester: Actor
+    message: str
+    title: str | None = None
+    notificationId: str | None = None
+    createdAt: str | None = None
+
+
+class ApprovalGranted(SentModel):
+    approvalId: str
+    prdId: str
+    version: str
+    approver: Actor
+    remaining: int  # approvals still missing
+    comment: str | None = None
+    notificationId: str | None = None
+    createdAt: str | None = None
+
+
+class ApprovalRejected(SentModel):
+    approvalId: str
+    prdId: str
+    version: str
+    approver: Actor
+    reason: str
+    notificationId: str | None = None
+    createdAt: str | None = None
+
+
+# What this area sends, each with its payload's model (registered with ``Router.sends``).
+SENT: dict[str, type[SentModel]] = {
+    "version:created": VersionCreated,
+    "version:updated": VersionUpdated,
+    "approval:requested": ApprovalRequested,
+    "approval:granted": ApprovalGranted,
+    "approval:rejected": ApprovalRejected,
+}

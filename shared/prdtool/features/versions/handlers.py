@@ -27,6 +27,7 @@ from prdtool.engine.inbox import InboxItem, new_notification_id
 from prdtool.engine.rooms import broadcast
 from prdtool.engine.versions import approved_by, decisions_of, version_payload
 from prdtool.features.versions.events import (
+    SENT,
     ApprovalGrant,
     ApprovalList,
     ApprovalReject,
@@ -364,6 +365,8 @@ def _count(ctx: RequestContext) -> None:
 
 
 def register(router: Router) -> None:
+    for event, model in SENT.items():
+        router.sends(event, model)
     router.on("version:create", VersionCreate)(version_create)
     router.on("version:list", VersionList)(version_list)
     router.on("version:get", VersionGet)(version_get)
