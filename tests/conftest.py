@@ -9,8 +9,9 @@ from moto import mock_aws
 
 from prdtool.kernel.settings import Settings
 from prdtool_local.atomic_dynamodb import make_dynamodb_atomic
+from prdtool_local.contract_check import breaches as contract_breaches
 from tests.fakes.aws_http import FakeAws, start
-from tests.support import SECRET, contract_breaches, create_table_from_template
+from tests.support import SECRET, create_table_from_template
 
 TABLE = "prdtool-connections-test"
 DOCUMENTS = "prdtool-documents-test"

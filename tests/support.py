@@ -91,31 +91,3 @@ def load_function(name: str) -> ModuleType:
 
 def sample_event(name: str) -> dict[str, Any]:
     return json.loads((ROOT / "events" / f"{name}.json").read_text())
-
-
-@functools.cache
-def _sent_models() -> dict[str, Any]:
-    from prdtool.api import build_router
-
-    return build_router().sent_events
-
-
-def contract_breaches(sent: list[tuple[str, Any]]) -> list[str]:
-    """What of ``sent`` (server events as (name, payload)) the contract does not allow: an event
-    with no model (``Router.sends``), or a payload its model refuses. Each once, with why."""
-    from pydantic import ValidationError
-
-    models, breaches = _sent_models(), {}
-    for name, payload in sent:
-        model = models.get(name)
-        if model is None:
-            breaches.setdefault(name, f"{name}: no model declares it (Router.sends in its area's events.py)")
-            continue
-        try:
-            model.model_validate(payload)
-        except ValidationError as exc:
-            for error in exc.errors():
-                where = ".".join(str(p) for p in error["loc"])
-                sample = json.dumps(payload)[:300]
-                breaches.setdefault(f"{name}.{where}", f"{name}: {where}: {error['msg']} (in {sample})")
-    return list(breaches.values())

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from prdtool.api import build_router
 from prdtool.kernel.frames import read_frame
+from prdtool_local.contract_check import breaches as contract_breaches
 from tools.contract import DOCUMENT, ROOT, SCHEMAS, build, document_text, key_of, schema_texts
 
 CHECKER = ROOT / "tools" / "asyncapi"
@@ -43,13 +44,13 @@ def test_the_js_clients_types_are_what_the_schemas_make(tmp_path: Path) -> None:
     node = shutil.which("node")
     assert node, "node is needed (make install puts the generator in clients/js/node_modules)"
     made = subprocess.run(
-        [node, "scripts/event-types.mjs", str(tmp_path / "client-events.ts")],
+        [node, "scripts/event-types.mjs", str(tmp_path / "events.ts")],
         cwd=JS_CLIENT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
-    published = JS_CLIENT / "src" / "generated" / "client-events.ts"
-    assert published.read_text() == (tmp_path / "client-events.ts").read_text(), (
-        "clients/js/src/generated/client-events.ts is stale: run `make contract`"
+    published = JS_CLIENT / "src" / "generated" / "events.ts"
+    assert published.read_text() == (tmp_path / "events.ts").read_text(), (
+        "clients/js/src/generated/events.ts is stale: run `make contract`"
     )
 
 
@@ -64,6 +65,34 @@ def test_every_client_event_is_an_operation_with_an_ack() -> None:
     for event in received:
         reply = document["operations"][key_of(event)]["reply"]
         assert reply["messages"] == [{"$ref": "#/channels/ws/messages/ack"}]
+
+
+def test_every_server_event_is_an_operation_the_server_sends() -> None:
+    document = yaml.safe_load(DOCUMENT.read_text())
+    messages = document["channels"]["ws"]["messages"]
+    sent = {
+        messages[op["messages"][0]["$ref"].rsplit("/", 1)[1]]["name"]
+        for op in document["operations"].values()
+        if op["action"] == "send"
+    }
+    assert sent == set(build_router().sent_events)
+    # The spec's own server events are all there, with ours.
+    assert {"document:joined", "operation:applied", "presence:updated", "comment:added", "ai:stream-chunk",
+            "version:created", "conflict:detected", "integration:sync-status", "system:health",
+            "metrics:realtime", "error:operation"} <= sent  # fmt: skip
+
+
+def test_a_sent_payload_the_contract_does_not_allow_is_reported() -> None:
+    presence = {"prdId": "p", "userId": "u", "userName": "U", "sessionId": "s", "mode": "edit", "status": "active",
+                "color": "#fff", "cursor": {"line": 0, "ch": 1}, "selection": None,
+                "lastActivity": "2026-12-04T00:00:00Z"}  # fmt: skip
+    assert contract_breaches([("presence:updated", presence)]) == []
+    [extra] = contract_breaches([("presence:updated", {**presence, "connectionId": "abc"})])
+    assert extra.startswith("presence:updated: connectionId: Extra inputs are not permitted")
+    [missing] = contract_breaches([("presence:updated", {k: v for k, v in presence.items() if k != "color"})])
+    assert missing.startswith("presence:updated: color: Field required")
+    [unknown] = contract_breaches([("presence:moved", {})])
+    assert "no model declares it" in unknown
 
 
 def test_the_official_parser_accepts_the_document() -> None:

@@ -1,16 +1,17 @@
 """``make contract``: the API's AsyncAPI 3 document and a JSON Schema per payload, generated from the
 models the server validates with, never written by hand.
 
-What it reads: every client event the router serves, with its payload model (``Router.on``); the
-error codes (``ErrorCode``); the ack's two shapes and ``error:operation``, which the Socket.IO shim
-builds for every event alike. What it writes: ``docs/asyncapi.yaml`` and ``docs/schemas/<event>.json``
-(draft 2020-12, as pydantic emits them). ``tests/test_contract.py`` fails when either is not what
-this module makes of today's models, and checks the document with the official AsyncAPI parser
-(``tools/asyncapi``).
+What it reads: every client event the router serves, with its payload model (``Router.on``); every
+event the server sends, with the model of its payload (``Router.sends``: the areas' and the
+kernel's, ``error:operation`` among them); the error codes (``ErrorCode``); the ack's two shapes,
+which the Socket.IO shim builds for every event alike. What it writes: ``docs/asyncapi.yaml`` and
+``docs/schemas/<event>.json`` (draft 2020-12, as pydantic emits them), one per event either way.
+``tests/test_contract.py`` fails when either is not what this module makes of today's models, and
+checks the document with the official AsyncAPI parser (``tools/asyncapi``).
 
 Events are named as on the wire (``document:join``); AsyncAPI keys may not hold a colon, so a key is
 the name with ``.`` for ``:`` (``document.join``). Operations are the server's: it ``receive``s a
-client event and replies with the ack on the same namespace.
+client event and replies with the ack on the same namespace, and it ``send``s its own events.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from prdtool.api import build_router
-from prdtool.kernel.errors import ERROR_EVENT, ErrorCode
 
 __all__ = ["ROOT", "build", "document_text", "schema_texts", "write"]
 
@@ -54,7 +55,7 @@ def _summary(doc: str | None) -> str | None:
 
 
 def _shared_schemas() -> dict[str, Any]:
-    """What every event shares: the error codes, the error, the ack, ``error:operation``."""
+    """What every client event shares: the error, and the ack (the error codes are a model's)."""
     error = {
         "type": "object",
         "required": ["code", "message"],
@@ -65,8 +66,6 @@ def _shared_schemas() -> dict[str, Any]:
         },
     }
     return {
-        "ErrorCode": {"type": "string", "enum": [str(code) for code in ErrorCode],
-                      "description": "Stable codes: never renamed or reused (docs/events.md, Error codes)."},
         "Error": error,
         "AckSuccess": {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}},
                        "additionalProperties": True,
@@ -74,32 +73,26 @@ def _shared_schemas() -> dict[str, Any]:
         "AckFailure": {"type": "object", "required": ["ok", "error"],
                        "properties": {"ok": {"const": False}, "error": {"$ref": REF.format(model="Error")}}},
         "Ack": {"oneOf": [{"$ref": REF.format(model="AckSuccess")}, {"$ref": REF.format(model="AckFailure")}]},
-        "ErrorOperation": {
-            "type": "object", "required": ["operation", "code", "message"],
-            "properties": {
-                "operation": {"type": ["string", "null"],
-                              "description": "The event that failed; null when the frame could not be read."},
-                "code": {"$ref": REF.format(model="ErrorCode")},
-                "message": {"type": "string"},
-                "data": {"type": "object"},
-            },
-        },
     }  # fmt: skip
 
 
 def build() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The AsyncAPI document, and each client event's payload as a JSON Schema of its own."""
+    """The AsyncAPI document, and each event's payload as a JSON Schema of its own."""
     router = build_router()
-    events = sorted(router.events)
-    models = {event: router.model_of(event) for event in events}
-    refs, defs = models_json_schema([(models[e], "validation") for e in events], ref_template=REF, title="payloads")
-    payload_ref = {e: refs[(models[e], "validation")]["$ref"] for e in events}
+    received = sorted(router.events)
+    sent = router.sent_events
+    models: dict[str, type[BaseModel]] = {e: router.model_of(e) for e in received} | dict(sorted(sent.items()))
+    events = list(models)
+    # Validation schemas both ways: a sent payload is a dict the model checks (tests/support.py),
+    # with its optional fields absent, not a model's dump.
+    inputs = list(dict.fromkeys((models[e], "validation") for e in events))
+    refs, defs = models_json_schema(inputs, ref_template=REF, title="payloads")  # type: ignore[arg-type]
     messages: dict[str, Any] = {
         key_of(e): {
             "name": e,
             "title": e,
             "summary": _summary(models[e].__doc__),
-            "payload": {"$ref": payload_ref[e]},
+            "payload": {"$ref": refs[(models[e], "validation")]["$ref"]},
         }
         for e in events
     }
@@ -107,34 +100,25 @@ def build() -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     messages["ack"] = {"name": "ack", "title": "Acknowledgement",
                        "summary": "The answer to a client event that asked for one.",
                        "payload": {"$ref": REF.format(model="Ack")}}  # fmt: skip
-    messages[key_of(ERROR_EVENT)] = {
-        "name": ERROR_EVENT, "title": ERROR_EVENT,
-        "summary": "A client event failed and asked for no ack.",
-        "payload": {"$ref": REF.format(model="ErrorOperation")},
-    }  # fmt: skip
     channel = "#/channels/ws"
-    operations: dict[str, Any] = {
-        key_of(e): {
-            "action": "receive",
+    operations: dict[str, Any] = {}
+    for e in events:
+        operation: dict[str, Any] = {
+            "action": "receive" if e in received else "send",
             "channel": {"$ref": channel},
             "messages": [{"$ref": f"{channel}/messages/{key_of(e)}"}],
-            "reply": {"channel": {"$ref": channel}, "messages": [{"$ref": f"{channel}/messages/ack"}]},
         }
-        for e in events
-    }
-    operations[key_of(ERROR_EVENT)] = {
-        "action": "send",
-        "channel": {"$ref": channel},
-        "messages": [{"$ref": f"{channel}/messages/{key_of(ERROR_EVENT)}"}],
-    }
+        if e in received:
+            operation["reply"] = {"channel": {"$ref": channel}, "messages": [{"$ref": f"{channel}/messages/ack"}]}
+        operations[key_of(e)] = operation
     document = {
         "asyncapi": "3.1.0",
         "info": {
             "title": "PRD collaboration API",
             "version": _version(),
             "description": "Socket.IO (or native JSON frames) over an API Gateway WebSocket API. "
-            "Generated by `make contract` from the payload models the server validates with; the "
-            "event reference is docs/events.md.",
+            "Generated by `make contract` from the payload models the server validates with, and the "
+            "models of what it sends; the event reference is docs/events.md.",
         },
         "servers": {
             "local": {"host": "127.0.0.1:3001", "protocol": "ws", "description": "`make dev`"},
@@ -162,7 +146,7 @@ def document_text(document: dict[str, Any]) -> str:
 
 
 def schema_texts(schemas: dict[str, dict[str, Any]]) -> dict[str, str]:
-    """File name -> text, one per client event."""
+    """File name -> text, one per event."""
     return {f"{key_of(e)}.json": json.dumps(s, indent=2, ensure_ascii=False) + "\n" for e, s in schemas.items()}
 
 

@@ -39,6 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--parameter", action="append", default=[], metavar="NAME=VALUE", help="template parameter")
     s.add_argument("--conformance", action="store_true", help="serve the Socket.IO protocol test suite's app")
     s.add_argument("--quiet", action="store_true", help="no request and function logs")
+    s.add_argument(
+        "--check-contract",
+        action="store_true",
+        help="check every event sent against its payload model; exit 3 at shutdown if any broke it",
+    )
     s.add_argument("--web-app", type=Path, default=DEFAULT_DIST, metavar="DIR", help="the built web app, served at /")
 
     t = commands.add_parser("token", help="print a JWT the local stack accepts")
@@ -69,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         print(mint(args.sub, args.name, args.role, args.ttl))
         return 0
     options = _options(args)
-    asyncio.run(serve(options, _announce))
+    breaches = asyncio.run(serve(options, _announce))
+    if breaches:
+        print("events sent that break the contract (docs/asyncapi.yaml):", *breaches, sep="\n  ", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -120,6 +128,7 @@ def _options(args: argparse.Namespace) -> RuntimeOptions:
         limits=GatewayLimits(idle_timeout_s=args.idle_timeout, max_duration_s=args.max_connection_duration),
         quiet=args.quiet,
         web_app=args.web_app,
+        check_contract=args.check_contract,
         # The protocol suite allows 200 ms for a pong: no worker may still be starting when it runs.
         warm_before_ready=args.conformance,
     )

@@ -28,6 +28,7 @@ from urllib.parse import unquote
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from prdtool_local.contract_check import ContractCheck
 from prdtool_local.lambdas import Invocation
 from prdtool_local.template import API_ID, Template
 
@@ -75,6 +76,7 @@ class Gateway:
         # a bad transport): the HTTP API, served on this same port (on AWS it has a host of its
         # own, whose $default function answers them).
         self.plain_http: Callable[[web.Request], Awaitable[web.StreamResponse]] | None = None
+        self.contract: ContractCheck | None = None  # --check-contract: every post checked
 
     def routes(self, app: web.Application) -> None:
         stage = self.template.stage
@@ -206,6 +208,9 @@ class Gateway:
             data = await request.read()
             if len(data) > self.limits.message_bytes:
                 return _aws_error(413, "PayloadTooLargeException", "Message too long")
+            if self.contract is not None:
+                for breach in self.contract.check(data.decode("utf-8", "replace")):
+                    self._log(f"CONTRACT   {breach}")
             try:
                 await conn.ws.send_str(data.decode("utf-8"))
             except UnicodeDecodeError:

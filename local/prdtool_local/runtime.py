@@ -20,6 +20,7 @@ from aiohttp import web
 
 from prdtool.kernel.settings import Settings
 from prdtool_local.aws import LOCAL_CREDENTIALS, EmbeddedAws
+from prdtool_local.contract_check import ContractCheck
 from prdtool_local.demo import DEMO_PRD, seed
 from prdtool_local.gateway import Gateway, GatewayLimits
 from prdtool_local.http_api import HttpApi
@@ -53,6 +54,7 @@ class RuntimeOptions:
     quiet: bool = False
     seed: bool = True  # the demo PRD (prd_123), unless the template has no documents table
     web_app: Path = DEFAULT_DIST  # the built web app, served at / (clients/web/dist)
+    check_contract: bool = False  # every server event checked against its model (contract_check)
 
 
 class LocalRuntime:
@@ -87,6 +89,8 @@ class LocalRuntime:
 
         app = web.Application(client_max_size=8 * 1024 * 1024)
         self.gateway = Gateway(template, self.invoke, self.log, opts.limits, f"{opts.host}:{opts.port}")
+        if opts.check_contract:
+            self.gateway.contract = ContractCheck()
         self.gateway.routes(app)
         app.router.add_post(LAMBDA_INVOKE_PATH, self._lambda_invoke)
         app.router.add_post(OUTAGE_PATH, self._outage)
@@ -282,8 +286,9 @@ def _clock() -> str:
     return datetime.now().strftime("%H:%M:%S.%f")[:-3]
 
 
-async def serve(options: RuntimeOptions, announce: Callable[[LocalRuntime], None]) -> None:
-    """Run until SIGINT/SIGTERM; ``announce(runtime)`` is called once connections are accepted."""
+async def serve(options: RuntimeOptions, announce: Callable[[LocalRuntime], None]) -> list[str]:
+    """Run until SIGINT/SIGTERM; ``announce(runtime)`` is called once connections are accepted.
+    Returns the contract breaches seen (with ``check_contract``)."""
     runtime = LocalRuntime(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -295,3 +300,5 @@ async def serve(options: RuntimeOptions, announce: Callable[[LocalRuntime], None
         await stop.wait()
     finally:
         await runtime.stop()
+    contract = runtime.gateway.contract if runtime.gateway else None
+    return list(contract.found) if contract else []

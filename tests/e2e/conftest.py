@@ -65,7 +65,8 @@ def start_stack(tmp: Path, *args: str, cwd: Path = ROOT, env: dict[str, str] | N
     log_path = tmp / f"stack-{time.monotonic_ns()}.log"
     cli = Path(sys.executable).with_name("prdtool-local")
     process = subprocess.Popen(
-        [str(cli), "serve", "--port", "0", "--template", str(ROOT / "template.yaml"), *args],
+        # Every event sent is checked against the contract: a breach fails the stack's stop().
+        [str(cli), "serve", "--port", "0", "--template", str(ROOT / "template.yaml"), "--check-contract", *args],
         cwd=cwd, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True, env={**os.environ, **(env or {})},
     )  # fmt: skip
     assert process.stdout is not None

@@ -93,10 +93,12 @@ def test_management_api_through_boto3(stack: LocalStack) -> None:
             ws = await _connected(session, stack, "user_mgmt")
             [record] = [r for r in stack.connection_records() if r.get("user_id", {}).get("S") == "user_mgmt"]
             connection_id = record["connection_id"]["S"]
-            await asyncio.to_thread(management.post_to_connection, ConnectionId=connection_id, Data=b'42["hi",1]')
+            # An event the server does send (the stack checks every post against the contract).
+            frame = '42["rate_limit:exceeded",{"endpoint":"operation:edit","retryAfter":1}]'
+            await asyncio.to_thread(management.post_to_connection, ConnectionId=connection_id, Data=frame.encode())
             while (msg := await ws.receive_str(timeout=5)) == "2":
                 await ws.send_str("3")
-            assert msg == '42["hi",1]'
+            assert msg == frame
             info = await asyncio.to_thread(unprefixed.get_connection, ConnectionId=connection_id)
             assert info["Identity"]["SourceIp"] == "127.0.0.1" and "ConnectedAt" in info
             await asyncio.to_thread(management.delete_connection, ConnectionId=connection_id)

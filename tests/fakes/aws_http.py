@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
+from prdtool_local.contract_check import server_event
+
 _CONNECTIONS = re.compile(r"^(?:/[^/@]+)?/@connections/([^/?]+)$")
 _INVOKE = re.compile(r"^/2015-03-31/functions/([^/]+)/invocations$")
 
@@ -98,20 +100,6 @@ class FakeAws:
             frames = list(self.posts.get(connection_id, []))
             self.posts[connection_id] = []
             return frames
-
-
-def server_event(frame: str) -> tuple[str, Any] | None:
-    """The event a posted frame carries, as (name, payload): a Socket.IO EVENT (``42/ws,[...]``) or
-    a native ``{"event", "data"}`` frame; None for acks and Engine.IO packets."""
-    socketio = re.match(r"^42(?:/[^,]*,)?\[", frame)
-    if socketio:
-        name, *args = json.loads(frame[socketio.end() - 1 :])
-        return name, args[0] if args else None
-    if frame.startswith("{"):
-        native = json.loads(frame)
-        if isinstance(native, dict) and "event" in native:
-            return native["event"], native.get("data")
-    return None
 
 
 class _Server(ThreadingHTTPServer):

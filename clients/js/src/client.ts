@@ -8,7 +8,7 @@ import { DocumentSession, type Loaded, type SessionOptions } from "./document.js
 import { PrdError } from "./errors.js";
 import type {
   Ack,
-  CatchUp,
+  DocumentSynced,
   ClientEventName,
   ClientEvents,
   DocumentJoined,
@@ -117,7 +117,7 @@ export class PrdClient {
    * refused as coming from outside the room. */
   async request<E extends ClientEventName>(
     event: E,
-    data: ClientEvents[E] | Record<string, unknown>,
+    data: ClientEvents[E],
     options: { timeoutMs?: number } = {},
   ): Promise<Record<string, unknown>> {
     if (!this.ready) await this.whenReady();
@@ -169,7 +169,7 @@ export class PrdClient {
     await this.whenReady();
     const joined = (await this.request("document:join", { prdId, mode: "edit", ...join })) as unknown as DocumentJoined;
     const loaded = await this.loadLarge(joined);
-    const session = new DocumentSession(this, { ...joined, mode: join.mode ?? "edit" }, loaded, {
+    const session = new DocumentSession(this, joined, loaded, join.mode ?? "edit", {
       gapGraceMs,
       mergeUpdates,
       stateVector,
@@ -187,7 +187,7 @@ export class PrdClient {
   }
 
   /** The content and Yjs state a head points at: inline, behind a presigned URL, or in parts. */
-  async loadLarge(head: LargeContentHead | CatchUp | DocumentJoined): Promise<Loaded> {
+  async loadLarge(head: LargeContentHead | DocumentSynced | DocumentJoined): Promise<Loaded> {
     if (typeof head.currentContent === "string" && typeof head.state === "string") {
       return { currentContent: head.currentContent, state: fromBase64(head.state) };
     }

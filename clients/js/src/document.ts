@@ -7,9 +7,11 @@ import { fromBase64, toBase64 } from "./base64.js";
 import { PrdError } from "./errors.js";
 import type {
   AppliedOperation,
-  CatchUp,
+  ClientEvents,
+  DocumentSynced,
   DocumentJoined,
   EditAck,
+  ErrorBody,
   Operation,
   OperationApplied,
   RecoveredSession,
@@ -47,11 +49,11 @@ export interface Loaded {
 export interface Channel {
   readonly userId: string | undefined;
   readonly ready: boolean;
-  request(
-    event: "operation:edit" | "document:sync" | "document:leave",
-    data: Record<string, unknown>,
+  request<E extends "operation:edit" | "document:sync" | "document:leave">(
+    event: E,
+    data: ClientEvents[E],
   ): Promise<Record<string, unknown>>;
-  loadLarge(head: CatchUp | DocumentJoined): Promise<Loaded>;
+  loadLarge(head: DocumentSynced | DocumentJoined): Promise<Loaded>;
   forget(prdId: string): void;
 }
 
@@ -128,14 +130,15 @@ export class DocumentSession extends Emitter<DocumentEvents, DocumentEvents> {
     private readonly channel: Channel,
     joined: DocumentJoined,
     loaded: Loaded,
+    mode: string,
     options: SessionOptions = {},
   ) {
     super();
     this.prdId = joined.prdId;
-    this.mode = String(joined.mode ?? "edit");
+    this.mode = mode;
     this.joined = joined;
     this.initial = loaded;
-    this.clockKey = joined.clockKey;
+    this.clockKey = joined.clockKey ?? undefined;
     this.seq = joined.seq;
     this.vectorClock = { ...joined.vectorClock };
     this.ownCounter = joined.clockKey ? (joined.vectorClock[joined.clockKey] ?? 0) : 0;
@@ -206,9 +209,9 @@ export class DocumentSession extends Emitter<DocumentEvents, DocumentEvents> {
   sync(): Promise<void> {
     this.syncing ??= (async () => {
       try {
-        const data: Record<string, unknown> = { prdId: this.prdId, sinceSeq: this.seq };
+        const data: ClientEvents["document:sync"] = { prdId: this.prdId, sinceSeq: this.seq };
         if (this.options.stateVector) data.stateVector = toBase64(this.options.stateVector());
-        const answer = (await this.channel.request("document:sync", data)) as unknown as CatchUp;
+        const answer = (await this.channel.request("document:sync", data)) as unknown as DocumentSynced;
         await this.catchUp(answer);
       } catch (error) {
         this.emit("error", error instanceof PrdError ? error : new PrdError("INTERNAL", String(error)));
@@ -222,7 +225,7 @@ export class DocumentSession extends Emitter<DocumentEvents, DocumentEvents> {
   /** This document's part of `session:recovered`, after a reconnect. */
   async recovered(session: RecoveredSession): Promise<void> {
     if (session.error) {
-      this.close(PrdError.from(session.error));
+      this.close(PrdError.from(session.error as unknown as ErrorBody));
       this.channel.forget(this.prdId);
       return;
     }
@@ -241,7 +244,7 @@ export class DocumentSession extends Emitter<DocumentEvents, DocumentEvents> {
       seq: session.seq ?? this.seq,
       vectorClock: clock,
       operations: session.missedOperations,
-    } as CatchUp);
+    } as DocumentSynced);
   }
 
   close(reason: PrdError): void {
@@ -255,7 +258,7 @@ export class DocumentSession extends Emitter<DocumentEvents, DocumentEvents> {
   /** Send the oldest edit once. False when it must wait for the connection (or a retry delay). */
   private async sendFirst(): Promise<boolean> {
     const edit = this.queue[0];
-    const data: Record<string, unknown> = { prdId: this.prdId, opId: edit.opId };
+    const data: ClientEvents["operation:edit"] = { prdId: this.prdId, opId: edit.opId };
     if ("update" in edit.change) {
       data.update = toBase64(edit.change.update);
     } else {
@@ -345,7 +348,7 @@ export class DocumentSession extends Emitter<DocumentEvents, DocumentEvents> {
   }
 
   /** Apply a `document:synced` or a recovered session: missed entries, or the whole document. */
-  private async catchUp(answer: CatchUp): Promise<void> {
+  private async catchUp(answer: DocumentSynced): Promise<void> {
     if (answer.fullResync) {
       const loaded = await this.channel.loadLarge(answer);
       this.emit("resync", { seq: answer.seq, content: loaded.currentContent, state: loaded.state });

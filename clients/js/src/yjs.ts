@@ -7,7 +7,7 @@ import * as Y from "yjs";
 
 import type { PrdClient } from "./client.js";
 import type { DocumentSession, RemoteChange, Resync } from "./document.js";
-import type { PresenceSession } from "./protocol.js";
+import type { ClientEvents, PresenceUpdated } from "./protocol.js";
 
 export interface YjsProviderOptions {
   /** Join mode: `edit` (default), `comment` or `view` (the doc then never sends). */
@@ -113,7 +113,7 @@ export class YjsProvider {
       const anchor = this.indexOf(cursor.anchor);
       const head = this.indexOf(cursor.head);
       if (anchor === null || head === null) return;
-      const data: Record<string, unknown> = { prdId: this.session.prdId, cursor: this.place(head) };
+      const data: ClientEvents["presence:cursor"] = { prdId: this.session.prdId, cursor: this.place(head) };
       if (anchor !== head) data.selection = { start: this.place(Math.min(anchor, head)), end: this.place(Math.max(anchor, head)) };
       const key = JSON.stringify(data);
       if (key === this.lastCursor) return; // a change of some other field (the user's name)
@@ -143,7 +143,7 @@ export class YjsProvider {
 
   // ------------------------------------------------------------------ the others' presence -> awareness
 
-  private show(presence: PresenceSession): void {
+  private show(presence: PresenceUpdated): void {
     const awareness = this.awareness;
     if (!awareness || presence.sessionId === this.session.joined.sessionId) return;
     const known = this.remote.get(presence.sessionId);

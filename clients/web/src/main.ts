@@ -1,6 +1,6 @@
 // The app: sign in, open or create a PRD, then write it together: the editor in the middle, the
 // panels around it. `#prd_123` in the address opens that PRD directly.
-import { PrdClient } from "@prdtool/client";
+import { PrdClient, type ClientEvents } from "@prdtool/client";
 import { YjsProvider } from "@prdtool/client/yjs";
 import { Awareness } from "y-protocols/awareness";
 import * as Y from "yjs";
@@ -70,7 +70,7 @@ async function openPrd(client: PrdClient, identity: Identity, prdId: string, isA
   const head = h("div", { className: "doc-head" },
     h("b", { id: "prd-name" }, prdId), ` version ${joined.version} `, saved, " ",
     h("span", {}, "Share with ", shareWith, shareRole,
-      h("button", { id: "share", onclick: act(error, () => client.request("document:share", { prdId, userId: shareWith.value.trim(), role: shareRole.value })) }, "Share")),
+      h("button", { id: "share", onclick: act(error, () => client.request("document:share", { prdId, userId: shareWith.value.trim(), role: shareRole.value as ClientEvents["document:share"]["role"] })) }, "Share")),
     h("button", { onclick: () => ((location.hash = ""), location.reload()) }, "Other PRD"),
     error);
   const side = h("aside", { id: "panels" });

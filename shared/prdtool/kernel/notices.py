@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from prdtool.kernel.errors import ERROR_EVENT, ErrorCode
 from prdtool.kernel.payloads import SentModel
 from prdtool.kernel.router import Router
 
@@ -21,7 +22,7 @@ class ErrorOperation(SentModel):
     """A client event failed and asked for no ack."""
 
     operation: str | None  # null when the frame could not be read far enough to know the event
-    code: str
+    code: ErrorCode
     message: str
     data: dict[str, Any] | None = None
 
@@ -30,7 +31,7 @@ class AuthError(SentModel):
     """A token refused on an open connection: it expired (the connection is being closed), or
     ``session:refresh`` was refused."""
 
-    code: str
+    code: ErrorCode
     message: str
     data: dict[str, Any]
 
@@ -91,7 +92,7 @@ class DocumentPart(SentModel):
 
 
 def register(router: Router) -> None:
-    router.sends("error:operation", ErrorOperation)
+    router.sends(ERROR_EVENT, ErrorOperation)
     router.sends("error:auth", AuthError)
     router.sends("session:expiring", SessionExpiring)
     router.sends("security:alert", SecurityAlert)
