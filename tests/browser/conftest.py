@@ -29,6 +29,11 @@ def app_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         pytest.fail("the web app is not built: make install builds clients/web")
     running = start_stack(
         tmp_path_factory.mktemp("app"), "--ephemeral", "--parameter", "AuthFailureLimit=100000/60",
+        # Suggestions a second after typing stops; metrics and health every second (schedules
+        # run at a quarter of the ping interval locally).
+        "--ping-interval", "2000", "--ping-timeout", "20000",
+        "--parameter", "AiReviewDebounceSeconds=1", "--parameter", "MetricsIntervalSeconds=1",
+        "--parameter", "MetricsRunSeconds=0", "--parameter", "HealthIntervalSeconds=1",
         env={"OPENAI_API_KEY": ""},  # the offline writer streams the AI's text
     )  # fmt: skip
     warm_up(running)

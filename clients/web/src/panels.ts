@@ -163,7 +163,10 @@ export function generation(ctx: Context): HTMLElement {
   const control = (what: "pause" | "resume" | "cancel") =>
     h("button", {
       className: `ai-${what}`,
-      onclick: act(error, () => ctx.client.request(`ai:stream-${what}`, { streamId })),
+      onclick: act(error, async () => {
+        const { status } = await ctx.client.request(`ai:stream-${what}`, { streamId });
+        state.textContent = String(status); // paused, streaming, cancelled
+      }),
     }, what[0].toUpperCase() + what.slice(1));
   const insert = h("button", {
     id: "ai-insert", disabled: true,
@@ -172,7 +175,7 @@ export function generation(ctx: Context): HTMLElement {
       insert.disabled = true;
     },
   }, "Insert");
-  ctx.client.on("ai:stream-start", (d: Data) => d.streamId === streamId && (state.textContent = `streaming (${d.provider} ${d.model})`));
+  ctx.client.on("ai:stream-start", (d: Data) => d.streamId === streamId && (state.textContent = "streaming"));
   ctx.client.on("ai:stream-chunk", (d: Data) => d.streamId === streamId && preview.append(d.chunk));
   ctx.client.on("ai:stream-complete", (d: Data) => {
     if (d.streamId !== streamId) return;
