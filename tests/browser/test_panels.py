@@ -85,3 +85,22 @@ def test_an_admin_sees_live_metrics_and_everyone_the_systems_health(browser: Bro
         admin.close()
         user.close()
     assert not admin.errors + user.errors
+
+
+def test_any_stack_is_reached_with_its_url_and_a_token(browser: Browser, app_stack: LocalStack) -> None:
+    """What a deployed stack takes: its WebSocket URL and a token, no demo token service."""
+    from prdtool_local.tokens import mint
+
+    person = Person(browser, app_stack, "user_456")
+    try:
+        page = person.look()
+        page.goto(f"{app_stack.origin}/#prd_123")
+        page.fill("#server-url", app_stack.url)
+        page.fill("#server-token", mint("user_456", "Sarah Smith"))
+        page.click("text=Connect")
+        expect(page.locator("#connection")).to_have_text("connected")
+        expect(page.locator("#who")).to_contain_text("Sarah Smith")
+        expect(person.editor).to_be_visible()
+    finally:
+        person.close()
+    assert not person.errors
