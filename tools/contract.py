@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from prdtool.api import build_router
+from prdtool.kernel.errors import ErrorCode
 
 __all__ = ["ROOT", "build", "document_text", "schema_texts", "write"]
 
@@ -55,7 +56,7 @@ def _summary(doc: str | None) -> str | None:
 
 
 def _shared_schemas() -> dict[str, Any]:
-    """What every client event shares: the error, and the ack (the error codes are a model's)."""
+    """What every event shares: the error codes, the error, and the ack."""
     error = {
         "type": "object",
         "required": ["code", "message"],
@@ -66,6 +67,9 @@ def _shared_schemas() -> dict[str, Any]:
         },
     }
     return {
+        "ErrorCode": {"type": "string", "enum": [str(code) for code in ErrorCode],
+                      "description": "Stable codes: never renamed or reused (docs/events.md, Error codes). A "
+                                     "failed model call carries an AI_* code instead (docs/ai.md)."},
         "Error": error,
         "AckSuccess": {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}},
                        "additionalProperties": True,

@@ -77,8 +77,9 @@ def test_gone_is_one_typed_error_and_deliver_forgets_the_stale_connection(
 def test_throttling_is_retried(fake_aws: FakeAws, sender: Sender) -> None:
     fake_aws.open.add("c1")
     fake_aws.fail_next("c1", 429, 429)
-    assert sender.deliver("c1", '42["x"]') is True
-    assert fake_aws.frames("c1") == ['42["x"]']
+    frame = '42["rate_limit:exceeded",{"endpoint":"operation:edit","retryAfter":1}]'  # a real event: it is checked
+    assert sender.deliver("c1", frame) is True
+    assert fake_aws.frames("c1") == [frame]
 
 
 def test_too_large_is_reported(fake_aws: FakeAws, sender: Sender) -> None:
@@ -96,11 +97,12 @@ def test_broadcast_delivers_to_the_live_forgets_the_gone_and_reports_failures(
     fake_aws.fail_next("big", 413)
     recipients = [Recipient(c) for c in live] + [Recipient("gone1"), Recipient("big"), Recipient("n1", NATIVE)]
     fake_aws.open.add("n1")
-    report = sender.broadcast(recipients, "operation:applied", {"prdId": "prd_123"})
+    applied = {"prdId": "prd_123", "seq": 2, "newVectorClock": {"server": 2}, "resync": True}
+    report = sender.broadcast(recipients, "operation:applied", applied)
     assert sorted(report.delivered) == sorted([*live, "n1"])
     assert report.gone == ["gone1"] and report.failed == ["big"]
     assert forgotten == ["gone1"]
-    assert fake_aws.frames("c7") == ['42["operation:applied",{"prdId":"prd_123"}]']
+    assert fake_aws.frames("c7") == ['42["operation:applied",' + json.dumps(applied, separators=(",", ":")) + "]"]
     assert json.loads(fake_aws.frames("n1")[0])["event"] == "operation:applied"
 
 

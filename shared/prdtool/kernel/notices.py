@@ -7,22 +7,26 @@ their own events beside them.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from prdtool.kernel.errors import ERROR_EVENT, ErrorCode
+from prdtool.kernel.errors import ERROR_EVENT
 from prdtool.kernel.payloads import SentModel
 from prdtool.kernel.router import Router
 
 __all__ = ["register"]
 
 
+# An ErrorCode, or for a failed model call (an AI resolution) one of the AI area's ``AI_*`` codes.
+Code = Annotated[str, Field(description="An ErrorCode (docs/events.md), or an AI_* code (docs/ai.md)")]
+
+
 class ErrorOperation(SentModel):
     """A client event failed and asked for no ack."""
 
     operation: str | None  # null when the frame could not be read far enough to know the event
-    code: ErrorCode
+    code: Code
     message: str
     data: dict[str, Any] | None = None
 
@@ -31,7 +35,7 @@ class AuthError(SentModel):
     """A token refused on an open connection: it expired (the connection is being closed), or
     ``session:refresh`` was refused."""
 
-    code: ErrorCode
+    code: Code
     message: str
     data: dict[str, Any]
 
