@@ -6,11 +6,7 @@ import type {
   ClientEvents,
   CRDTOperation,
   DocumentJoined,
-  DocumentPart,
   DocumentSynced,
-  OperationApplied,
-  PresenceUpdated,
-  RecoveredSession,
   ServerEvents,
 } from "./generated/events.js";
 
@@ -46,15 +42,3 @@ export interface EditAck {
   vectorClock: VectorClock;
   duplicate: boolean;
 }
-
-export type {
-  AppliedOperation,
-  ClientEvents,
-  DocumentJoined,
-  DocumentPart,
-  DocumentSynced,
-  OperationApplied,
-  PresenceUpdated,
-  RecoveredSession,
-  ServerEvents,
-};

@@ -15,6 +15,7 @@ __all__ = [
     "CommentThread",
     "ConflictDetected",
     "ConflictResolved",
+    "LargeContentHead",
     "OperationApplied",
     "OperationConflict",
     "PresenceUpdated",
@@ -36,6 +37,17 @@ class AppliedOperation(SentModel):
     userId: str | None = None
     seq: int | None = None
     vectorClock: dict[str, int] | None = None
+
+
+class LargeContentHead(SentModel):
+    """The fields of an answer that carries the whole document: its text and Yjs ``state``, null
+    when too large for a frame, then at ``contentUrl`` or in ``parts`` ``document:part`` events."""
+
+    currentContent: str | None = None
+    state: str | None = None
+    contentUrl: str | None = None
+    contentUrlExpiresAt: int | None = None
+    parts: int | None = None
 
 
 class OperationApplied(SentModel):

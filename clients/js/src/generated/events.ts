@@ -607,9 +607,12 @@ export interface DocumentCreated {
  * then ``contentUrl``, or ``parts`` ``document:part`` events), who is here, comments, versions.
  */
 export interface DocumentJoined {
-  prdId: string;
   currentContent: string | null;
   state: string | null;
+  contentUrl?: string | null;
+  contentUrlExpiresAt?: number | null;
+  parts?: number | null;
+  prdId: string;
   version: string;
   seq: number;
   vectorClock: {
@@ -628,9 +631,6 @@ export interface DocumentJoined {
   changedSinceApproval: boolean;
   versionsSince?: VersionCreated[] | null;
   versionsSinceCursor?: string | null;
-  contentUrl?: string | null;
-  contentUrlExpiresAt?: number | null;
-  parts?: number | null;
 }
 /**
  * Where someone is in the text and what they are doing (``offline``: gone, cursor null).
@@ -702,6 +702,11 @@ export interface DocumentPart {
  * lacks), or with ``fullResync`` the whole document (as ``document:joined`` sends it).
  */
 export interface DocumentSynced {
+  currentContent?: string | null;
+  state?: string | null;
+  contentUrl?: string | null;
+  contentUrlExpiresAt?: number | null;
+  parts?: number | null;
   prdId: string;
   seq: number;
   vectorClock: {
@@ -711,11 +716,6 @@ export interface DocumentSynced {
   operations?: AppliedOperation[] | null;
   update?: string | null;
   fullResync?: boolean | null;
-  currentContent?: string | null;
-  state?: string | null;
-  contentUrl?: string | null;
-  contentUrlExpiresAt?: number | null;
-  parts?: number | null;
 }
 export interface DocumentUpdated {
   prdId: string;
@@ -887,6 +887,11 @@ export interface SessionRecovered {
  * resync, or ``error`` for a document that is gone.
  */
 export interface RecoveredSession {
+  currentContent?: string | null;
+  state?: string | null;
+  contentUrl?: string | null;
+  contentUrlExpiresAt?: number | null;
+  parts?: number | null;
   prdId: string;
   seq?: number | null;
   fromSeq?: number | null;
@@ -897,11 +902,6 @@ export interface RecoveredSession {
   clockKey?: string | null;
   update?: string | null;
   fullResync?: boolean | null;
-  currentContent?: string | null;
-  state?: string | null;
-  contentUrl?: string | null;
-  contentUrlExpiresAt?: number | null;
-  parts?: number | null;
   error?: {
     [k: string]: unknown;
   } | null;

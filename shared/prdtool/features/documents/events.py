@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from prdtool.engine.downloads import LargeContent
-from prdtool.engine.events import CommentThread, PresenceUpdated, VersionCreated
+from prdtool.engine.events import CommentThread, LargeContentHead, PresenceUpdated, VersionCreated
 from prdtool.engine.positions import DEFAULT_ENCODING, PositionEncoding
 from prdtool.kernel.payloads import Actor, EventModel, Id, SentModel
 
@@ -83,12 +83,12 @@ class DocumentUpdated(SentModel):
     updatedAt: int
 
 
-class DocumentJoined(SentModel):
+class DocumentJoined(LargeContentHead):
     """The document as of ``seq``: its text and Yjs ``state`` (null when too large for a frame:
     then ``contentUrl``, or ``parts`` ``document:part`` events), who is here, comments, versions."""
 
     prdId: str
-    currentContent: str | None
+    currentContent: str | None  # always sent, unlike in a catch-up
     state: str | None
     version: str
     seq: int
@@ -106,9 +106,6 @@ class DocumentJoined(SentModel):
     changedSinceApproval: bool
     versionsSince: list[VersionCreated] | None = None
     versionsSinceCursor: str | None = None
-    contentUrl: str | None = None
-    contentUrlExpiresAt: int | None = None
-    parts: int | None = None
 
 
 # What this area sends, each with its payload's model (registered with ``Router.sends``).

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, model_validator
 
 from prdtool.engine.crdt import MAX_ATTRIBUTES, is_state_vector
-from prdtool.engine.events import AppliedOperation, OperationApplied
+from prdtool.engine.events import AppliedOperation, LargeContentHead, OperationApplied
 from prdtool.kernel.payloads import MAX_NUMBER, EventModel, Id, Key, SentModel, VectorClock
 
 __all__ = [
@@ -98,7 +98,7 @@ class SessionRecover(EventModel):
 # ---------------------------------------------------------------- sent
 
 
-class DocumentSynced(SentModel):
+class DocumentSynced(LargeContentHead):
     """The entries after ``fromSeq`` (and, for a Yjs client's state vector, the ``update`` it
     lacks), or with ``fullResync`` the whole document (as ``document:joined`` sends it)."""
 
@@ -109,14 +109,9 @@ class DocumentSynced(SentModel):
     operations: list[AppliedOperation] | None = None
     update: str | None = None
     fullResync: bool | None = None
-    currentContent: str | None = None
-    state: str | None = None
-    contentUrl: str | None = None
-    contentUrlExpiresAt: int | None = None
-    parts: int | None = None
 
 
-class RecoveredSession(SentModel):
+class RecoveredSession(LargeContentHead):
     """One document of ``session:recovered``: what was missed since the clock sent, or a full
     resync, or ``error`` for a document that is gone."""
 
@@ -128,11 +123,6 @@ class RecoveredSession(SentModel):
     clockKey: str | None = None
     update: str | None = None
     fullResync: bool | None = None
-    currentContent: str | None = None
-    state: str | None = None
-    contentUrl: str | None = None
-    contentUrlExpiresAt: int | None = None
-    parts: int | None = None
     error: dict[str, Any] | None = None
 
 
