@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from tests.e2e.conftest import LocalStack, start_stack, warm_up
 from tests.support import ROOT
@@ -112,6 +112,15 @@ class Person:
         self.editor.click()
         self.page.keyboard.press("Control+End")
         self.page.keyboard.type(text, delay=10)
+
+    def create_version(self, changelog: str) -> Locator:
+        """Label the text, once saved, as a version; the version's entry in the panel."""
+        expect(self.page.locator("#saved-state")).to_have_text("saved")
+        self.page.fill("#version-changelog", changelog)
+        self.page.click("#version-create")
+        version = self.page.locator("#panel-versions li[data-version]").first
+        expect(version).to_contain_text(changelog)
+        return version
 
     def close(self) -> None:
         self.context.close()

@@ -57,11 +57,7 @@ def test_a_version_diffs_against_the_live_text_and_restores_it(two: tuple[Person
     ann, bob = two
     _together(ann, bob, "History")
     ann.type_at_end("Scope: cards only.")
-    expect(ann.page.locator("#saved-state")).to_have_text("saved")
-    ann.page.fill("#version-changelog", "Cards")
-    ann.page.click("#version-create")
-    version = ann.page.locator("#panel-versions li[data-version]").first
-    expect(version).to_contain_text("Cards")
+    version = ann.create_version("Cards")
     ann.type_at_end(" And wallets.")
     expect(ann.page.locator("#saved-state")).to_have_text("saved")
     version.locator("button", has_text="Diff").click()

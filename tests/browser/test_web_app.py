@@ -101,11 +101,7 @@ def test_a_version_is_created_and_approved_by_the_other(two: tuple[Person, Perso
     ann, bob = two
     _together(ann, bob, "Versions")
     ann.type_at_end("Scope: cards only.")
-    expect(ann.page.locator("#saved-state")).to_have_text("saved")
-    ann.page.fill("#version-changelog", "First draft")
-    ann.page.click("#version-create")
-    version = ann.page.locator("#panel-versions li[data-version]").first
-    expect(version).to_contain_text("First draft")
+    version = ann.create_version("First draft")
     expect(bob.page.locator("#panel-versions li[data-version]").first).to_contain_text("First draft")
     ann.page.fill("#approval-approvers", "user_456")
     version.locator(".approval-request").click()

@@ -491,20 +491,20 @@ export interface ApprovalGranted {
   approvalId: string;
   prdId: string;
   version: string;
+  notificationId?: string | null;
+  createdAt?: string | null;
   approver: Actor;
   remaining: number;
   comment?: string | null;
-  notificationId?: string | null;
-  createdAt?: string | null;
 }
 export interface ApprovalRejected {
   approvalId: string;
   prdId: string;
   version: string;
-  approver: Actor;
-  reason: string;
   notificationId?: string | null;
   createdAt?: string | null;
+  approver: Actor;
+  reason: string;
 }
 /**
  * You are asked to approve a version (also an item of your inbox).
@@ -513,12 +513,12 @@ export interface ApprovalRequested {
   approvalId: string;
   prdId: string;
   version: string;
+  notificationId?: string | null;
+  createdAt?: string | null;
   commitHash: string;
   requester: Actor;
   message: string;
   title?: string | null;
-  notificationId?: string | null;
-  createdAt?: string | null;
 }
 /**
  * A comment where its text is now (``anchor: orphaned`` once that text is gone).

@@ -118,39 +118,34 @@ class VersionUpdated(SentModel):
     approvalId: str | None = None
 
 
-class ApprovalRequested(SentModel):
-    """You are asked to approve a version (also an item of your inbox)."""
+class ApprovalNotice(SentModel):
+    """What every approval event names; pushed from the inbox, it also carries the item's id."""
 
     approvalId: str
     prdId: str
     version: str
+    notificationId: str | None = None
+    createdAt: str | None = None
+
+
+class ApprovalRequested(ApprovalNotice):
+    """You are asked to approve a version (also an item of your inbox)."""
+
     commitHash: str
     requester: Actor
     message: str
     title: str | None = None
-    notificationId: str | None = None
-    createdAt: str | None = None
 
 
-class ApprovalGranted(SentModel):
-    approvalId: str
-    prdId: str
-    version: str
+class ApprovalGranted(ApprovalNotice):
     approver: Actor
     remaining: int  # approvals still missing
     comment: str | None = None
-    notificationId: str | None = None
-    createdAt: str | None = None
 
 
-class ApprovalRejected(SentModel):
-    approvalId: str
-    prdId: str
-    version: str
+class ApprovalRejected(ApprovalNotice):
     approver: Actor
     reason: str
-    notificationId: str | None = None
-    createdAt: str | None = None
 
 
 # What this area sends, each with its payload's model (registered with ``Router.sends``).
